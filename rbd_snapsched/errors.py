@@ -1,0 +1,48 @@
+"""Errors that carry the errno a mgr command answers with."""
+
+from __future__ import annotations
+
+import errno
+
+
+class SnapSchedError(Exception):
+    """Base error: ``str(e)`` is the operator-facing message, ``errno`` the positive errno."""
+
+    errno: int = errno.EINVAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidArgument(SnapSchedError):
+    """Bad user input: a level spec, interval or start time that does not parse or validate."""
+
+    errno = errno.EINVAL
+
+
+class NotFound(SnapSchedError):
+    errno = errno.ENOENT
+
+
+class NotAuthorized(SnapSchedError):
+    errno = errno.EACCES
+
+
+class NotReady(SnapSchedError):
+    """The module is starting or recovering from a blocklisting: try again."""
+
+    errno = errno.EAGAIN
+
+
+class NotSupported(SnapSchedError):
+    errno = errno.EOPNOTSUPP
+
+
+class ScheduleDecodeError(SnapSchedError):
+    """A stored schedule record that cannot be decoded (logged and skipped, never fatal)."""
+
+    errno = errno.EINVAL

@@ -1,0 +1,484 @@
+#!/usr/bin/env python3
+"""A throwaway local Ceph cluster with rbd_snapsched loaded, for tests and the demo.
+
+One mon, one mgr and one memstore OSD on 127.0.0.1 with cephx, all state in one temporary
+directory, its own ``mgr module path`` (links to the stock modules plus this checkout's
+``rbd_snapsched``, enabled from the first mgr start). Several run side by side: each gets its own
+mon port. Readiness is waited on for real (quorum, OSD up, module enabled and answering); a
+failing step raises ``ClusterError`` carrying the daemon log tails.
+
+Standard library only, so any python3 runs it::
+
+    python3 tests/cephcluster.py install      # apt-get the Ceph packages if missing
+    python3 tests/cephcluster.py up [DIR]     # boot, print the CEPH_CONF line, leave it running
+    python3 tests/cephcluster.py down DIR     # stop the daemons and delete DIR
+    python3 tests/cephcluster.py demo         # boot and show schedules creating snapshots
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+MODULE_DIR = REPO / "rbd_snapsched"
+STOCK_MGR_DIR = Path("/usr/share/ceph/mgr")
+PACKAGES = (
+    "ceph-mon",
+    "ceph-osd",
+    "ceph-mgr",
+    "ceph-common",
+    "python3-rados",
+    "python3-rbd",
+    "rbd-mirror",
+)
+# The executables each package brings; a package is missing if its executable is.
+REQUIRED_FILES = (
+    "/usr/bin/ceph-mon",
+    "/usr/bin/ceph-osd",
+    "/usr/bin/ceph-mgr",
+    "/usr/bin/ceph",
+    "/usr/bin/rbd",
+    "/usr/bin/rbd-mirror",
+    "/usr/lib/python3/dist-packages/rbd.cpython-311-x86_64-linux-gnu.so",
+)
+DAEMONS = ("mon.a", "mgr.x", "osd.0")
+
+
+class ClusterError(RuntimeError):
+    """A cluster step failed; the message carries what was run and the daemon log tails."""
+
+
+def log(msg: str) -> None:
+    print(f"[cephcluster] {msg}", file=sys.stderr, flush=True)
+
+
+def packages_missing() -> list[str]:
+    if not shutil.which("dpkg-query"):
+        return list(PACKAGES)
+    out = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *PACKAGES],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    installed = {line.split()[0] for line in out.splitlines() if line.endswith(" installed")}
+    return [p for p in PACKAGES if p not in installed]
+
+
+def install() -> None:
+    """apt-get the Ceph packages (as root on Debian) unless they are all installed."""
+    missing = packages_missing()
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        raise ClusterError(f"Ceph packages missing ({' '.join(missing)}) and not root to install")
+    log(f"installing {' '.join(missing)} (apt-get)")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for cmd in (
+        ["apt-get", "update", "-qq"],
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES],
+    ):
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise ClusterError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Cluster:
+    """One throwaway cluster rooted at ``root``. Use ``Cluster.boot()`` or ``with Cluster(...)``."""
+
+    def __init__(self, root: Path, module_dir: Path = MODULE_DIR) -> None:
+        self.root = root
+        self.module_dir = module_dir
+        self.conf = root / "ceph.conf"
+        self.keyring = root / "keyring"
+        self.log_dir = root / "log"
+        self.run_dir = root / "run"
+
+    # -- environment for clients ------------------------------------------------------------
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment that points ceph/rbd/rados clients (and librados users) here."""
+        return dict(os.environ, CEPH_CONF=str(self.conf), CEPH_ARGS="")
+
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 60, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a Ceph CLI (``ceph``, ``rbd``, ``rados``...) against this cluster."""
+        cmd = [args[0], "--conf", str(self.conf), *args[1:]]
+        try:
+            proc = subprocess.run(
+                cmd,
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                input=input,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as e:
+            raise ClusterError(f"{' '.join(cmd)} timed out after {timeout}s") from e
+        if check and proc.returncode != 0:
+            raise ClusterError(
+                f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"
+            )
+        return proc
+
+    def ceph_json(self, *args: str, timeout: float = 60) -> Any:
+        return json.loads(self.run("ceph", *args, "--format", "json", timeout=timeout).stdout)
+
+    # -- boot ---------------------------------------------------------------------------
+
+    @classmethod
+    def boot(cls, root: Path | None = None, *, health_timeout: float = 120) -> Cluster:
+        install()
+        if root is None:
+            root = Path(tempfile.mkdtemp(prefix="rbd_snapsched-cluster-"))
+        cluster = cls(root)
+        try:
+            cluster._boot(health_timeout)
+        except BaseException as e:
+            tails = cluster.log_tails()
+            cluster.teardown()
+            if isinstance(e, ClusterError | TimeoutError):
+                raise ClusterError(f"cluster boot failed: {e}\n{tails}") from e
+            raise
+        return cluster
+
+    def _boot(self, health_timeout: float) -> None:
+        for d in (self.log_dir, self.run_dir, self.root / "mon.a", self.root / "mgr.x",
+                  self.root / "osd.0"):
+            d.mkdir(parents=True, exist_ok=True)
+        self._link_modules()
+        port = free_port()
+        fsid = str(uuid.uuid4())
+        self._write_conf(fsid, port)
+        mon_keyring = self.root / "mon.keyring"
+        self._tool("ceph-authtool", "--create-keyring", str(mon_keyring), "--gen-key",
+                   "-n", "mon.", "--cap", "mon", "allow *")
+        self._tool("ceph-authtool", "--create-keyring", str(self.keyring), "--gen-key",
+                   "-n", "client.admin", "--cap", "mon", "allow *", "--cap", "osd", "allow *",
+                   "--cap", "mgr", "allow *", "--cap", "mds", "allow *")
+        self._tool("ceph-authtool", str(mon_keyring), "--import-keyring", str(self.keyring))
+        monmap = self.root / "monmap"
+        self._tool("monmaptool", "--create", "--fsid", fsid,
+                   "--addv", "a", f"[v2:127.0.0.1:{port}]", str(monmap))
+        self._tool("ceph-mon", "--conf", str(self.conf), "--mkfs", "-i", "a",
+                   "--monmap", str(monmap), "--keyring", str(mon_keyring))
+        self._spawn("mon.a", "ceph-mon", "-i", "a")
+        wait_for("mon quorum", self._has_quorum, 30)
+
+        self.run("ceph", "auth", "get-or-create", "mgr.x", "mon", "allow profile mgr",
+                 "osd", "allow *", "mds", "allow *", "-o", str(self.root / "mgr.x" / "keyring"))
+        self._spawn("mgr.x", "ceph-mgr", "-i", "x")
+
+        osd_uuid = str(uuid.uuid4())
+        osd_id = self.run("ceph", "osd", "new", osd_uuid).stdout.strip()
+        if osd_id != "0":
+            raise ClusterError(f"expected osd id 0, got {osd_id!r}")
+        self.run("ceph", "auth", "get-or-create", "osd.0", "mon", "allow profile osd",
+                 "mgr", "allow profile osd", "osd", "allow *",
+                 "-o", str(self.root / "osd.0" / "keyring"))
+        self._tool("ceph-osd", "--conf", str(self.conf), "-i", "0", "--mkfs",
+                   "--osd-uuid", osd_uuid)
+        self._spawn("osd.0", "ceph-osd", "-i", "0")
+        wait_for("osd.0 up", self._osd_up, 60)
+        wait_for("mgr available", self._mgr_available, 60)
+        # Not via `mgr initial modules`: that option's list parser splits names at '_'.
+        wait_for("mgr to report rbd_snapsched", self._module_available, 60)
+        self.run("ceph", "mgr", "module", "enable", self.module_dir.name)
+        wait_for("rbd_snapsched enabled and answering", self.module_answers, 60)
+        self.wait_healthy(health_timeout)
+
+    def _link_modules(self) -> None:
+        path = self.root / "mgr-modules"
+        path.mkdir(exist_ok=True)
+        if not STOCK_MGR_DIR.is_dir():
+            raise ClusterError(f"{STOCK_MGR_DIR} missing: is ceph-mgr installed?")
+        for entry in STOCK_MGR_DIR.iterdir():
+            if entry.name != self.module_dir.name:
+                (path / entry.name).symlink_to(entry)
+        (path / self.module_dir.name).symlink_to(self.module_dir)
+
+    def _write_conf(self, fsid: str, port: int) -> None:
+        r = self.root
+        self.conf.write_text(f"""\
+[global]
+fsid = {fsid}
+mon host = [v2:127.0.0.1:{port}]
+public addr = 127.0.0.1
+ms bind msgr1 = false
+auth cluster required = cephx
+auth service required = cephx
+auth client required = cephx
+auth allow insecure global id reclaim = false
+keyring = {self.keyring}
+run dir = {self.run_dir}
+admin socket = {self.run_dir}/$name.asok
+pid file = {self.run_dir}/$name.pid
+log file = {self.log_dir}/$name.log
+mon cluster log file = {self.log_dir}/cluster.log
+crash dir = {r}/crash
+osd objectstore = memstore
+memstore device bytes = 2147483648
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd pool default pg autoscale mode = off
+mon allow pool size one = true
+mon allow pool delete = true
+mon warn on pool no redundancy = false
+osd crush chooseleaf type = 0
+mon data avail warn = 1
+mgr module path = {r}/mgr-modules
+mgr initial modules = iostat
+
+[mon]
+mon data = {r}/$name
+
+[mgr]
+mgr data = {r}/$name
+keyring = {r}/$name/keyring
+
+[osd]
+osd data = {r}/$name
+keyring = {r}/$name/keyring
+osd journal size = 100
+""")
+
+    def _tool(self, *cmd: str) -> None:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+        if proc.returncode != 0:
+            raise ClusterError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
+
+    def _spawn(self, name: str, *cmd: str) -> None:
+        out = open(self.log_dir / f"{name}.stdout", "ab")  # noqa: SIM115 - owned by the daemon
+        proc = subprocess.Popen(
+            [*cmd, "-f", "--conf", str(self.conf)],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        out.close()
+        (self.run_dir / f"{name}.daemon-pid").write_text(str(proc.pid))
+
+    # -- readiness probes ---------------------------------------------------------------
+
+    def _probe(self, *args: str) -> subprocess.CompletedProcess[str] | None:
+        try:
+            return self.run(*args, "--connect-timeout", "5", check=False, timeout=15)
+        except ClusterError:
+            return None
+
+    def _has_quorum(self) -> bool:
+        proc = self._probe("ceph", "quorum_status", "--format", "json")
+        return bool(proc and proc.returncode == 0 and json.loads(proc.stdout).get("quorum"))
+
+    def _osd_up(self) -> bool:
+        proc = self._probe("ceph", "osd", "stat", "--format", "json")
+        if not proc or proc.returncode != 0:
+            return False
+        stat = json.loads(proc.stdout)
+        stat = stat.get("osdmap", stat)
+        return int(stat.get("num_up_osds", 0)) >= 1
+
+    def _mgr_available(self) -> bool:
+        proc = self._probe("ceph", "mgr", "stat", "--format", "json")
+        return bool(proc and proc.returncode == 0 and json.loads(proc.stdout).get("available"))
+
+    def _module_available(self) -> bool:
+        proc = self._probe("ceph", "mgr", "module", "ls", "--format", "json")
+        if not proc or proc.returncode != 0:
+            return False
+        modules = json.loads(proc.stdout)
+        known = {m["name"] for m in modules.get("disabled_modules", [])}
+        known.update(modules.get("enabled_modules", []))
+        return self.module_dir.name in known
+
+    def module_answers(self) -> bool:
+        """rbd_snapsched is enabled in the mgr map and answers a schedule command."""
+        proc = self._probe("ceph", "mgr", "module", "ls", "--format", "json")
+        if not proc or proc.returncode != 0:
+            return False
+        if self.module_dir.name not in json.loads(proc.stdout).get("enabled_modules", []):
+            return False
+        proc = self._probe("ceph", "rbd", "mirror", "snapshot", "schedule", "list")
+        return bool(proc and proc.returncode == 0)
+
+    def health(self) -> str:
+        return self.run("ceph", "health", timeout=30).stdout.strip()
+
+    def wait_healthy(self, timeout: float = 120) -> None:
+        try:
+            wait_for("HEALTH_OK", lambda: self.health() == "HEALTH_OK", timeout, interval=0.5)
+        except TimeoutError as e:
+            detail = self.run("ceph", "health", "detail", check=False).stdout
+            raise ClusterError(f"{e}; ceph health detail:\n{detail}") from e
+
+    # -- helpers for tests and the demo -------------------------------------------------
+
+    def create_rbd_pool(self, name: str, *, mirror_mode: str = "image") -> None:
+        """An RBD pool in mirror ``mirror_mode`` with a tx peer, so mirror snapshots work."""
+        self.run("ceph", "osd", "pool", "create", name, "8")
+        self.run("rbd", "pool", "init", name)
+        if mirror_mode != "disabled":
+            self.run("rbd", "mirror", "pool", "enable", name, mirror_mode)
+            self.run("rbd", "mirror", "pool", "peer", "add", name, "client.admin@remote")
+
+    def restart_mgr(self) -> None:
+        self._stop("mgr.x")
+        self._spawn("mgr.x", "ceph-mgr", "-i", "x")
+        wait_for("mgr available", self._mgr_available, 60)
+        wait_for("rbd_snapsched answering", self.module_answers, 60)
+
+    def log_tails(self, lines: int = 30) -> str:
+        parts = []
+        for name in DAEMONS:
+            for suffix in (".log", ".stdout"):
+                path = self.log_dir / f"{name}{suffix}"
+                if path.exists() and path.stat().st_size:
+                    text = path.read_text(errors="replace").splitlines()[-lines:]
+                    parts.append(f"--- {path} (last {len(text)} lines) ---\n" + "\n".join(text))
+        return "\n".join(parts) or "(no daemon logs)"
+
+    # -- teardown -----------------------------------------------------------------------
+
+    def _pid(self, name: str) -> int | None:
+        path = self.run_dir / f"{name}.daemon-pid"
+        try:
+            return int(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _stop(self, name: str, timeout: float = 10) -> None:
+        pid = self._pid(name)
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            while _alive(pid):
+                time.sleep(0.05)
+        (self.run_dir / f"{name}.daemon-pid").unlink(missing_ok=True)
+
+    def teardown(self, keep: bool = False) -> None:
+        """Stop every daemon (SIGTERM, then SIGKILL) and delete the directory."""
+        for name in reversed(DAEMONS):
+            self._stop(name)
+        if not keep:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.teardown()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie of another parent still answers kill(0); /proc tells the truth.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@contextlib.contextmanager
+def running_cluster() -> Iterator[Cluster]:
+    cluster = Cluster.boot()
+    try:
+        yield cluster
+    finally:
+        cluster.teardown()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("install", help="apt-get the Ceph packages if missing")
+    up = sub.add_parser("up", help="boot a cluster and leave it running")
+    up.add_argument("dir", nargs="?", type=Path)
+    down = sub.add_parser("down", help="stop a cluster and delete its directory")
+    down.add_argument("dir", type=Path)
+    sub.add_parser("demo", help="boot a cluster and show schedules creating snapshots")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "install":
+            install()
+        elif args.cmd == "up":
+            cluster = Cluster.boot(args.dir)
+            print_usage(cluster)
+        elif args.cmd == "down":
+            Cluster(args.dir).teardown()
+        elif args.cmd == "demo":
+            from demo import run_demo  # noqa: PLC0415 - the demo needs the cluster tool, not v.v.
+
+            run_demo()
+    except ClusterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def print_usage(cluster: Cluster) -> None:
+    print(f"""
+Cluster is up in {cluster.root} ({cluster.health()}).
+Point the ceph and rbd CLIs at it:
+    export CEPH_CONF={cluster.conf}
+    ceph mgr module ls | head; rbd mirror snapshot schedule ls -R
+Stop it and delete it:
+    python3 {Path(__file__).resolve()} down {cluster.root}
+""")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
