@@ -1,0 +1,201 @@
+"""The real cluster behind our protocols: level resolution, image discovery and omap records.
+
+Blocking librados/librbd calls only; snapshot creation is ``rbd_driver.py``'s (aio).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+import rados
+import rbd
+
+from .levels import ImageInfo, ImageSpec, LevelSpec, PoolInfo
+from .store import PoolGone
+
+OMAP_PAGE = 128
+
+
+def is_connection_shutdown(e: BaseException) -> bool:
+    """The client was blocklisted or shut down: the handler must be rebuilt."""
+    return isinstance(e, rados.ConnectionShutdown | rbd.ConnectionShutdown)
+
+
+def rbd_pools(osd_map: dict[str, Any]) -> list[PoolInfo]:
+    """The pools of an OSD map dump (the mgr's ``get("osd_map")``) that carry the rbd app."""
+    return [
+        PoolInfo(int(p["pool"]), p["pool_name"], True)
+        for p in osd_map.get("pools", [])
+        if "rbd" in p.get("application_metadata", {})
+    ]
+
+
+class RadosResolver:
+    """``levels.Resolver`` over librados/librbd (fresh after ``wait_for_latest_osdmap``)."""
+
+    def __init__(self, client: rados.Rados) -> None:
+        self._client = client
+
+    def _pool(self, pool_id: int, name: str) -> PoolInfo | None:
+        try:
+            with self._client.open_ioctx2(pool_id) as ioctx:
+                return PoolInfo(pool_id, name, "rbd" in ioctx.application_list())
+        except rados.ObjectNotFound:
+            return None
+
+    def pool_by_name(self, name: str) -> PoolInfo | None:
+        try:
+            pool_id = self._client.pool_lookup(name)
+        except rados.ObjectNotFound:
+            return None
+        return None if pool_id is None else self._pool(pool_id, name)
+
+    def pool_by_id(self, pool_id: int) -> PoolInfo | None:
+        try:
+            name = self._client.pool_reverse_lookup(pool_id)
+        except rados.ObjectNotFound:
+            return None
+        return None if name is None else self._pool(pool_id, name)
+
+    def _ioctx(self, pool_id: int, namespace: str = "") -> rados.Ioctx:
+        ioctx = self._client.open_ioctx2(pool_id)
+        ioctx.set_namespace(namespace)
+        return ioctx
+
+    def namespaces(self, pool_id: int) -> Collection[str]:
+        with self._ioctx(pool_id) as ioctx:
+            return set(rbd.RBD().namespace_list(ioctx))
+
+    def namespace_in_image_mode(self, pool_id: int, namespace: str) -> bool:
+        with self._ioctx(pool_id, namespace) as ioctx:
+            return rbd.RBD().mirror_mode_get(ioctx) == rbd.RBD_MIRROR_MODE_IMAGE
+
+    def _image(self, pool_id: int, namespace: str, **which: str) -> ImageInfo | None:
+        with self._ioctx(pool_id, namespace) as ioctx:
+            try:
+                with rbd.Image(ioctx, read_only=True, **which) as image:
+                    image_id = image.id()
+                    name = image.get_name()
+                    try:
+                        mode = image.mirror_image_get_mode()
+                        state = image.mirror_image_get_info()["state"]
+                    except rbd.InvalidArgument:  # mirroring disabled (Tentacle)
+                        return ImageInfo(image_id, name, False)
+            except rbd.ImageNotFound:
+                return None
+        snapshot = mode == rbd.RBD_MIRROR_IMAGE_MODE_SNAPSHOT and state == rbd.RBD_MIRROR_IMAGE_ENABLED
+        return ImageInfo(image_id, name, snapshot)
+
+    def image_by_name(self, pool_id: int, namespace: str, name: str) -> ImageInfo | None:
+        return self._image(pool_id, namespace, name=name)
+
+    def image_by_id(self, pool_id: int, namespace: str, image_id: str) -> ImageInfo | None:
+        return self._image(pool_id, namespace, image_id=image_id)
+
+
+def discover_images(
+    client: rados.Rados,
+    pool: PoolInfo,
+    wanted: Callable[[LevelSpec], bool],
+    log: logging.Logger,
+) -> dict[ImageSpec, str] | None:
+    """Primary, snapshot-mirrored images of ``pool`` in the namespaces ``wanted`` accepts.
+
+    Returns image -> display name (``POOL/IMG`` or ``POOL/NS/IMG``), or None if the pool could
+    not be scanned at all. A namespace that fails is logged and skipped; a lost connection
+    propagates.
+    """
+    try:
+        ioctx = client.open_ioctx2(pool.id)
+    except rados.ObjectNotFound:
+        return {}
+    found: dict[ImageSpec, str] = {}
+    with ioctx:
+        try:
+            namespaces = ["", *rbd.RBD().namespace_list(ioctx)]
+        except Exception as e:
+            if is_connection_shutdown(e):
+                raise
+            log.error("exception when scanning pool %s: %s", pool.name, e)
+            return None
+        for namespace in namespaces:
+            if not wanted(LevelSpec.for_pool(pool, namespace)):
+                continue
+            try:
+                ioctx.set_namespace(namespace)
+                primary = {
+                    image_id
+                    for image_id, info in rbd.RBD().mirror_image_info_list(
+                        ioctx, rbd.RBD_MIRROR_IMAGE_MODE_SNAPSHOT
+                    )
+                    if info["primary"]
+                }
+                if not primary:
+                    continue
+                prefix = f"{pool.name}/{namespace}/" if namespace else f"{pool.name}/"
+                for entry in rbd.RBD().list2(ioctx):
+                    if entry["id"] in primary:
+                        image = ImageSpec(pool.id, namespace, entry["id"])
+                        found[image] = prefix + entry["name"]
+            except Exception as e:
+                if is_connection_shutdown(e):
+                    raise
+                log.error("exception when scanning pool %s namespace %r: %s", pool.name,
+                          namespace, e)
+    return found
+
+
+def has_tx_peer(client: rados.Rados, pool_id: int) -> bool:
+    """The pool has a mirror peer that snapshots can be sent to (else librbd refuses them)."""
+    with client.open_ioctx2(pool_id) as ioctx:
+        return any(
+            peer.get("direction", rbd.RBD_MIRROR_PEER_DIRECTION_RX_TX)
+            != rbd.RBD_MIRROR_PEER_DIRECTION_RX
+            for peer in rbd.RBD().mirror_peer_list(ioctx)
+        )
+
+
+class RadosOmap:
+    """``store.OmapBackend``: omap of one object in each pool's default namespace."""
+
+    def __init__(self, client: rados.Rados, oid: str) -> None:
+        self._client = client
+        self._oid = oid
+
+    def _ioctx(self, pool_id: int) -> rados.Ioctx:
+        try:
+            return self._client.open_ioctx2(pool_id)
+        except rados.ObjectNotFound as e:
+            raise PoolGone(f"pool {pool_id} does not exist") from e
+
+    def read(self, pool_id: int) -> dict[str, bytes]:
+        records: dict[str, bytes] = {}
+        with self._ioctx(pool_id) as ioctx:
+            start = ""
+            while True:
+                with rados.ReadOpCtx() as op:
+                    it, _ = ioctx.get_omap_vals(op, start, "", OMAP_PAGE)
+                    try:
+                        ioctx.operate_read_op(op, self._oid)
+                    except rados.ObjectNotFound:
+                        return records
+                    page = list(it)
+                records.update(page)
+                if len(page) < OMAP_PAGE:
+                    return records
+                start = page[-1][0]
+
+    def write(self, pool_id: int, key: str, value: bytes) -> None:
+        with self._ioctx(pool_id) as ioctx, rados.WriteOpCtx() as op:
+            ioctx.set_omap(op, (key,), (value,))
+            ioctx.operate_write_op(op, self._oid)
+
+    def delete(self, pool_id: int, keys: Sequence[str]) -> None:
+        with self._ioctx(pool_id) as ioctx, rados.WriteOpCtx() as op:
+            ioctx.remove_omap_keys(op, tuple(keys))
+            try:
+                ioctx.operate_write_op(op, self._oid)
+            except rados.ObjectNotFound:
+                pass

@@ -1,0 +1,129 @@
+"""Where schedules live: the global level in a module option, every other level in omap.
+
+The record format is rbd_support's (omap key = level id, value = JSON list of
+``{interval, start_time}``), under our own names, so rbd_support never acts on our schedules:
+object ``rbd_snapsched_mirror_snapshot_schedule`` in each pool's default namespace, and our
+module option ``mirror_snapshot_schedule``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final, Protocol
+
+from .catalog import ScheduleCatalog
+from .errors import SnapSchedError
+from .levels import LevelSpec, PoolInfo, Resolver, StaleLevel, resolve_id
+from .schedule import Schedule
+
+SCHEDULE_OID: Final = "rbd_snapsched_mirror_snapshot_schedule"
+UPSTREAM_SCHEDULE_OID: Final = "rbd_mirror_snapshot_schedule"
+
+
+class PoolGone(LookupError):
+    """The pool no longer exists."""
+
+
+class OmapBackend(Protocol):
+    """Key/value records of one object per pool, in the pool's default namespace."""
+
+    def read(self, pool_id: int) -> dict[str, bytes]:
+        """Every record; {} if the object does not exist. Raises PoolGone."""
+        ...
+
+    def write(self, pool_id: int, key: str, value: bytes) -> None: ...
+
+    def delete(self, pool_id: int, keys: Sequence[str]) -> None:
+        """Remove keys (missing keys and a missing object are fine)."""
+        ...
+
+
+class OptionBackend(Protocol):
+    """The global level's record (a module option)."""
+
+    def get(self) -> str | None: ...
+
+    def set(self, value: str | None) -> None: ...
+
+
+class ScheduleStore:
+    """Loads the catalog from storage and persists one level at a time."""
+
+    def __init__(
+        self,
+        omap: OmapBackend,
+        option: OptionBackend,
+        resolver: Resolver,
+        log: logging.Logger,
+    ) -> None:
+        self._omap = omap
+        self._option = option
+        self._resolver = resolver
+        self._log = log
+
+    def load(
+        self, pools: Iterable[PoolInfo], previous: ScheduleCatalog | None = None
+    ) -> ScheduleCatalog:
+        """Read every level's schedule from the RBD ``pools`` (and the global option).
+
+        Stale levels (pool, namespace or image gone) are deleted from omap. A record that
+        does not decode is logged and skipped. A pool that cannot be read keeps the levels
+        it had in ``previous``, so a passing error never drops a schedule.
+        """
+        catalog = ScheduleCatalog()
+        global_text = self._option.get()
+        if global_text:
+            try:
+                catalog.set(LevelSpec.global_level(), Schedule.from_json(global_text))
+            except SnapSchedError as e:
+                self._log.error("Failed to decode the global schedule %r: %s", global_text, e)
+        for pool in pools:
+            try:
+                records = self._omap.read(pool.id)
+            except PoolGone:
+                continue
+            except Exception as e:  # noqa: BLE001 - one pool's failure must not stop the rest
+                self._log.error("Failed to load schedules for pool %s: %s", pool.name, e)
+                if previous is not None:
+                    for level, schedule in previous:
+                        if level.pool_id == pool.id:
+                            catalog.set(level, schedule)
+                continue
+            self._load_pool(pool, records, catalog)
+        return catalog
+
+    def _load_pool(
+        self, pool: PoolInfo, records: Mapping[str, bytes], catalog: ScheduleCatalog
+    ) -> None:
+        stale: list[str] = []
+        for key, value in records.items():
+            try:
+                level = resolve_id(key, self._resolver)
+                if level.pool_id != pool.id:
+                    raise SnapSchedError(f"level {key!r} does not belong to pool {pool.name}")
+                schedule = Schedule.from_json(value.decode())
+            except StaleLevel as e:
+                self._log.info("Pruning schedule of %s in pool %s: %s", key, pool.name, e)
+                stale.append(key)
+                continue
+            except (SnapSchedError, UnicodeDecodeError) as e:
+                self._log.error(
+                    "Failed to decode schedule %r in pool %s: %s (skipped)", key, pool.name, e
+                )
+                continue
+            catalog.set(level, schedule)
+        if stale:
+            try:
+                self._omap.delete(pool.id, stale)
+            except Exception as e:  # noqa: BLE001 - retried at the next load
+                self._log.error("Failed to prune stale schedules in pool %s: %s", pool.name, e)
+
+    def save(self, level: LevelSpec, schedule: Schedule) -> None:
+        """Persist one level's schedule; an empty schedule deletes its record."""
+        if level.pool_id is None:
+            self._option.set(schedule.to_json() if schedule else None)
+        elif schedule:
+            self._omap.write(level.pool_id, level.id, schedule.to_json().encode())
+        else:
+            self._omap.delete(level.pool_id, [level.id])
