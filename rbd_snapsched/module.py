@@ -1,50 +1,243 @@
-"""The ceph-mgr adapter: declares the commands and options, hands work to the handler."""
+"""The ceph-mgr adapter: declares commands and options, maps errors; the handler does the work."""
 
 from __future__ import annotations
 
 import errno
 import json
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, Final
 
-from mgr_module import HandleCommandResult, MgrModule
+import rados
+import rbd
+from mgr_module import HandleCommandResult, MgrModule, Option
+
+from .clock import SystemClock
+from .cluster import RadosOmap, RadosResolver, discover_images, is_connection_shutdown, rbd_pools
+from .errors import NotAuthorized, NotReady, SnapSchedError
+from .handler import Handler
+from .levels import ImageSpec, LevelSpec, PoolInfo
+from .rbd_driver import RbdDriver
+from .store import SCHEDULE_OID, ScheduleStore
+
+OPTION_SCHEDULE: Final = "mirror_snapshot_schedule"
+OPTION_MAX_CONCURRENT: Final = "max_concurrent_snap_create"
+OPTION_REFRESH_INTERVAL: Final = "refresh_interval"
+COMMAND_PREFIX: Final = "rbd mirror snapshot schedule "
+RETRY_SETUP_SECONDS: Final = 5.0
 
 
-def _cmd(verb: str, args: str) -> str:
-    return f"rbd mirror snapshot schedule {verb} {args}".rstrip()
+def _cmd(verb: str, args: str, desc: str, perm: str) -> dict[str, str]:
+    return {"cmd": f"{COMMAND_PREFIX}{verb} {args}", "desc": desc, "perm": perm}
+
+
+class _ModuleOption:
+    """``store.OptionBackend`` over our (non-localized) module option."""
+
+    def __init__(self, module: MgrModule, name: str) -> None:
+        self._module = module
+        self._name = name
+
+    def get(self) -> str | None:
+        value = self._module.get_module_option(self._name)
+        return str(value) if value else None
+
+    def set(self, value: str | None) -> None:
+        self._module.set_module_option(self._name, value)
+
+
+class _MgrClusterIO:
+    """``handler.ClusterIO``: RBD pools from the mgr's OSD map, images via librbd."""
+
+    def __init__(self, module: MgrModule, client: rados.Rados) -> None:
+        self._module = module
+        self._client = client
+
+    def rbd_pools(self) -> list[PoolInfo]:
+        return rbd_pools(self._module.get("osd_map"))
+
+    def discover(
+        self, pool: PoolInfo, wanted: Callable[[LevelSpec], bool]
+    ) -> dict[ImageSpec, str] | None:
+        return discover_images(self._client, pool, wanted, self._module.log)
 
 
 class Module(MgrModule):
     COMMANDS = [
-        {
-            "cmd": _cmd("add", "name=level_spec,type=CephString name=interval,type=CephString "
-                        "name=start_time,type=CephString,req=false"),
-            "desc": "Add rbd mirror snapshot schedule",
-            "perm": "w",
-        },
-        {
-            "cmd": _cmd("remove", "name=level_spec,type=CephString "
-                        "name=interval,type=CephString,req=false "
-                        "name=start_time,type=CephString,req=false"),
-            "desc": "Remove rbd mirror snapshot schedule",
-            "perm": "w",
-        },
-        {
-            "cmd": _cmd("list", "name=level_spec,type=CephString,req=false"),
-            "desc": "List rbd mirror snapshot schedule",
-            "perm": "r",
-        },
-        {
-            "cmd": _cmd("status", "name=level_spec,type=CephString,req=false"),
-            "desc": "Show rbd mirror snapshot schedule status",
-            "perm": "r",
-        },
+        _cmd("add", "name=level_spec,type=CephString name=interval,type=CephString "
+             "name=start_time,type=CephString,req=false",
+             "Add rbd mirror snapshot schedule", "w"),
+        _cmd("remove", "name=level_spec,type=CephString name=interval,type=CephString,req=false "
+             "name=start_time,type=CephString,req=false",
+             "Remove rbd mirror snapshot schedule", "w"),
+        _cmd("list", "name=level_spec,type=CephString,req=false",
+             "List rbd mirror snapshot schedule", "r"),
+        _cmd("status", "name=level_spec,type=CephString,req=false",
+             "Show rbd mirror snapshot schedule status", "r"),
+    ]
+    MODULE_OPTIONS = [
+        Option(name=OPTION_SCHEDULE, type="str", default="",
+               desc="the global level's mirror snapshot schedule (JSON, managed by commands)"),
+        Option(name=OPTION_MAX_CONCURRENT, type="int", default=10, min=1, runtime=True,
+               desc="mirror snapshots being created at once, at most"),
+        Option(name=OPTION_REFRESH_INTERVAL, type="int", default=60, min=1, runtime=True,
+               desc="seconds between full rescans of schedules and mirrored images"),
     ]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._handler: Handler | None = None
+        self._ready = False
+        self._stop = threading.Event()
+        self._blocklisted = threading.Event()
+        self._wake = threading.Event()
+
+    # -- life cycle: set up, then rebuild after a blocklisting -----------------------
+
+    def serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._handler = self._setup()
+                self._ready = True
+                self.log.info("rbd_snapsched ready")
+                self._wake.wait()
+            except Exception as e:  # noqa: BLE001 - retried below, never fatal
+                if is_connection_shutdown(e):
+                    self._blocklisted.set()
+                    self.log.warning("set-up failed, client blocklisted: %s", e)
+                else:
+                    self.log.exception("set-up failed, retrying in %ss", RETRY_SETUP_SECONDS)
+                    self._stop.wait(RETRY_SETUP_SECONDS)
+            self._ready = False
+            self._teardown()
+            if self._blocklisted.is_set():
+                self.log.info("recovering from blocklisting: new client and handler")
+                super().shutdown()  # drop the blocklisted client; `self.rados` makes a new one
+                self._blocklisted.clear()
+            self._wake.clear()
+
+    def _setup(self) -> Handler:
+        client = self.rados
+        client.wait_for_latest_osdmap()
+        store = ScheduleStore(
+            RadosOmap(client, SCHEDULE_OID),
+            _ModuleOption(self, OPTION_SCHEDULE),
+            RadosResolver(client),
+            self.log,
+        )
+        handler = Handler(
+            io=_MgrClusterIO(self, client),
+            resolver=RadosResolver(client),
+            store=store,
+            driver=RbdDriver(client, self.log),
+            clock=SystemClock(),
+            log=self.log,
+            max_concurrent=self._int_option(OPTION_MAX_CONCURRENT, 10),
+            refresh_interval=float(self._int_option(OPTION_REFRESH_INTERVAL, 60)),
+        )
+        handler.on_fatal = self._on_fatal
+        handler.start()
+        return handler
+
+    def _teardown(self) -> None:
+        handler, self._handler = self._handler, None
+        if handler is not None:
+            handler.shutdown()
+
+    def _on_fatal(self, e: BaseException) -> None:
+        if is_connection_shutdown(e):
+            self._blocklisted.set()
+        self._wake.set()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._ready = False
+        self._teardown()
+        super().shutdown()
+
+    def _int_option(self, name: str, default: int) -> int:
+        value = self.get_module_option(name, default)
+        try:
+            number = int(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return default
+        if number < 1:
+            self.log.error("%s must be >= 1, not %s: using %s", name, number, default)
+            return default
+        return number
+
+    def config_notify(self) -> None:
+        handler = self._handler
+        if handler is not None:
+            handler.set_max_concurrent(self._int_option(OPTION_MAX_CONCURRENT, 10))
+            handler.refresh_interval = float(self._int_option(OPTION_REFRESH_INTERVAL, 60))
+
+    # -- commands ---------------------------------------------------------------------
+
     def handle_command(self, inbuf: str, cmd: dict[str, Any]) -> HandleCommandResult:
-        prefix = cmd["prefix"]
-        if prefix.endswith(" list"):
-            return HandleCommandResult(0, json.dumps({}, indent=4, sort_keys=True), "")
-        if prefix.endswith(" status"):
-            return HandleCommandResult(
-                0, json.dumps({"scheduled_images": []}, indent=4, sort_keys=True), "")
-        return HandleCommandResult(-errno.EOPNOTSUPP, "", "not implemented yet")
+        verb = str(cmd["prefix"])[len(COMMAND_PREFIX):]
+        try:
+            handler = self._handler
+            if not self._ready or handler is None:
+                raise NotReady("rbd_snapsched module is not ready, try again")
+            self.rados.wait_for_latest_osdmap()
+            level = handler.resolve(str(cmd.get("level_spec", "")))
+            if verb in ("add", "remove"):
+                self._authorize(level)
+            if verb == "add":
+                handler.add_schedule(level, str(cmd["interval"]), cmd.get("start_time"))
+                return HandleCommandResult(0, "", "")
+            if verb == "remove":
+                handler.remove_schedule(level, cmd.get("interval"), cmd.get("start_time"))
+                return HandleCommandResult(0, "", "")
+            if not level.is_global():
+                self._authorize(level)
+            if verb == "list":
+                return self._json(handler.list(level, self._level_visible))
+            if verb == "status":
+                return self._json(handler.status(level, self._image_visible()))
+            return HandleCommandResult(-errno.EINVAL, "", f"unknown command {cmd['prefix']}")
+        except SnapSchedError as e:
+            return HandleCommandResult(-e.errno, "", str(e))
+        except (rados.Error, rbd.Error) as e:
+            if is_connection_shutdown(e):
+                self._blocklisted.set()
+                self._wake.set()
+                return HandleCommandResult(-errno.EAGAIN, "", str(e))
+            code = getattr(e, "errno", None) or errno.EINVAL
+            return HandleCommandResult(-abs(int(code)), "", str(e))
+
+    @staticmethod
+    def _json(value: Any) -> HandleCommandResult:
+        return HandleCommandResult(0, json.dumps(value, indent=4, sort_keys=True), "")
+
+    def _level_visible(self, level: LevelSpec) -> bool:
+        if level.pool_id is None:
+            return self.is_authorized({})
+        args = {"pool": level.name.split("/", 1)[0]}
+        if level.namespace is not None:
+            args["namespace"] = level.namespace
+        return self.is_authorized(args)
+
+    def _authorize(self, level: LevelSpec) -> None:
+        if not self._level_visible(level):
+            pool = level.name.split("/", 1)[0] if level.pool_id is not None else None
+            raise NotAuthorized(f"not authorized on pool={pool}, namespace={level.namespace}")
+
+    def _image_visible(self) -> Callable[[ImageSpec], bool]:
+        if self.is_authorized({}):
+            return lambda image: True
+        names = {p.id: p.name for p in rbd_pools(self.get("osd_map"))}
+        cache: dict[tuple[int, str], bool] = {}
+
+        def visible(image: ImageSpec) -> bool:
+            key = (image.pool_id, image.namespace)
+            if key not in cache:
+                pool = names.get(image.pool_id)
+                cache[key] = pool is not None and self.is_authorized(
+                    {"pool": pool, "namespace": image.namespace}
+                )
+            return cache[key]
+
+        return visible

@@ -1,0 +1,371 @@
+"""The scheduler: owns the catalog, the known images, the queue and the requests in flight.
+
+Data flows one way: storage -> catalog -> queue -> snapshot requests -> librbd. The scheduler
+thread refreshes (loads schedules, discovers images) without the lock, then applies the
+result under it; it pops due images in small batches so a command never waits behind a drain.
+Commands change one level at a time and re-queue only the images that level governs.
+
+Per-image state lives in ``ImageState``, one record per known image, owned here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from .catalog import ScheduleCatalog
+from .clock import Clock
+from .errors import InvalidArgument
+from .levels import ImageSpec, LevelSpec, PoolInfo, Resolver, resolve_name
+from .queue import ScheduleQueue
+from .requests import Outcome
+from .schedule import Interval, Schedule, ScheduleItem, StartTime
+from .store import ScheduleStore
+from .throttle import Admission, Throttle
+
+DISPATCH_BATCH = 256
+Scope = tuple[int, str]  # (pool id, namespace)
+
+
+class ClusterIO(Protocol):
+    """What the scheduler reads from the cluster, besides stored schedules."""
+
+    def rbd_pools(self) -> list[PoolInfo]: ...
+
+    def discover(
+        self, pool: PoolInfo, wanted: Callable[[LevelSpec], bool]
+    ) -> dict[ImageSpec, str] | None:
+        """Primary snapshot-mirrored images -> display name; None if the pool failed."""
+        ...
+
+
+class SnapshotDriver(Protocol):
+    """Runs one image's snapshot request and calls ``done`` exactly once, on any thread."""
+
+    def start(self, image: ImageSpec, name: str, done: Callable[[ImageSpec, Outcome], None]) -> None:
+        ...
+
+
+@dataclass
+class ImageState:
+    """Everything the scheduler knows about one image."""
+
+    name: str
+    schedule: Schedule | None = None
+    last_outcome: Outcome | None = None
+    last_finished: datetime | None = None
+
+
+class Handler:
+    def __init__(
+        self,
+        *,
+        io: ClusterIO,
+        resolver: Resolver,
+        store: ScheduleStore,
+        driver: SnapshotDriver,
+        clock: Clock,
+        log: logging.Logger,
+        max_concurrent: int = 10,
+        refresh_interval: float = 60.0,
+    ) -> None:
+        self._io = io
+        self._resolver = resolver
+        self._store = store
+        self._driver = driver
+        self._clock = clock
+        self._log = log
+        self.refresh_interval = refresh_interval
+
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._write_lock = threading.Lock()  # serialises add/remove (they do I/O)
+        self._catalog = ScheduleCatalog()
+        self._generation = 0  # bumped by every command that changes the catalog
+        self._images: dict[ImageSpec, ImageState] = {}
+        self._by_scope: defaultdict[Scope, set[ImageSpec]] = defaultdict(set)
+        self._queue = ScheduleQueue()
+        self._throttle = Throttle(max_concurrent)
+        self._next_refresh: datetime | None = None  # None: refresh at once
+        self._pending_scopes: list[LevelSpec] = []  # levels to rescan soon
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.on_fatal: Callable[[BaseException], None] | None = None
+
+    # -- life cycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load schedules and discover images, then start the scheduler thread."""
+        self.refresh()
+        self._thread = threading.Thread(target=self._run, name="rbd_snapsched", daemon=True)
+        self._thread.start()
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Stop the thread at once, then wait for requests in flight (``timeout``: give up)."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        with self._cond:
+            self._cond.wait_for(lambda: self._throttle.idle, timeout)
+
+    def set_max_concurrent(self, limit: int) -> None:
+        if limit < 1:
+            raise InvalidArgument(f"max_concurrent_snap_create must be >= 1, not {limit}")
+        with self._lock:
+            ready = self._throttle.set_limit(limit)
+        self._start_requests(ready)
+
+    # -- the thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                deadline = self.tick()
+                with self._cond:
+                    if self._stopping:
+                        return
+                    if not self._pending_scopes:
+                        self._clock.wait(self._cond, deadline)
+        except BaseException as e:
+            self._log.exception("scheduler thread stopped: %s", e)
+            if self.on_fatal is not None:
+                self.on_fatal(e)
+
+    def tick(self) -> datetime | None:
+        """One pass of the scheduler thread: refresh if due, start every due request.
+
+        Returns when to run again (the next slot or refresh; None: when notified).
+        """
+        with self._lock:
+            now = self._clock.now()
+            full = self._next_refresh is None or now >= self._next_refresh
+            scopes, self._pending_scopes = self._pending_scopes, []
+        if full:
+            self.refresh()
+        elif scopes:
+            self._refresh_scopes(scopes)
+        while not self._stopping and self._dispatch_due():
+            pass
+        with self._lock:
+            deadline = self._queue.next_deadline()
+            if self._next_refresh is not None and (
+                deadline is None or self._next_refresh < deadline
+            ):
+                deadline = self._next_refresh
+            return deadline
+
+    def _dispatch_due(self) -> bool:
+        """Start requests for up to one batch of due images; True if there may be more."""
+        with self._lock:
+            now = self._clock.now()
+            batch: list[ImageSpec] = []
+            while len(batch) < DISPATCH_BATCH and (image := self._queue.pop_due(now)) is not None:
+                state = self._images[image]
+                if state.schedule is None:
+                    continue
+                self._queue.push(image, state.schedule.next_run(now))
+                if self._throttle.admit(image) is Admission.START:
+                    batch.append(image)
+                elif self._throttle.is_pending(image):
+                    self._log.debug("%s: previous request is still in progress", state.name)
+            names = [self._images[i].name for i in batch]
+        self._start_requests(batch, names)
+        return len(batch) == DISPATCH_BATCH
+
+    def _start_requests(self, images: Iterable[ImageSpec], names: list[str] | None = None) -> None:
+        for n, image in enumerate(images):
+            name = names[n] if names is not None else self._name(image)
+            try:
+                self._driver.start(image, name, self._request_done)
+            except Exception as e:  # noqa: BLE001 - the slot must be released whatever happens
+                self._log.error("exception when starting snapshot request for %s: %s", name, e)
+                with self._lock:
+                    ready = self._throttle.finish(image)
+                if ready is not None:
+                    self._start_requests([ready])
+
+    def _name(self, image: ImageSpec) -> str:
+        with self._lock:
+            state = self._images.get(image)
+            return state.name if state else f"{image.pool_id}/{image.namespace}/{image.image_id}"
+
+    def _request_done(self, image: ImageSpec, outcome: Outcome) -> None:
+        with self._cond:
+            state = self._images.get(image)
+            if state is not None:
+                state.last_outcome = outcome
+                state.last_finished = self._clock.now()
+            ready = self._throttle.finish(image)
+            self._cond.notify_all()
+        if ready is not None:
+            self._start_requests([ready])
+
+    # -- discovery ----------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Reload every schedule and rediscover every covered image."""
+        with self._lock:
+            generation = self._generation
+            previous = self._catalog.copy()
+        pools = self._io.rbd_pools()
+        catalog = self._store.load(pools, previous)
+        with self._lock:
+            if self._generation != generation:
+                # A command changed the catalog meanwhile: keep its (newer) view.
+                catalog = self._catalog.copy()
+        found, failed = self._discover(
+            [p for p in pools if catalog.intersects(LevelSpec.for_pool(p))], catalog
+        )
+        with self._lock:
+            if self._generation == generation:
+                self._catalog = catalog
+            # Images of pools that failed to scan stay as they were; all others are replaced.
+            self._apply(found, lambda image: image.pool_id not in failed, self._clock.now())
+            self._next_refresh = self._clock.now() + timedelta(seconds=self.refresh_interval)
+            self._cond.notify_all()
+
+    def _refresh_scopes(self, levels: list[LevelSpec]) -> None:
+        """Rediscover only the pools that ``levels`` touch (after add/remove)."""
+        pools = self._io.rbd_pools()
+        with self._lock:
+            catalog = self._catalog.copy()
+        touched = [
+            p for p in pools if any(lv.intersects(LevelSpec.for_pool(p)) for lv in levels)
+        ]
+        found, failed = self._discover(touched, catalog)
+        scanned = {p.id for p in touched} - failed
+        present = {p.id for p in pools}
+
+        def in_scope(image: ImageSpec) -> bool:
+            return image.pool_id in scanned or image.pool_id not in present
+
+        with self._lock:
+            self._apply(found, in_scope, self._clock.now())
+            self._cond.notify_all()
+
+    def _discover(
+        self, pools: list[PoolInfo], catalog: ScheduleCatalog
+    ) -> tuple[dict[ImageSpec, str], set[int]]:
+        """Scan ``pools`` for the images ``catalog`` covers; also the ids of pools that failed."""
+        found: dict[ImageSpec, str] = {}
+        failed: set[int] = set()
+        for pool in pools:
+            images = self._io.discover(pool, catalog.intersects)
+            if images is None:
+                failed.add(pool.id)
+            else:
+                found.update(images)
+        return found, failed
+
+    def _apply(
+        self, found: dict[ImageSpec, str], in_scope: Callable[[ImageSpec], bool], now: datetime
+    ) -> None:
+        """Make the known images of the scanned pools equal ``found`` (lock held)."""
+        gone = [image for image in self._images if in_scope(image) and image not in found]
+        for image in gone:
+            del self._images[image]
+            self._by_scope[(image.pool_id, image.namespace)].discard(image)
+            self._queue.remove(image)
+        for image, name in found.items():
+            state = self._images.get(image)
+            if state is None:
+                state = self._images[image] = ImageState(name)
+                self._by_scope[(image.pool_id, image.namespace)].add(image)
+            else:
+                state.name = name
+        self._requeue(found, now)
+
+    def _requeue(self, images: Iterable[ImageSpec], now: datetime) -> None:
+        """Queue each image by its governing schedule, if that schedule changed (lock held)."""
+        for image in images:
+            state = self._images[image]
+            schedule = self._catalog.find(image)
+            if schedule == state.schedule and (schedule is None or image in self._queue):
+                continue
+            state.schedule = schedule
+            if schedule is None:
+                self._queue.remove(image)
+            else:
+                self._queue.push(image, schedule.next_run(now))
+
+    def _covered(self, level: LevelSpec) -> list[ImageSpec]:
+        """Known images inside ``level`` (lock held)."""
+        if level.pool_id is None:
+            return list(self._images)
+        if level.image_id is not None:
+            image = ImageSpec(level.pool_id, level.namespace or "", level.image_id)
+            return [image] if image in self._images else []
+        return [
+            image
+            for (pool_id, namespace), images in self._by_scope.items()
+            if pool_id == level.pool_id and level.namespace in (None, namespace)
+            for image in images
+        ]
+
+    # -- commands -----------------------------------------------------------------------
+
+    def resolve(self, level_spec: str) -> LevelSpec:
+        return resolve_name(level_spec, self._resolver)
+
+    def add_schedule(self, level: LevelSpec, interval: str, start_time: str | None) -> None:
+        item = ScheduleItem(Interval.parse(interval), StartTime.parse(start_time or ""))
+        self._change(level, lambda schedule: schedule.with_item(item))
+
+    def remove_schedule(
+        self, level: LevelSpec, interval: str | None, start_time: str | None
+    ) -> None:
+        parsed_interval = Interval.parse(interval) if interval is not None else None
+        parsed_start = StartTime.parse(start_time) if start_time is not None else None
+        self._change(level, lambda schedule: schedule.without(parsed_interval, parsed_start))
+
+    def _change(self, level: LevelSpec, edit: Callable[[Schedule], Schedule]) -> None:
+        """Edit one level's schedule: write storage first, then memory, then re-queue."""
+        with self._write_lock:
+            with self._lock:
+                old = self._catalog.get(level) or Schedule()
+            new = edit(old)
+            if new == old:
+                return
+            self._store.save(level, new)
+            with self._cond:
+                self._catalog.set(level, new)
+                self._generation += 1
+                self._requeue(self._covered(level), self._clock.now())
+                self._pending_scopes.append(level)
+                self._cond.notify_all()
+
+    def list(self, level: LevelSpec, visible: Callable[[LevelSpec], bool]) -> dict[str, Any]:
+        with self._lock:
+            selected = self._catalog.select(level)
+        return {
+            spec.id: {"name": spec.name, "schedule": schedule.items_for_json()}
+            for spec, schedule in selected
+            if visible(spec)
+        }
+
+    def image_state(self, image: ImageSpec) -> ImageState | None:
+        """A copy of what the scheduler knows about ``image``."""
+        with self._lock:
+            state = self._images.get(image)
+            return None if state is None else replace(state)
+
+    def status(self, level: LevelSpec, visible: Callable[[ImageSpec], bool]) -> dict[str, Any]:
+        with self._lock:
+            entries = [
+                (due, self._images[image].name)
+                for due, image in self._queue.entries()
+                if level.matches(image) and visible(image)
+            ]
+        return {
+            "scheduled_images": [
+                {"schedule_time": due.strftime("%Y-%m-%d %H:%M:00"), "image": name}
+                for due, name in entries
+            ]
+        }

@@ -1,0 +1,294 @@
+"""The scheduler against a fake cluster and an injected clock: hours of schedule in milliseconds."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from rbd_snapsched.clock import SystemClock
+from rbd_snapsched.errors import InvalidArgument
+from rbd_snapsched.handler import Handler
+from rbd_snapsched.levels import ImageSpec, LevelSpec
+from rbd_snapsched.requests import Outcome, OutcomeKind
+from rbd_snapsched.store import SCHEDULE_OID, ScheduleStore
+from tests.fake_cluster import (
+    JOURNAL,
+    FakeClock,
+    FakeCluster,
+    FakeDriver,
+    FakeOmap,
+    FakeOption,
+    FakePool,
+)
+
+START = datetime(2025, 12, 10, 17, 55, 21, tzinfo=timezone.utc)
+LOG = logging.getLogger("test_handler")
+
+
+class Setup:
+    def __init__(self, *, hold: bool = False, max_concurrent: int = 10) -> None:
+        self.cluster = FakeCluster()
+        self.pool = self.cluster.add_pool("rbd")
+        self.cluster.add_namespace(self.pool, "ns")
+        self.clock = FakeClock(START)
+        self.driver = FakeDriver(self.cluster, hold=hold)
+        self.store = ScheduleStore(
+            FakeOmap(self.cluster, SCHEDULE_OID), FakeOption(self.cluster), self.cluster, LOG
+        )
+        self.handler = self.make_handler(max_concurrent)
+
+    def make_handler(self, max_concurrent: int = 10) -> Handler:
+        return Handler(
+            io=self.cluster,
+            resolver=self.cluster,
+            store=self.store,
+            driver=self.driver,
+            clock=self.clock,
+            log=LOG,
+            max_concurrent=max_concurrent,
+        )
+
+    def add(self, level: str, interval: str, start: str | None = None) -> None:
+        self.handler.add_schedule(self.handler.resolve(level), interval, start)
+
+    def remove(self, level: str, interval: str | None = None, start: str | None = None) -> None:
+        self.handler.remove_schedule(self.handler.resolve(level), interval, start)
+
+    def status(self, level: str = "") -> list[tuple[str, str]]:
+        result = self.handler.status(self.handler.resolve(level), lambda image: True)
+        return [(e["schedule_time"], e["image"]) for e in result["scheduled_images"]]
+
+    def run_until(self, when: datetime) -> None:
+        """Run the scheduler thread's passes, jumping the clock from deadline to deadline."""
+        while True:
+            deadline = self.handler.tick()
+            if deadline is None or deadline > when:
+                break
+            self.clock.set(max(deadline, self.clock.now()))
+        self.clock.set(when)
+        self.handler.tick()
+
+    def created(self) -> Counter[ImageSpec]:
+        return Counter(i for i, o in self.driver.outcomes if o.kind is OutcomeKind.CREATED)
+
+
+@pytest.fixture
+def s() -> Setup:
+    return Setup()
+
+
+def test_discovers_only_primary_snapshot_mode_images(s: Setup) -> None:
+    s.cluster.add_image(s.pool, "a")
+    s.cluster.add_image(s.pool, "b", "ns")
+    s.cluster.add_image(s.pool, "journal", mode=JOURNAL)
+    s.cluster.add_image(s.pool, "secondary", primary=False)
+    s.add("rbd/", "1h")
+    s.handler.tick()
+    assert s.status() == [("2025-12-10 18:00:00", "rbd/a"), ("2025-12-10 18:00:00", "rbd/ns/b")]
+
+
+def test_status_lists_newly_covered_images_at_the_next_pass_after_add(s: Setup) -> None:
+    s.handler.tick()  # first refresh: no schedules, nothing discovered
+    s.cluster.add_image(s.pool, "a")
+    s.add("rbd/", "1h")
+    assert s.status() == []  # discovery happens on the thread...
+    s.handler.tick()  # ...at its next pass, not after the 60 s refresh
+    assert s.status() == [("2025-12-10 18:00:00", "rbd/a")]
+    assert s.clock.now() == START
+
+
+def test_hours_of_a_1m_schedule_run_in_milliseconds(s: Setup) -> None:
+    images = [s.cluster.add_image(s.pool, f"img{i}") for i in range(5)]
+    journal = s.cluster.add_image(s.pool, "journal", mode=JOURNAL)
+    s.add("rbd/", "1m")
+    began = time.monotonic()
+    s.run_until(START + timedelta(hours=3))
+    assert time.monotonic() - began < 5
+    # One snapshot per image per minute slot: 17:56 .. 20:55 inclusive.
+    assert s.created() == Counter({image: 180 for image in images})
+    assert journal not in s.driver.started
+
+
+def test_offset_start_time_fires_at_the_utc_instant(s: Setup) -> None:
+    image = s.cluster.add_image(s.pool, "a")
+    s.add("rbd/a", "1d", "14:00-05:00")
+    s.run_until(START + timedelta(days=2))
+    assert s.created()[image] == 2
+    assert s.status() == [("2025-12-12 19:00:00", "rbd/a")]
+
+
+def test_add_requeues_only_the_images_the_level_governs(s: Setup) -> None:
+    a = s.cluster.add_image(s.pool, "a")
+    s.cluster.add_image(s.pool, "b", "ns")
+    s.add("", "1d")
+    s.handler.tick()
+    assert s.status() == [("2025-12-11 00:00:00", "rbd/a"), ("2025-12-11 00:00:00", "rbd/ns/b")]
+    s.add("rbd/ns/", "1h")
+    assert s.status() == [("2025-12-10 18:00:00", "rbd/ns/b"), ("2025-12-11 00:00:00", "rbd/a")]
+    s.add("rbd/a", "5m")
+    assert s.status("rbd/a") == [("2025-12-10 18:00:00", "rbd/a")]
+    s.remove("rbd/a")
+    s.remove("rbd/ns/")
+    assert s.status() == [("2025-12-11 00:00:00", "rbd/a"), ("2025-12-11 00:00:00", "rbd/ns/b")]
+    s.remove("")
+    assert s.status() == []
+    s.run_until(START + timedelta(days=1))
+    assert a not in s.driver.started
+
+
+def test_status_filters_as_upstream(s: Setup) -> None:
+    s.cluster.add_image(s.pool, "a")
+    s.cluster.add_image(s.pool, "b", "ns")
+    other = s.cluster.add_pool("other")
+    s.cluster.add_image(other, "c")
+    s.add("", "1h")
+    s.handler.tick()
+    assert [n for _, n in s.status("rbd/")] == ["rbd/a", "rbd/ns/b"]
+    assert [n for _, n in s.status("rbd/ns/")] == ["rbd/ns/b"]
+    assert [n for _, n in s.status("rbd//")] == ["rbd/a", "rbd/ns/b"]  # upstream's quirk
+    assert [n for _, n in s.status("rbd/a")] == ["rbd/a"]
+    assert [n for _, n in s.status("other/")] == ["other/c"]
+
+
+def test_bad_input_changes_nothing(s: Setup) -> None:
+    s.cluster.add_image(s.pool, "a")
+    s.add("rbd/", "1h", "00:15")
+    s.handler.tick()
+    before = (dict(s.pool.objects[SCHEDULE_OID]), s.status())
+    for interval, start in (("0m", None), ("1h", "dummy"), ("99999999999999d", None), ("x", None)):
+        with pytest.raises(InvalidArgument):
+            s.add("rbd/", interval, start)
+        with pytest.raises(InvalidArgument):
+            s.remove("rbd/", interval, start)
+    with pytest.raises(InvalidArgument):
+        s.remove("rbd/", None, "dummy")  # parsed even without an interval (as Tentacle)
+    with pytest.raises(InvalidArgument):
+        s.remove("rbd/ns/", "1h", "dummy")  # parsed even where no schedule exists
+    assert (dict(s.pool.objects[SCHEDULE_OID]), s.status()) == before
+    s.remove("rbd/", "1h")  # no item without a start time: a silent no-op
+    assert (dict(s.pool.objects[SCHEDULE_OID]), s.status()) == before
+
+
+def test_demoted_promoted_and_deleted_images_follow_the_refresh(s: Setup) -> None:
+    a = s.cluster.add_image(s.pool, "a")
+    s.add("rbd/", "1h")
+    s.handler.tick()
+    s.cluster.image(a).primary = False
+    s.clock.advance(timedelta(seconds=59))
+    s.handler.tick()
+    assert s.status() == [("2025-12-10 18:00:00", "rbd/a")]  # not yet refreshed
+    s.clock.advance(timedelta(seconds=1))
+    s.handler.tick()
+    assert s.status() == []
+    s.cluster.image(a).primary = True
+    s.clock.advance(timedelta(seconds=60))
+    s.handler.tick()
+    assert s.status() == [("2025-12-10 18:00:00", "rbd/a")]
+    s.cluster.remove_image(a)
+    s.clock.advance(timedelta(seconds=60))
+    s.handler.tick()
+    assert s.status() == []
+
+
+def test_a_failing_pool_keeps_its_images_and_others_go_on(s: Setup) -> None:
+    a = s.cluster.add_image(s.pool, "a")
+    other = s.cluster.add_pool("other")
+    c = s.cluster.add_image(other, "c")
+    s.add("", "1m")
+    s.handler.tick()
+    s.cluster.failing_pools.add(s.pool.id)
+    s.run_until(START + timedelta(minutes=10))
+    assert s.created() == Counter({a: 10, c: 10})
+
+
+def test_a_deleted_pool_leaves_status_and_stops_nothing(s: Setup) -> None:
+    s.cluster.add_image(s.pool, "a")
+    other = s.cluster.add_pool("other")
+    c = s.cluster.add_image(other, "c")
+    s.add("", "1m")
+    s.add("rbd/", "1h")
+    s.handler.tick()
+    s.cluster.remove_pool(s.pool)
+    s.run_until(START + timedelta(minutes=5))
+    assert [n for _, n in s.status()] == ["other/c"]
+    assert s.created()[c] == 5
+    assert [e["name"] for e in s.handler.list(LevelSpec.global_level(), lambda lv: True).values()] == [""]
+
+
+def test_cap_on_requests_in_flight_and_no_image_twice() -> None:
+    s = Setup(hold=True, max_concurrent=2)
+    images = [s.cluster.add_image(s.pool, f"img{i}") for i in range(5)]
+    s.add("rbd/", "1m")
+    s.run_until(START + timedelta(minutes=1))
+    assert s.driver.started == images[:2]
+    s.driver.release(1)  # finishing one starts the next in line (FIFO)
+    assert s.driver.started == images[:3]
+    # The next slot comes while the others are still pending: none of them is queued twice;
+    # img0, done, waits behind them.
+    s.run_until(START + timedelta(minutes=2))
+    assert s.driver.started == images[:3]
+    s.handler.set_max_concurrent(10)  # raising the cap starts the waiting ones at once
+    assert s.driver.started == [*images, images[0]]
+    s.driver.release()
+    assert s.created() == Counter({images[0]: 2, **{image: 1 for image in images[1:]}})
+    with pytest.raises(InvalidArgument):
+        s.handler.set_max_concurrent(0)
+
+
+def test_a_driver_that_raises_releases_the_slot(s: Setup) -> None:
+    images = [s.cluster.add_image(s.pool, f"img{i}") for i in range(3)]
+    calls: list[ImageSpec] = []
+
+    def broken(image: ImageSpec, name: str, done: Callable[[ImageSpec, Outcome], None]) -> None:
+        calls.append(image)
+        raise RuntimeError("ioctx open failed")
+
+    s.driver.start = broken  # type: ignore[method-assign]
+    s.handler.set_max_concurrent(1)
+    s.add("rbd/", "1m")
+    s.run_until(START + timedelta(minutes=2))
+    assert calls == images * 2
+
+
+def test_last_outcome_is_recorded_per_image(s: Setup) -> None:
+    a = s.cluster.add_image(s.pool, "a")
+    s.add("rbd/", "1m")
+    s.cluster.image(a).create_rc = -22
+    s.run_until(START + timedelta(minutes=1))
+    outcome = s.handler.image_state(a)
+    assert outcome is not None and outcome.last_outcome is not None
+    assert outcome.last_outcome.kind is OutcomeKind.FAILED
+
+
+def test_schedules_survive_a_new_handler(s: Setup) -> None:
+    s.cluster.add_image(s.pool, "a")
+    s.add("rbd/", "1h")
+    s.add("", "1d", "01:30")
+    again = s.make_handler()
+    again.tick()
+    listed = again.list(LevelSpec.global_level(), lambda level: True)
+    assert {e["name"]: e["schedule"] for e in listed.values()} == {
+        "": [{"interval": "1d", "start_time": "01:30:00"}],
+        "rbd/": [{"interval": "1h", "start_time": None}],
+    }
+
+
+def test_shutdown_wakes_the_thread_at_once() -> None:
+    s = Setup()
+    s.cluster.add_image(s.pool, "a")
+    handler = Handler(
+        io=s.cluster, resolver=s.cluster, store=s.store, driver=s.driver,
+        clock=SystemClock(), log=LOG,
+    )
+    handler.start()
+    handler.add_schedule(handler.resolve("rbd/"), "1d", None)
+    began = time.monotonic()
+    handler.shutdown()
+    assert time.monotonic() - began < 1
+    assert not any(t.name == "rbd_snapsched" for t in threading.enumerate())
