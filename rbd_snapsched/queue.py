@@ -1,0 +1,180 @@
+"""The schedule queue: which image is due next, keyed by time, at most one entry per image."""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from datetime import datetime, timedelta, timezone
+
+from rbd_snapsched.levels import ImageSpec
+
+# Theory of operation
+# -------------------
+#
+# Schedules fire on minute boundaries, so many images share one due time. Like rbd_support, the
+# queue is a set of *slots*, one per distinct due time, each a FIFO of images; unlike it, finding
+# or removing an image never scans a slot:
+#
+#   _index    image -> its live entry, a (due, image) tuple. One per image: this dict IS the
+#             queue's membership, length and per-image due.
+#   _slots    due -> deque of entries, in push order. May also hold *stale* entries: ones an image
+#             no longer points at because it was re-pushed or removed (lazy deletion).
+#   _dues     a heap of the keys of _slots, each exactly once.
+#
+# Dues are kept as integer microseconds since the Unix epoch; datetimes exist only at the API edge.
+#
+# Invariants, true between public calls:
+#   1. Every slot in _slots is non-empty, and _dues holds exactly the keys of _slots.
+#   2. An entry is live iff `_index.get(entry[1]) is entry` (identity, not equality: a stale and a
+#      live entry can be equal when an image was removed and re-pushed at the same due).
+#   3. Every live entry sits in the slot of its own due; so the queue order of live entries is
+#      (due, position in slot), and a slot's live entries are in push order (FIFO among ties).
+#   4. _stored == total entries in all slots, and _stored <= 2 * len(_index) + _SLACK: once stale
+#      entries would pass that, _compact() drops them all (O(stored), amortised O(1) per call).
+#
+# Costs: push, remove and pop_due are O(1) amortised plus O(log D) heap work when a slot appears
+# or empties, D being the number of distinct due times (D <= n; with minute slots D is tiny).
+# entries() is O(n + D log D) and is meant for `status`, not for the loop.
+#
+# Time: every datetime given must be timezone-aware (a naive one raises TypeError, as datetime
+# arithmetic between naive and aware values does); the ones returned are aware UTC.
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_SLACK = 64
+
+_Entry = tuple[int, ImageSpec]
+
+
+def _to_us(when: datetime) -> int:
+    delta = when - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+class ScheduleQueue:
+    """Images waiting for their next snapshot, earliest due first, FIFO among equal dues."""
+
+    __slots__ = ("_dues", "_index", "_slots", "_stored")
+
+    def __init__(self) -> None:
+        self._index: dict[ImageSpec, _Entry] = {}
+        self._slots: dict[int, deque[_Entry]] = {}
+        self._dues: list[int] = []
+        self._stored = 0
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __contains__(self, image: object) -> bool:
+        return image in self._index
+
+    def __repr__(self) -> str:
+        return f"<ScheduleQueue {len(self._index)} images, {len(self._slots)} slots>"
+
+    @property
+    def stored(self) -> int:
+        """Entries held, stale ones included (bounded by 2 * len + a small constant)."""
+        return self._stored
+
+    def push(self, image: ImageSpec, due: datetime) -> None:
+        """Queue ``image`` at ``due``, replacing its entry if it has one.
+
+        Re-pushing an image at the due time it already has keeps its place among its ties.
+        """
+        us = _to_us(due)
+        old = self._index.get(image)
+        if old is not None and old[0] == us:
+            return
+        entry = (us, image)
+        self._index[image] = entry
+        slot = self._slots.get(us)
+        if slot is None:
+            self._slots[us] = slot = deque()
+            heapq.heappush(self._dues, us)
+        slot.append(entry)
+        self._stored += 1
+        if old is not None:
+            self._maybe_compact()
+
+    def remove(self, image: ImageSpec) -> bool:
+        """Drop ``image`` from the queue; False if it was not queued."""
+        if self._index.pop(image, None) is None:
+            return False
+        self._maybe_compact()
+        return True
+
+    def pop_due(self, now: datetime) -> ImageSpec | None:
+        """Remove and return the first image due at or before ``now``, or None."""
+        head = self._head()
+        if head is None or head[0] > _to_us(now):
+            return None
+        slot = self._slots[head[0]]
+        slot.popleft()
+        self._stored -= 1
+        if not slot:
+            del self._slots[head[0]]
+            heapq.heappop(self._dues)
+        del self._index[head[1]]
+        self._maybe_compact()
+        return head[1]
+
+    def next_deadline(self) -> datetime | None:
+        """The earliest due time in the queue, or None when it is empty."""
+        head = self._head()
+        return None if head is None else _from_us(head[0])
+
+    def due_of(self, image: ImageSpec) -> datetime | None:
+        """When ``image`` is due, or None if it is not queued."""
+        entry = self._index.get(image)
+        return None if entry is None else _from_us(entry[0])
+
+    def entries(self) -> list[tuple[datetime, ImageSpec]]:
+        """All queued images with their due times, in queue order (due, then FIFO)."""
+        index = self._index
+        out: list[tuple[datetime, ImageSpec]] = []
+        for us in sorted(self._slots):
+            when = _from_us(us)
+            out.extend((when, e[1]) for e in self._slots[us] if index.get(e[1]) is e)
+        return out
+
+    def clear(self) -> None:
+        """Empty the queue."""
+        self._index.clear()
+        self._slots.clear()
+        self._dues.clear()
+        self._stored = 0
+
+    def _head(self) -> _Entry | None:
+        """The first live entry, left in place; stale entries met on the way are dropped."""
+        index, slots, dues = self._index, self._slots, self._dues
+        while dues:
+            us = dues[0]
+            slot = slots[us]
+            while slot:
+                entry = slot[0]
+                if index.get(entry[1]) is entry:
+                    return entry
+                slot.popleft()
+                self._stored -= 1
+            del slots[us]
+            heapq.heappop(dues)
+        return None
+
+    def _maybe_compact(self) -> None:
+        if self._stored > 2 * len(self._index) + _SLACK:
+            self._compact()
+
+    def _compact(self) -> None:
+        index = self._index
+        slots: dict[int, deque[_Entry]] = {}
+        for us, slot in self._slots.items():
+            live = deque(e for e in slot if index.get(e[1]) is e)
+            if live:
+                slots[us] = live
+        self._slots = slots
+        self._dues = list(slots)
+        heapq.heapify(self._dues)
+        self._stored = len(index)

@@ -1,0 +1,117 @@
+"""The concurrency cap on snapshot requests (``max_concurrent_snap_create``)."""
+
+from __future__ import annotations
+
+import enum
+from collections import OrderedDict
+
+from rbd_snapsched.levels import ImageSpec
+
+# An image is *pending* from admit() until finish(): either *running* (it holds one of the `limit`
+# slots) or *waiting* (FIFO, for a slot). Invariants between calls:
+#   - running and waiting are disjoint; pending = running + waiting, each image at most once;
+#   - if anything waits, running >= limit (running can exceed limit only after set_limit lowered
+#     it: running requests are never stopped, they just aren't replaced until below the limit).
+# Not thread-safe: the caller holds its lock around every call and starts, outside the lock, the
+# images that admit/finish/set_limit tell it to start.
+
+
+class Admission(enum.Enum):
+    """What admit() decided."""
+
+    START = "start"
+    WAIT = "wait"
+    ALREADY_PENDING = "already pending"
+
+
+class Throttle:
+    """At most ``limit`` images running at once; the rest wait in FIFO order."""
+
+    __slots__ = ("_limit", "_running", "_waiting")
+
+    def __init__(self, limit: int) -> None:
+        _check_limit(limit)
+        self._limit = limit
+        self._running: set[ImageSpec] = set()
+        self._waiting: OrderedDict[ImageSpec, None] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Throttle limit={self._limit} running={len(self._running)}"
+            f" waiting={len(self._waiting)}>"
+        )
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def pending(self) -> int:
+        return len(self._running) + len(self._waiting)
+
+    @property
+    def idle(self) -> bool:
+        """True when nothing is running or waiting."""
+        return not self._running and not self._waiting
+
+    def is_pending(self, image: ImageSpec) -> bool:
+        return image in self._running or image in self._waiting
+
+    def admit(self, image: ImageSpec) -> Admission:
+        """Take ``image`` in: START it now, make it WAIT, or refuse it as ALREADY_PENDING."""
+        if self.is_pending(image):
+            return Admission.ALREADY_PENDING
+        if len(self._running) < self._limit:
+            self._running.add(image)
+            return Admission.START
+        self._waiting[image] = None
+        return Admission.WAIT
+
+    def finish(self, image: ImageSpec) -> ImageSpec | None:
+        """Release ``image``; return the waiting image that now starts, if any.
+
+        Never raises, so a caller's clean-up path cannot get stuck: finishing an image that is
+        not pending does nothing and returns None; finishing a waiting image (giving up on it
+        before it started) drops it from the wait list and returns None.
+        """
+        if image in self._waiting:
+            del self._waiting[image]
+            return None
+        if image not in self._running:
+            return None
+        self._running.remove(image)
+        if self._waiting and len(self._running) < self._limit:
+            started, _ = self._waiting.popitem(last=False)
+            self._running.add(started)
+            return started
+        return None
+
+    def set_limit(self, limit: int) -> list[ImageSpec]:
+        """Change the cap (ValueError below 1); return the waiting images that now start."""
+        _check_limit(limit)
+        self._limit = limit
+        started: list[ImageSpec] = []
+        while self._waiting and len(self._running) < limit:
+            image, _ = self._waiting.popitem(last=False)
+            self._running.add(image)
+            started.append(image)
+        return started
+
+    def drain_waiting(self) -> list[ImageSpec]:
+        """Give up on every waiting image (shutdown); return them in FIFO order."""
+        dropped = list(self._waiting)
+        self._waiting.clear()
+        return dropped
+
+
+def _check_limit(limit: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"concurrency limit must be an integer >= 1, got {limit!r}")

@@ -1,0 +1,153 @@
+"""Typed fakes for the unit tests (no rados, rbd or mgr needed)."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rbd_snapsched.levels import ImageSpec
+from rbd_snapsched.requests import (
+    MIRROR_IMAGE_ENABLED,
+    MIRROR_IMAGE_MODE_SNAPSHOT,
+    Action,
+    CloseImage,
+    CreateSnapshot,
+    CreateSnapshotRequest,
+    Finish,
+    GetMirrorInfo,
+    GetMirrorMode,
+    OpenImage,
+    Outcome,
+    State,
+)
+
+# --- snapshot requests: a scripted librbd, answering CreateSnapshotRequest's actions ----------
+
+
+class SubmitFailed(Exception):
+    """What a scripted step raises instead of accepting the aio call."""
+
+
+Completion = tuple[int, object]
+
+
+@dataclass
+class FakeImage:
+    """One image's scripted answers to each step, the way the rbd binding reports them.
+
+    A step's value is only given when its rc is >= 0 (the binding passes None on error).
+    ``submit_errors`` maps an action type to the exception text its submission raises.
+    ``on_step`` runs before each answer (e.g. to delete or demote the image mid-request).
+    """
+
+    open_rc: int = 0
+    mode: int = MIRROR_IMAGE_MODE_SNAPSHOT
+    mode_rc: int = 0
+    state: int = MIRROR_IMAGE_ENABLED
+    primary: bool = True
+    info_rc: int = 0
+    create_rc: int = 0
+    close_rc: int = 0
+    submit_errors: dict[type[Action], str] = field(default_factory=dict)
+    on_step: Callable[[FakeImage, Action], None] | None = None
+    # observed
+    is_open: bool = False
+    opens: int = 0
+    closes: int = 0
+    snap_ids: list[int] = field(default_factory=list)
+    steps: list[type[Action]] = field(default_factory=list)
+
+    def answer(self, action: Action, next_snap_id: int) -> Completion:
+        """Submit ``action``: raise SubmitFailed, or return its completion (rc, value)."""
+        if self.on_step is not None:
+            self.on_step(self, action)
+        kind = type(action)
+        if kind in self.submit_errors:
+            raise SubmitFailed(self.submit_errors[kind])
+        self.steps.append(kind)
+        if isinstance(action, OpenImage):
+            if self.open_rc < 0:
+                return self.open_rc, None
+            assert not self.is_open, "opened twice"
+            self.is_open = True
+            self.opens += 1
+            return self.open_rc, None
+        assert self.is_open, f"{kind.__name__} on an image that is not open"
+        if isinstance(action, GetMirrorMode):
+            return self.mode_rc, (self.mode if self.mode_rc >= 0 else None)
+        if isinstance(action, GetMirrorInfo):
+            info = {"global_id": "gid", "state": self.state, "primary": self.primary}
+            return self.info_rc, (info if self.info_rc >= 0 else None)
+        if isinstance(action, CreateSnapshot):
+            assert action.flags == 0
+            if self.create_rc < 0:
+                return self.create_rc, None
+            self.snap_ids.append(next_snap_id)
+            return self.create_rc, next_snap_id
+        if isinstance(action, CloseImage):
+            self.is_open = False  # librbd frees the handle even when close fails
+            self.closes += 1
+            return self.close_rc, None
+        raise AssertionError(f"not a librbd step: {action!r}")
+
+
+@dataclass
+class FakeRbd:
+    """A scripted pool of images by ImageSpec; unknown images answer OpenImage with -ENOENT."""
+
+    images: dict[ImageSpec, FakeImage] = field(default_factory=dict)
+    next_snap_id: int = 100
+
+    def add(self, image: ImageSpec, fake: FakeImage | None = None) -> FakeImage:
+        self.images[image] = fake if fake is not None else FakeImage()
+        return self.images[image]
+
+    def answer(self, image: ImageSpec, action: Action) -> Completion:
+        fake = self.images.get(image)
+        if fake is None:
+            assert isinstance(action, OpenImage), f"{action!r} on a missing image"
+            return -errno.ENOENT, None
+        self.next_snap_id += 1
+        return fake.answer(action, self.next_snap_id)
+
+    def open_images(self) -> list[ImageSpec]:
+        return [spec for spec, fake in self.images.items() if fake.is_open]
+
+
+@dataclass
+class RequestTrace:
+    """What running one request produced: every action and the state after it."""
+
+    actions: list[Action]
+    states: list[State]
+
+    @property
+    def outcome(self) -> Outcome:
+        last = self.actions[-1]
+        assert isinstance(last, Finish)
+        return last.outcome
+
+    @property
+    def steps(self) -> list[type[Action]]:
+        return [type(a) for a in self.actions]
+
+
+def run_request(rbd: FakeRbd, image: ImageSpec) -> RequestTrace:
+    """Drive one CreateSnapshotRequest to its Finish against ``rbd``, like a driver would."""
+    request = CreateSnapshotRequest(image)
+    action: Action = request.start()
+    trace = RequestTrace([action], [request.state])
+    while not isinstance(action, Finish):
+        assert len(trace.actions) < 10, "request does not terminate"
+        try:
+            rc, value = rbd.answer(image, action)
+        except SubmitFailed as e:
+            action = request.on_submit_error(str(e))
+        else:
+            action = request.on_complete(rc, value)
+        trace.actions.append(action)
+        trace.states.append(request.state)
+    assert request.state is State.DONE
+    assert request.outcome == trace.outcome
+    return trace
