@@ -5,6 +5,7 @@ Blocking librados/librbd calls only; snapshot creation is ``rbd_driver.py``'s (a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
@@ -85,7 +86,9 @@ class RadosResolver:
                         return ImageInfo(image_id, name, False)
             except rbd.ImageNotFound:
                 return None
-        snapshot = mode == rbd.RBD_MIRROR_IMAGE_MODE_SNAPSHOT and state == rbd.RBD_MIRROR_IMAGE_ENABLED
+        snapshot = (
+            mode == rbd.RBD_MIRROR_IMAGE_MODE_SNAPSHOT and state == rbd.RBD_MIRROR_IMAGE_ENABLED
+        )
         return ImageInfo(image_id, name, snapshot)
 
     def image_by_name(self, pool_id: int, namespace: str, name: str) -> ImageInfo | None:
@@ -142,8 +145,9 @@ def discover_images(
             except Exception as e:
                 if is_connection_shutdown(e):
                     raise
-                log.error("exception when scanning pool %s namespace %r: %s", pool.name,
-                          namespace, e)
+                log.error(
+                    "exception when scanning pool %s namespace %r: %s", pool.name, namespace, e
+                )
     return found
 
 
@@ -182,7 +186,7 @@ class RadosOmap:
                     except rados.ObjectNotFound:
                         return records
                     page = list(it)
-                records.update(page)
+                records.update((key, value or b"") for key, value in page)
                 if len(page) < OMAP_PAGE:
                     return records
                 start = page[-1][0]
@@ -195,7 +199,5 @@ class RadosOmap:
     def delete(self, pool_id: int, keys: Sequence[str]) -> None:
         with self._ioctx(pool_id) as ioctx, rados.WriteOpCtx() as op:
             ioctx.remove_omap_keys(op, tuple(keys))
-            try:
+            with contextlib.suppress(rados.ObjectNotFound):  # no object: nothing to delete
                 ioctx.operate_write_op(op, self._oid)
-            except rados.ObjectNotFound:
-                pass

@@ -47,8 +47,9 @@ class ClusterIO(Protocol):
 class SnapshotDriver(Protocol):
     """Runs one image's snapshot request and calls ``done`` exactly once, on any thread."""
 
-    def start(self, image: ImageSpec, name: str, done: Callable[[ImageSpec, Outcome], None]) -> None:
-        ...
+    def start(
+        self, image: ImageSpec, name: str, done: Callable[[ImageSpec, Outcome], None]
+    ) -> None: ...
 
 
 @dataclass
@@ -184,7 +185,7 @@ class Handler:
             name = names[n] if names is not None else self._name(image)
             try:
                 self._driver.start(image, name, self._request_done)
-            except Exception as e:  # noqa: BLE001 - the slot must be released whatever happens
+            except Exception as e:
                 self._log.error("exception when starting snapshot request for %s: %s", name, e)
                 with self._lock:
                     ready = self._throttle.finish(image)
@@ -236,9 +237,7 @@ class Handler:
         pools = self._io.rbd_pools()
         with self._lock:
             catalog = self._catalog.copy()
-        touched = [
-            p for p in pools if any(lv.intersects(LevelSpec.for_pool(p)) for lv in levels)
-        ]
+        touched = [p for p in pools if any(lv.intersects(LevelSpec.for_pool(p)) for lv in levels)]
         found, failed = self._discover(touched, catalog)
         scanned = {p.id for p in touched} - failed
         present = {p.id for p in pools}

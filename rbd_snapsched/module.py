@@ -63,25 +63,57 @@ class _MgrClusterIO:
 
 
 class Module(MgrModule):
-    COMMANDS = [
-        _cmd("add", "name=level_spec,type=CephString name=interval,type=CephString "
-             "name=start_time,type=CephString,req=false",
-             "Add rbd mirror snapshot schedule", "w"),
-        _cmd("remove", "name=level_spec,type=CephString name=interval,type=CephString,req=false "
-             "name=start_time,type=CephString,req=false",
-             "Remove rbd mirror snapshot schedule", "w"),
-        _cmd("list", "name=level_spec,type=CephString,req=false",
-             "List rbd mirror snapshot schedule", "r"),
-        _cmd("status", "name=level_spec,type=CephString,req=false",
-             "Show rbd mirror snapshot schedule status", "r"),
+    COMMANDS = [  # noqa: RUF012 - the mgr reads these class attributes
+        _cmd(
+            "add",
+            "name=level_spec,type=CephString name=interval,type=CephString "
+            "name=start_time,type=CephString,req=false",
+            "Add rbd mirror snapshot schedule",
+            "w",
+        ),
+        _cmd(
+            "remove",
+            "name=level_spec,type=CephString name=interval,type=CephString,req=false "
+            "name=start_time,type=CephString,req=false",
+            "Remove rbd mirror snapshot schedule",
+            "w",
+        ),
+        _cmd(
+            "list",
+            "name=level_spec,type=CephString,req=false",
+            "List rbd mirror snapshot schedule",
+            "r",
+        ),
+        _cmd(
+            "status",
+            "name=level_spec,type=CephString,req=false",
+            "Show rbd mirror snapshot schedule status",
+            "r",
+        ),
     ]
-    MODULE_OPTIONS = [
-        Option(name=OPTION_SCHEDULE, type="str", default="",
-               desc="the global level's mirror snapshot schedule (JSON, managed by commands)"),
-        Option(name=OPTION_MAX_CONCURRENT, type="int", default=10, min=1, runtime=True,
-               desc="mirror snapshots being created at once, at most"),
-        Option(name=OPTION_REFRESH_INTERVAL, type="int", default=60, min=1, runtime=True,
-               desc="seconds between full rescans of schedules and mirrored images"),
+    MODULE_OPTIONS = [  # noqa: RUF012 - the mgr reads these class attributes
+        Option(
+            name=OPTION_SCHEDULE,
+            type="str",
+            default="",
+            desc="the global level's mirror snapshot schedule (JSON, managed by commands)",
+        ),
+        Option(
+            name=OPTION_MAX_CONCURRENT,
+            type="int",
+            default=10,
+            min=1,
+            runtime=True,
+            desc="mirror snapshots being created at once, at most",
+        ),
+        Option(
+            name=OPTION_REFRESH_INTERVAL,
+            type="int",
+            default=60,
+            min=1,
+            runtime=True,
+            desc="seconds between full rescans of schedules and mirrored images",
+        ),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -101,7 +133,7 @@ class Module(MgrModule):
                 self._ready = True
                 self.log.info("rbd_snapsched ready")
                 self._wake.wait()
-            except Exception as e:  # noqa: BLE001 - retried below, never fatal
+            except Exception as e:
                 if is_connection_shutdown(e):
                     self._blocklisted.set()
                     self.log.warning("set-up failed, client blocklisted: %s", e)
@@ -176,7 +208,7 @@ class Module(MgrModule):
     # -- commands ---------------------------------------------------------------------
 
     def handle_command(self, inbuf: str, cmd: dict[str, Any]) -> HandleCommandResult:
-        verb = str(cmd["prefix"])[len(COMMAND_PREFIX):]
+        verb = str(cmd["prefix"])[len(COMMAND_PREFIX) :]
         try:
             handler = self._handler
             if not self._ready or handler is None:

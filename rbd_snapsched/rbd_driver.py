@@ -57,7 +57,7 @@ class RbdDriver:
             try:
                 self._submit(run, action)
                 return
-            except Exception as e:  # noqa: BLE001 - fed to the request, which winds down
+            except Exception as e:
                 if isinstance(action, Finish):
                     self._log.exception("%s: finishing snapshot request failed", run.name)
                     return
@@ -68,7 +68,8 @@ class RbdDriver:
         if isinstance(action, OpenImage):
             run.ioctx = self._get_ioctx(image)
             rbd.RBD().aio_open_image(
-                lambda comp, handle: self._opened(run, comp, handle), run.ioctx,
+                lambda comp, handle: self._opened(run, comp, handle),
+                run.ioctx,
                 image_id=image.image_id,
             )
         elif isinstance(action, GetMirrorMode):

@@ -83,7 +83,7 @@ class ScheduleStore:
                 records = self._omap.read(pool.id)
             except PoolGone:
                 continue
-            except Exception as e:  # noqa: BLE001 - one pool's failure must not stop the rest
+            except Exception as e:
                 self._log.error("Failed to load schedules for pool %s: %s", pool.name, e)
                 if previous is not None:
                     for level, schedule in previous:
@@ -116,7 +116,7 @@ class ScheduleStore:
         if stale:
             try:
                 self._omap.delete(pool.id, stale)
-            except Exception as e:  # noqa: BLE001 - retried at the next load
+            except Exception as e:
                 self._log.error("Failed to prune stale schedules in pool %s: %s", pool.name, e)
 
     def save(self, level: LevelSpec, schedule: Schedule) -> None:

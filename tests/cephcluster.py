@@ -12,7 +12,6 @@ Standard library only, so any python3 runs it::
     python3 tests/cephcluster.py install      # apt-get the Ceph packages if missing
     python3 tests/cephcluster.py up [DIR]     # boot, print the CEPH_CONF line, leave it running
     python3 tests/cephcluster.py down DIR     # stop the daemons and delete DIR
-    python3 tests/cephcluster.py demo         # boot and show schedules creating snapshots
 """
 
 from __future__ import annotations
@@ -94,7 +93,9 @@ def install() -> None:
     ):
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
-            raise ClusterError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+            raise ClusterError(
+                f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
+            )
 
 
 def free_port() -> int:
@@ -177,41 +178,114 @@ class Cluster:
         return cluster
 
     def _boot(self, health_timeout: float) -> None:
-        for d in (self.log_dir, self.run_dir, self.root / "mon.a", self.root / "mgr.x",
-                  self.root / "osd.0"):
+        for d in (
+            self.log_dir,
+            self.run_dir,
+            self.root / "mon.a",
+            self.root / "mgr.x",
+            self.root / "osd.0",
+        ):
             d.mkdir(parents=True, exist_ok=True)
         self._link_modules()
         port = free_port()
         fsid = str(uuid.uuid4())
         self._write_conf(fsid, port)
         mon_keyring = self.root / "mon.keyring"
-        self._tool("ceph-authtool", "--create-keyring", str(mon_keyring), "--gen-key",
-                   "-n", "mon.", "--cap", "mon", "allow *")
-        self._tool("ceph-authtool", "--create-keyring", str(self.keyring), "--gen-key",
-                   "-n", "client.admin", "--cap", "mon", "allow *", "--cap", "osd", "allow *",
-                   "--cap", "mgr", "allow *", "--cap", "mds", "allow *")
+        self._tool(
+            "ceph-authtool",
+            "--create-keyring",
+            str(mon_keyring),
+            "--gen-key",
+            "-n",
+            "mon.",
+            "--cap",
+            "mon",
+            "allow *",
+        )
+        self._tool(
+            "ceph-authtool",
+            "--create-keyring",
+            str(self.keyring),
+            "--gen-key",
+            "-n",
+            "client.admin",
+            "--cap",
+            "mon",
+            "allow *",
+            "--cap",
+            "osd",
+            "allow *",
+            "--cap",
+            "mgr",
+            "allow *",
+            "--cap",
+            "mds",
+            "allow *",
+        )
         self._tool("ceph-authtool", str(mon_keyring), "--import-keyring", str(self.keyring))
         monmap = self.root / "monmap"
-        self._tool("monmaptool", "--create", "--fsid", fsid,
-                   "--addv", "a", f"[v2:127.0.0.1:{port}]", str(monmap))
-        self._tool("ceph-mon", "--conf", str(self.conf), "--mkfs", "-i", "a",
-                   "--monmap", str(monmap), "--keyring", str(mon_keyring))
+        self._tool(
+            "monmaptool",
+            "--create",
+            "--fsid",
+            fsid,
+            "--addv",
+            "a",
+            f"[v2:127.0.0.1:{port}]",
+            str(monmap),
+        )
+        self._tool(
+            "ceph-mon",
+            "--conf",
+            str(self.conf),
+            "--mkfs",
+            "-i",
+            "a",
+            "--monmap",
+            str(monmap),
+            "--keyring",
+            str(mon_keyring),
+        )
         self._spawn("mon.a", "ceph-mon", "-i", "a")
         wait_for("mon quorum", self._has_quorum, 30)
 
-        self.run("ceph", "auth", "get-or-create", "mgr.x", "mon", "allow profile mgr",
-                 "osd", "allow *", "mds", "allow *", "-o", str(self.root / "mgr.x" / "keyring"))
+        self.run(
+            "ceph",
+            "auth",
+            "get-or-create",
+            "mgr.x",
+            "mon",
+            "allow profile mgr",
+            "osd",
+            "allow *",
+            "mds",
+            "allow *",
+            "-o",
+            str(self.root / "mgr.x" / "keyring"),
+        )
         self._spawn("mgr.x", "ceph-mgr", "-i", "x")
 
         osd_uuid = str(uuid.uuid4())
         osd_id = self.run("ceph", "osd", "new", osd_uuid).stdout.strip()
         if osd_id != "0":
             raise ClusterError(f"expected osd id 0, got {osd_id!r}")
-        self.run("ceph", "auth", "get-or-create", "osd.0", "mon", "allow profile osd",
-                 "mgr", "allow profile osd", "osd", "allow *",
-                 "-o", str(self.root / "osd.0" / "keyring"))
-        self._tool("ceph-osd", "--conf", str(self.conf), "-i", "0", "--mkfs",
-                   "--osd-uuid", osd_uuid)
+        self.run(
+            "ceph",
+            "auth",
+            "get-or-create",
+            "osd.0",
+            "mon",
+            "allow profile osd",
+            "mgr",
+            "allow profile osd",
+            "osd",
+            "allow *",
+            "-o",
+            str(self.root / "osd.0" / "keyring"),
+        )
+        self._tool(
+            "ceph-osd", "--conf", str(self.conf), "-i", "0", "--mkfs", "--osd-uuid", osd_uuid
+        )
         self._spawn("osd.0", "ceph-osd", "-i", "0")
         wait_for("osd.0 up", self._osd_up, 60)
         wait_for("mgr available", self._mgr_available, 60)
@@ -449,7 +523,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("dir", nargs="?", type=Path)
     down = sub.add_parser("down", help="stop a cluster and delete its directory")
     down.add_argument("dir", type=Path)
-    sub.add_parser("demo", help="boot a cluster and show schedules creating snapshots")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "install":
@@ -459,10 +532,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             print_usage(cluster)
         elif args.cmd == "down":
             Cluster(args.dir).teardown()
-        elif args.cmd == "demo":
-            from demo import run_demo  # noqa: PLC0415 - the demo needs the cluster tool, not v.v.
-
-            run_demo()
     except ClusterError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

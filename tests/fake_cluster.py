@@ -228,7 +228,9 @@ class FakeDriver:
         self.started: list[ImageSpec] = []
         self.outcomes: list[tuple[ImageSpec, Outcome]] = []
 
-    def start(self, image: ImageSpec, name: str, done: Callable[[ImageSpec, Outcome], None]) -> None:
+    def start(
+        self, image: ImageSpec, name: str, done: Callable[[ImageSpec, Outcome], None]
+    ) -> None:
         self.started.append(image)
         run = Started(image, name, done)
         if self.hold:

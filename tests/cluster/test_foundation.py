@@ -13,12 +13,18 @@ from tests.cephcluster import Cluster
 pytestmark = pytest.mark.ceph_cluster
 
 UPSTREAM_SIGNATURES = [
-    ["add", {"name": "level_spec", "type": "CephString"},
-     {"name": "interval", "type": "CephString"},
-     {"name": "start_time", "req": "false", "type": "CephString"}],
-    ["remove", {"name": "level_spec", "type": "CephString"},
-     {"name": "interval", "req": "false", "type": "CephString"},
-     {"name": "start_time", "req": "false", "type": "CephString"}],
+    [
+        "add",
+        {"name": "level_spec", "type": "CephString"},
+        {"name": "interval", "type": "CephString"},
+        {"name": "start_time", "req": "false", "type": "CephString"},
+    ],
+    [
+        "remove",
+        {"name": "level_spec", "type": "CephString"},
+        {"name": "interval", "req": "false", "type": "CephString"},
+        {"name": "start_time", "req": "false", "type": "CephString"},
+    ],
     ["list", {"name": "level_spec", "req": "false", "type": "CephString"}],
     ["status", {"name": "level_spec", "req": "false", "type": "CephString"}],
 ]
@@ -38,7 +44,7 @@ def test_commands_declared_with_upstream_signatures(rados_client: rados.Rados) -
     assert ret == 0, err
     prefix = ["rbd", "mirror", "snapshot", "schedule"]
     sigs: list[list[Any]] = [
-        d["sig"][len(prefix):]
+        d["sig"][len(prefix) :]
         for d in json.loads(out).values()
         if d["sig"][: len(prefix)] == prefix
     ]
@@ -48,11 +54,18 @@ def test_commands_declared_with_upstream_signatures(rados_client: rados.Rados) -
 
 def test_empty_listings_through_the_cli(cluster: Cluster) -> None:
     assert cluster.run("ceph", "rbd", "mirror", "snapshot", "schedule", "list").stdout == "{}"
-    status = json.loads(cluster.run("ceph", "rbd", "mirror", "snapshot", "schedule", "status").stdout)
+    status = json.loads(
+        cluster.run("ceph", "rbd", "mirror", "snapshot", "schedule", "status").stdout
+    )
     assert status == {"scheduled_images": []}
     table = cluster.run("rbd", "mirror", "snapshot", "schedule", "ls", "-R").stdout
     assert table.split() == ["POOL", "NAMESPACE", "IMAGE", "SCHEDULE"]
-    assert cluster.run("rbd", "mirror", "snapshot", "schedule", "ls", "-R", "--format", "json").stdout.strip() == "[]"
+    assert (
+        cluster.run(
+            "rbd", "mirror", "snapshot", "schedule", "ls", "-R", "--format", "json"
+        ).stdout.strip()
+        == "[]"
+    )
     status_table = cluster.run("rbd", "mirror", "snapshot", "schedule", "status").stdout
     assert status_table.split() == ["SCHEDULE", "TIME", "IMAGE"]
     # Non-recursive ls of a level without a schedule fails, as upstream.

@@ -24,7 +24,6 @@ from tests.fake_cluster import (
     FakeDriver,
     FakeOmap,
     FakeOption,
-    FakePool,
 )
 
 START = datetime(2025, 12, 10, 17, 55, 21, tzinfo=timezone.utc)
@@ -218,7 +217,9 @@ def test_a_deleted_pool_leaves_status_and_stops_nothing(s: Setup) -> None:
     s.run_until(START + timedelta(minutes=5))
     assert [n for _, n in s.status()] == ["other/c"]
     assert s.created()[c] == 5
-    assert [e["name"] for e in s.handler.list(LevelSpec.global_level(), lambda lv: True).values()] == [""]
+    assert [
+        e["name"] for e in s.handler.list(LevelSpec.global_level(), lambda lv: True).values()
+    ] == [""]
 
 
 def test_cap_on_requests_in_flight_and_no_image_twice() -> None:
@@ -283,8 +284,12 @@ def test_shutdown_wakes_the_thread_at_once() -> None:
     s = Setup()
     s.cluster.add_image(s.pool, "a")
     handler = Handler(
-        io=s.cluster, resolver=s.cluster, store=s.store, driver=s.driver,
-        clock=SystemClock(), log=LOG,
+        io=s.cluster,
+        resolver=s.cluster,
+        store=s.store,
+        driver=s.driver,
+        clock=SystemClock(),
+        log=LOG,
     )
     handler.start()
     handler.add_schedule(handler.resolve("rbd/"), "1d", None)

@@ -34,7 +34,9 @@ def test_parse_every_name_form(text: str, expected: LevelName) -> None:
     assert LevelName.parse(text) == expected
 
 
-@pytest.mark.parametrize("text", ["rbd", "/", "//", "rbd/ns/img/x", "rbd/img@snap", "/img", "a/b/c/"])
+@pytest.mark.parametrize(
+    "text", ["rbd", "/", "//", "rbd/ns/img/x", "rbd/img@snap", "/img", "a/b/c/"]
+)
 def test_parse_rejects_other_names(text: str) -> None:
     with pytest.raises(InvalidArgument, match=f"^failed to parse {text}$"):
         LevelName.parse(text)
@@ -66,7 +68,11 @@ def test_resolve_names_normalise_as_upstream(cluster: FakeCluster, pool: FakePoo
     assert ns_img.image_id != img.image_id
     assert resolve_name("rbd/", cluster).id == str(pool.id)
     default_ns = resolve_name("rbd//", cluster)
-    assert (default_ns.name, default_ns.id, default_ns.level) == ("rbd//", f"{pool.id}/", Level.NAMESPACE)
+    assert (default_ns.name, default_ns.id, default_ns.level) == (
+        "rbd//",
+        f"{pool.id}/",
+        Level.NAMESPACE,
+    )
     assert resolve_name("rbd/ns/", cluster).id == f"{pool.id}/ns"
     assert resolve_name("", cluster) == LevelSpec.global_level()
     # Primary status is not required.

@@ -64,11 +64,17 @@ def test_load_round_trips_every_level(
     assert loaded == {(lv.id, lv.name): every(f"{n}h") for n, lv in enumerate(levels, start=1)}
 
 
-def test_load_reads_rbd_support_records(cluster: FakeCluster, pool: FakePool, store: ScheduleStore) -> None:
-    pool.objects[SCHEDULE_OID] = {str(pool.id): b'[{"interval": "60m"}, {"interval": "1d", "start_time": "01:30:00"}]'}
+def test_load_reads_rbd_support_records(
+    cluster: FakeCluster, pool: FakePool, store: ScheduleStore
+) -> None:
+    pool.objects[SCHEDULE_OID] = {
+        str(pool.id): b'[{"interval": "60m"}, {"interval": "1d", "start_time": "01:30:00"}]'
+    }
     catalog = store.load(cluster.rbd_pools())
     schedule = catalog.get(LevelSpec(pool.id, None, None, ""))
-    assert schedule == every("1h").with_item(ScheduleItem(Interval.parse("1d"), StartTime.parse("01:30")))
+    assert schedule == every("1h").with_item(
+        ScheduleItem(Interval.parse("1d"), StartTime.parse("01:30"))
+    )
 
 
 def test_stale_levels_are_pruned_but_unmirrored_images_keep_theirs(
