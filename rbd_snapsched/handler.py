@@ -43,6 +43,10 @@ class ClusterIO(Protocol):
         """Primary snapshot-mirrored images -> display name; None if the pool failed."""
         ...
 
+    def has_tx_peer(self, pool_id: int) -> bool:
+        """The pool has a mirror peer to send snapshots to (librbd refuses them otherwise)."""
+        ...
+
 
 class SnapshotDriver(Protocol):
     """Runs one image's snapshot request and calls ``done`` exactly once, on any thread."""
@@ -94,9 +98,11 @@ class Handler:
         self._throttle = Throttle(max_concurrent)
         self._next_refresh: datetime | None = None  # None: refresh at once
         self._pending_scopes: list[LevelSpec] = []  # levels to rescan soon
+        self._peerless: dict[int, str] = {}  # pools with scheduled images but no tx peer
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.on_fatal: Callable[[BaseException], None] | None = None
+        self.on_health: Callable[[dict[str, dict[str, Any]]], None] | None = None
 
     # -- life cycle -------------------------------------------------------------------
 
@@ -116,6 +122,12 @@ class Handler:
         with self._cond:
             self._cond.wait_for(lambda: self._throttle.idle, timeout)
 
+    def request_refresh(self) -> None:
+        """Rescan everything at the thread's next pass (e.g. pools appeared or went away)."""
+        with self._cond:
+            self._next_refresh = None
+            self._cond.notify_all()
+
     def set_max_concurrent(self, limit: int) -> None:
         if limit < 1:
             raise InvalidArgument(f"max_concurrent_snap_create must be >= 1, not {limit}")
@@ -132,7 +144,7 @@ class Handler:
                 with self._cond:
                     if self._stopping:
                         return
-                    if not self._pending_scopes:
+                    if not self._pending_scopes and self._next_refresh is not None:
                         self._clock.wait(self._cond, deadline)
         except BaseException as e:
             self._log.exception("scheduler thread stopped: %s", e)
@@ -172,6 +184,8 @@ class Handler:
                 if state.schedule is None:
                     continue
                 self._queue.push(image, state.schedule.next_run(now))
+                if image.pool_id in self._peerless:
+                    continue  # librbd would refuse: reported once, as a health warning
                 if self._throttle.admit(image) is Admission.START:
                     batch.append(image)
                 elif self._throttle.is_pending(image):
@@ -221,12 +235,12 @@ class Handler:
             if self._generation != generation:
                 # A command changed the catalog meanwhile: keep its (newer) view.
                 catalog = self._catalog.copy()
-        found, failed = self._discover(
-            [p for p in pools if catalog.intersects(LevelSpec.for_pool(p))], catalog
-        )
+        covered = [p for p in pools if catalog.intersects(LevelSpec.for_pool(p))]
+        found, failed, peerless = self._discover(covered, catalog)
         with self._lock:
             if self._generation == generation:
                 self._catalog = catalog
+            self._set_peerless((set(self._peerless) | {p.id for p in pools}) - failed, peerless)
             # Images of pools that failed to scan stay as they were; all others are replaced.
             self._apply(found, lambda image: image.pool_id not in failed, self._clock.now())
             self._next_refresh = self._clock.now() + timedelta(seconds=self.refresh_interval)
@@ -238,7 +252,7 @@ class Handler:
         with self._lock:
             catalog = self._catalog.copy()
         touched = [p for p in pools if any(lv.intersects(LevelSpec.for_pool(p)) for lv in levels)]
-        found, failed = self._discover(touched, catalog)
+        found, failed, peerless = self._discover(touched, catalog)
         scanned = {p.id for p in touched} - failed
         present = {p.id for p in pools}
 
@@ -246,22 +260,64 @@ class Handler:
             return image.pool_id in scanned or image.pool_id not in present
 
         with self._lock:
+            self._set_peerless(scanned, peerless)
             self._apply(found, in_scope, self._clock.now())
             self._cond.notify_all()
 
     def _discover(
         self, pools: list[PoolInfo], catalog: ScheduleCatalog
-    ) -> tuple[dict[ImageSpec, str], set[int]]:
-        """Scan ``pools`` for the images ``catalog`` covers; also the ids of pools that failed."""
+    ) -> tuple[dict[ImageSpec, str], set[int], dict[int, str]]:
+        """Scan ``pools`` for the images ``catalog`` covers.
+
+        Also returns the ids of pools that failed, and the pools with images but no tx peer.
+        """
         found: dict[ImageSpec, str] = {}
         failed: set[int] = set()
+        peerless: dict[int, str] = {}
         for pool in pools:
             images = self._io.discover(pool, catalog.intersects)
             if images is None:
                 failed.add(pool.id)
-            else:
-                found.update(images)
-        return found, failed
+                continue
+            found.update(images)
+            if images and not self._io.has_tx_peer(pool.id):
+                peerless[pool.id] = pool.name
+        return found, failed, peerless
+
+    def _set_peerless(self, checked: set[int], peerless: dict[int, str]) -> None:
+        """Record which of the ``checked`` pools lack a tx peer; report changes (lock held)."""
+        before = dict(self._peerless)
+        for pool_id in checked:
+            self._peerless.pop(pool_id, None)
+        self._peerless.update(peerless)
+        for pool_id, name in peerless.items():
+            if pool_id not in before:
+                self._log.error(
+                    "pool %s has scheduled images but no mirror tx peer: no snapshots there "
+                    "until one is added (rbd mirror pool peer add/bootstrap)",
+                    name,
+                )
+        for pool_id, name in before.items():
+            if pool_id not in self._peerless:
+                self._log.info("pool %s has a mirror tx peer again", name)
+        if before != self._peerless and self.on_health is not None:
+            self.on_health(self.health_checks())
+
+    def health_checks(self) -> dict[str, dict[str, Any]]:
+        """Our health warnings, in the mgr's ``set_health_checks`` format."""
+        checks: dict[str, dict[str, Any]] = {}
+        if self._peerless:
+            names = sorted(self._peerless.values())
+            checks["RBD_SNAPSCHED_NO_TX_PEER"] = {
+                "severity": "warning",
+                "summary": f"{len(names)} pool(s) with mirror snapshot schedules but no tx peer",
+                "count": len(names),
+                "detail": [
+                    f"pool {name}: scheduled images get no mirror snapshots until a peer is added"
+                    for name in names
+                ],
+            }
+        return checks
 
     def _apply(
         self, found: dict[ImageSpec, str], in_scope: Callable[[ImageSpec], bool], now: datetime

@@ -10,10 +10,17 @@ from typing import Any, Final
 
 import rados
 import rbd
-from mgr_module import HandleCommandResult, MgrModule, Option
+from mgr_module import HandleCommandResult, MgrModule, NotifyType, Option
 
 from .clock import SystemClock
-from .cluster import RadosOmap, RadosResolver, discover_images, is_connection_shutdown, rbd_pools
+from .cluster import (
+    RadosOmap,
+    RadosResolver,
+    discover_images,
+    has_tx_peer,
+    is_connection_shutdown,
+    rbd_pools,
+)
 from .errors import NotAuthorized, NotReady, SnapSchedError
 from .handler import Handler
 from .levels import ImageSpec, LevelSpec, PoolInfo
@@ -60,6 +67,15 @@ class _MgrClusterIO:
         self, pool: PoolInfo, wanted: Callable[[LevelSpec], bool]
     ) -> dict[ImageSpec, str] | None:
         return discover_images(self._client, pool, wanted, self._module.log)
+
+    def has_tx_peer(self, pool_id: int) -> bool:
+        try:
+            return has_tx_peer(self._client, pool_id)
+        except Exception as e:
+            if is_connection_shutdown(e):
+                raise
+            self._module.log.warning("cannot list mirror peers of pool %s: %s", pool_id, e)
+            return True  # unknown: let the snapshot request find out
 
 
 class Module(MgrModule):
@@ -116,9 +132,12 @@ class Module(MgrModule):
         ),
     ]
 
+    NOTIFY_TYPES = [NotifyType.osd_map]  # noqa: RUF012 - the mgr reads this class attribute
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._handler: Handler | None = None
+        self._rbd_pool_ids: frozenset[int] = frozenset()
         self._ready = False
         self._stop = threading.Event()
         self._blocklisted = threading.Event()
@@ -168,6 +187,7 @@ class Module(MgrModule):
             refresh_interval=float(self._int_option(OPTION_REFRESH_INTERVAL, 60)),
         )
         handler.on_fatal = self._on_fatal
+        handler.on_health = self.set_health_checks
         handler.start()
         return handler
 
@@ -175,6 +195,7 @@ class Module(MgrModule):
         handler, self._handler = self._handler, None
         if handler is not None:
             handler.shutdown()
+            self.set_health_checks({})
 
     def _on_fatal(self, e: BaseException) -> None:
         if is_connection_shutdown(e):
@@ -198,6 +219,16 @@ class Module(MgrModule):
             self.log.error("%s must be >= 1, not %s: using %s", name, number, default)
             return default
         return number
+
+    def notify(self, notify_type: NotifyType, notify_id: str) -> None:
+        """A new OSD map: rescan at once if RBD pools appeared or went away."""
+        handler = self._handler
+        if notify_type != NotifyType.osd_map or handler is None:
+            return
+        pool_ids = frozenset(p.id for p in rbd_pools(self.get("osd_map")))
+        if pool_ids != self._rbd_pool_ids:
+            self._rbd_pool_ids = pool_ids
+            handler.request_refresh()
 
     def config_notify(self) -> None:
         handler = self._handler

@@ -5,6 +5,8 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from datetime import datetime, timedelta, timezone
+from operator import itemgetter
+from typing import Union
 
 from rbd_snapsched.levels import ImageSpec
 
@@ -16,9 +18,11 @@ from rbd_snapsched.levels import ImageSpec
 # or removing an image never scans a slot:
 #
 #   _index    image -> its live entry, a (due, image) tuple. One per image: this dict IS the
-#             queue's membership, length and per-image due.
-#   _slots    due -> deque of entries, in push order. May also hold *stale* entries: ones an image
-#             no longer points at because it was re-pushed or removed (lazy deletion).
+#             queue's membership, length and per-image due. Its order is push order (a push
+#             that changes an image's due deletes and re-inserts it).
+#   _slots    due -> the entries pushed at that due, in push order: a bare entry while there is
+#             one, a deque from the second on. May also hold *stale* entries: ones an image no
+#             longer points at because it was re-pushed or removed (lazy deletion).
 #   _dues     a heap of the keys of _slots, each exactly once.
 #
 # Dues are kept as integer microseconds since the Unix epoch; datetimes exist only at the API edge.
@@ -27,14 +31,14 @@ from rbd_snapsched.levels import ImageSpec
 #   1. Every slot in _slots is non-empty, and _dues holds exactly the keys of _slots.
 #   2. An entry is live iff `_index.get(entry[1]) is entry` (identity, not equality: a stale and a
 #      live entry can be equal when an image was removed and re-pushed at the same due).
-#   3. Every live entry sits in the slot of its own due; so the queue order of live entries is
-#      (due, position in slot), and a slot's live entries are in push order (FIFO among ties).
-#   4. _stored == total entries in all slots, and _stored <= 2 * len(_index) + _SLACK: once stale
-#      entries would pass that, _compact() drops them all (O(stored), amortised O(1) per call).
+#   3. Every live entry sits in the slot of its own due, so queue order is (due, push order):
+#      FIFO among ties, in the slots and in _index alike.
+#   4. _stored == the number of entries in all slots, and _stored <= 2 * len(_index) + _SLACK:
+#      once stale entries would pass that, _compact() drops them all (O(stored), amortised O(1)).
 #
-# Costs: push, remove and pop_due are O(1) amortised plus O(log D) heap work when a slot appears
-# or empties, D being the number of distinct due times (D <= n; with minute slots D is tiny).
-# entries() is O(n + D log D) and is meant for `status`, not for the loop.
+# Costs: push, remove and pop_due are O(1) amortised, plus O(log D) heap work when a slot appears
+# or empties, D being the number of distinct due times (D <= n; with minute slots D is small).
+# entries() sorts: O(n log n), for `status`, not for the loop.
 #
 # Time: every datetime given must be timezone-aware (a naive one raises TypeError, as datetime
 # arithmetic between naive and aware values does); the ones returned are aware UTC.
@@ -43,6 +47,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SLACK = 64
 
 _Entry = tuple[int, ImageSpec]
+_Slot = Union[_Entry, deque[_Entry]]
 
 
 def _to_us(when: datetime) -> int:
@@ -61,7 +66,7 @@ class ScheduleQueue:
 
     def __init__(self) -> None:
         self._index: dict[ImageSpec, _Entry] = {}
-        self._slots: dict[int, deque[_Entry]] = {}
+        self._slots: dict[int, _Slot] = {}
         self._dues: list[int] = []
         self._stored = 0
 
@@ -85,16 +90,22 @@ class ScheduleQueue:
         Re-pushing an image at the due time it already has keeps its place among its ties.
         """
         us = _to_us(due)
-        old = self._index.get(image)
-        if old is not None and old[0] == us:
-            return
+        index = self._index
+        old = index.get(image)
+        if old is not None:
+            if old[0] == us:
+                return
+            del index[image]
         entry = (us, image)
-        self._index[image] = entry
+        index[image] = entry
         slot = self._slots.get(us)
         if slot is None:
-            self._slots[us] = slot = deque()
+            self._slots[us] = entry
             heapq.heappush(self._dues, us)
-        slot.append(entry)
+        elif isinstance(slot, deque):
+            slot.append(entry)
+        else:
+            self._slots[us] = deque((slot, entry))
         self._stored += 1
         if old is not None:
             self._maybe_compact()
@@ -111,15 +122,17 @@ class ScheduleQueue:
         head = self._head()
         if head is None or head[0] > _to_us(now):
             return None
-        slot = self._slots[head[0]]
-        slot.popleft()
-        self._stored -= 1
-        if not slot:
-            del self._slots[head[0]]
+        us, image = head
+        slot = self._slots[us]
+        if isinstance(slot, deque) and len(slot) > 1:
+            slot.popleft()
+        else:
+            del self._slots[us]
             heapq.heappop(self._dues)
-        del self._index[head[1]]
+        self._stored -= 1
+        del self._index[image]
         self._maybe_compact()
-        return head[1]
+        return image
 
     def next_deadline(self) -> datetime | None:
         """The earliest due time in the queue, or None when it is empty."""
@@ -133,11 +146,14 @@ class ScheduleQueue:
 
     def entries(self) -> list[tuple[datetime, ImageSpec]]:
         """All queued images with their due times, in queue order (due, then FIFO)."""
-        index = self._index
         out: list[tuple[datetime, ImageSpec]] = []
-        for us in sorted(self._slots):
-            when = _from_us(us)
-            out.extend((when, e[1]) for e in self._slots[us] if index.get(e[1]) is e)
+        last_us: int | None = None
+        when = _EPOCH
+        # A stable sort of _index (push order) on the due alone gives FIFO among ties.
+        for us, image in sorted(self._index.values(), key=itemgetter(0)):
+            if us != last_us:
+                last_us, when = us, _from_us(us)
+            out.append((when, image))
         return out
 
     def clear(self) -> None:
@@ -153,11 +169,16 @@ class ScheduleQueue:
         while dues:
             us = dues[0]
             slot = slots[us]
-            while slot:
-                entry = slot[0]
-                if index.get(entry[1]) is entry:
-                    return entry
-                slot.popleft()
+            if isinstance(slot, deque):
+                while slot:
+                    entry = slot[0]
+                    if index.get(entry[1]) is entry:
+                        return entry
+                    slot.popleft()
+                    self._stored -= 1
+            elif index.get(slot[1]) is slot:
+                return slot
+            else:
                 self._stored -= 1
             del slots[us]
             heapq.heappop(dues)
@@ -168,13 +189,17 @@ class ScheduleQueue:
             self._compact()
 
     def _compact(self) -> None:
-        index = self._index
-        slots: dict[int, deque[_Entry]] = {}
-        for us, slot in self._slots.items():
-            live = deque(e for e in slot if index.get(e[1]) is e)
-            if live:
-                slots[us] = live
+        slots: dict[int, _Slot] = {}
+        for entry in self._index.values():  # push order, so each slot stays FIFO
+            us = entry[0]
+            slot = slots.get(us)
+            if slot is None:
+                slots[us] = entry
+            elif isinstance(slot, deque):
+                slot.append(entry)
+            else:
+                slots[us] = deque((slot, entry))
         self._slots = slots
         self._dues = list(slots)
         heapq.heapify(self._dues)
-        self._stored = len(index)
+        self._stored = len(self._index)

@@ -31,6 +31,7 @@ class FakePool:
     id: int
     name: str
     is_rbd: bool = True
+    tx_peer: bool = True
     namespaces: dict[str, FakeNamespace] = field(default_factory=lambda: {"": FakeNamespace()})
     objects: dict[str, dict[str, bytes]] = field(default_factory=dict)  # oid -> omap
 
@@ -145,6 +146,9 @@ class FakeCluster:
                     prefix = f"{pool.name}/{namespace}/" if namespace else f"{pool.name}/"
                     found[spec] = prefix + name
         return found
+
+    def has_tx_peer(self, pool_id: int) -> bool:
+        return self.pools[pool_id].tx_peer
 
 
 class FakeOmap:

@@ -297,3 +297,26 @@ def test_shutdown_wakes_the_thread_at_once() -> None:
     handler.shutdown()
     assert time.monotonic() - began < 1
     assert not any(t.name == "rbd_snapsched" for t in threading.enumerate())
+
+
+def test_a_pool_without_tx_peer_is_reported_once_and_skipped(
+    s: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = s.cluster.add_image(s.pool, "a")
+    health: list[dict[str, dict[str, object]]] = []
+    s.handler.on_health = health.append
+    s.pool.tx_peer = False
+    s.add("rbd/", "1m")
+    with caplog.at_level(logging.ERROR):
+        s.run_until(START + timedelta(minutes=5))
+    assert a not in s.driver.started
+    assert caplog.text.count("no mirror tx peer") == 1
+    assert s.status() == [("2025-12-10 18:01:00", "rbd/a")]  # still scheduled
+    assert [list(h) for h in health] == [["RBD_SNAPSCHED_NO_TX_PEER"]]
+    assert health[0]["RBD_SNAPSCHED_NO_TX_PEER"]["detail"] == [
+        "pool rbd: scheduled images get no mirror snapshots until a peer is added"
+    ]
+    s.pool.tx_peer = True  # seen at the next full refresh
+    s.run_until(START + timedelta(minutes=7))
+    assert health[-1] == {}
+    assert s.created()[a] >= 1

@@ -310,6 +310,15 @@ class QueueModel(RuleBasedStateMachine):
             self.seq += 1
             self.model[image] = (due, self.seq)
 
+    @rule(image=st.sampled_from(MODEL_IMAGES), last=st.integers(0, 6))
+    def churn(self, image: ImageSpec, last: int) -> None:
+        """Enough re-pushes of one image to force a compaction."""
+        for minute in range(100, 100 + SLACK + 10):
+            self.q.push(image, minutes(minute))
+        self.q.push(image, minutes(last))
+        self.seq += 1
+        self.model[image] = (minutes(last), self.seq)
+
     @rule(image=st.sampled_from(MODEL_IMAGES))
     def remove(self, image: ImageSpec) -> None:
         assert self.q.remove(image) == (self.model.pop(image, None) is not None)
