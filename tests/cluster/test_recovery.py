@@ -1,0 +1,54 @@
+"""Blocklist recovery (SPEC-upstream §10, qa item 11): new client and handler, no schedule lost."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.cephcluster import Cluster
+
+pytestmark = pytest.mark.ceph_cluster
+
+SCHEDULE = ("rbd", "mirror", "snapshot", "schedule")
+
+
+def module_client_addr(cluster: Cluster) -> str:
+    clients = cluster.ceph_json("mgr", "dump")["active_clients"]
+    addr = next(c for c in clients if c["name"] == "rbd_snapsched")["addrvec"][0]
+    return f"{addr['addr']}/{addr['nonce']}"
+
+
+def test_recovers_from_blocklisting_and_keeps_schedules(cluster: Cluster) -> None:
+    cluster.create_rbd_pool("recovery")
+    cluster.run("rbd", "create", "--size", "16M", "recovery/a")
+    cluster.run("rbd", "mirror", "image", "enable", "recovery/a", "snapshot")
+    cluster.run(*SCHEDULE, "add", "-p", "recovery", "1m")
+    old_addr = module_client_addr(cluster)
+    cluster.run("ceph", "osd", "blocklist", "add", old_addr)
+    try:
+        # The next command that touches RADOS fails with EAGAIN and changes nothing...
+        first = cluster.run(*SCHEDULE, "add", "-p", "recovery", "2m", check=False)
+        assert first.returncode == 11, first.stderr
+        assert "connection was shutdown" in first.stderr
+        # ...and recovery takes well under a second; retry for at most 60 s (upstream: 240 s).
+        deadline = time.monotonic() + 60
+        while cluster.run(*SCHEDULE, "add", "-p", "recovery", "2m", check=False).returncode:
+            assert time.monotonic() < deadline, "no recovery within 60 s"
+            time.sleep(1)
+        # The new client reaches the mgr map with the next mgr beacon (a few seconds).
+        while module_client_addr(cluster) == old_addr:
+            assert time.monotonic() < deadline + 10, "the blocklisted client is still registered"
+            time.sleep(0.5)
+        listed = cluster.run(*SCHEDULE, "ls", "-p", "recovery").stdout.strip()
+        assert listed == "every 1m, every 2m"
+        status = json.loads(
+            cluster.run(*SCHEDULE, "status", "-p", "recovery", "--format", "json").stdout
+        )
+        assert [s["image"] for s in status] == ["recovery/a"]
+        cluster.run(*SCHEDULE, "rm", "-p", "recovery", "2m")
+        cluster.run(*SCHEDULE, "rm", "-p", "recovery", "1m")
+        assert cluster.run(*SCHEDULE, "ls", "-p", "recovery", check=False).returncode == 2
+    finally:
+        cluster.run("ceph", "osd", "blocklist", "rm", old_addr, check=False)
