@@ -120,7 +120,10 @@ class Handler:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         with self._cond:
-            self._cond.wait_for(lambda: self._throttle.idle, timeout)
+            if not self._cond.wait_for(lambda: self._throttle.idle, timeout):
+                self._log.error(
+                    "gave up waiting for %d snapshot requests in flight", self._throttle.running
+                )
 
     def request_refresh(self) -> None:
         """Rescan everything at the thread's next pass (e.g. pools appeared or went away)."""

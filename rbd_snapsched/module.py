@@ -32,6 +32,7 @@ OPTION_MAX_CONCURRENT: Final = "max_concurrent_snap_create"
 OPTION_REFRESH_INTERVAL: Final = "refresh_interval"
 COMMAND_PREFIX: Final = "rbd mirror snapshot schedule "
 RETRY_SETUP_SECONDS: Final = 5.0
+SHUTDOWN_WAIT_SECONDS: Final = 60.0  # for snapshot requests in flight; never hang forever
 
 
 def _cmd(verb: str, args: str, desc: str, perm: str) -> dict[str, str]:
@@ -194,7 +195,7 @@ class Module(MgrModule):
     def _teardown(self) -> None:
         handler, self._handler = self._handler, None
         if handler is not None:
-            handler.shutdown()
+            handler.shutdown(timeout=SHUTDOWN_WAIT_SECONDS)
             self.set_health_checks({})
 
     def _on_fatal(self, e: BaseException) -> None:
