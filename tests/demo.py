@@ -51,15 +51,34 @@ def run_demo(slots: int, teardown: bool) -> None:
         for image in IMAGES:
             cluster.run("rbd", "create", "--size", "64M", image)
             cluster.run("rbd", "mirror", "image", "enable", image, "snapshot")
-        cluster.run("rbd", "create", "--size", "64M", "--image-feature",
-                    "exclusive-lock,journaling", f"{POOL}/journaled")
+        cluster.run(
+            "rbd",
+            "create",
+            "--size",
+            "64M",
+            "--image-feature",
+            "exclusive-lock,journaling",
+            f"{POOL}/journaled",
+        )
         cluster.run("rbd", "mirror", "image", "enable", f"{POOL}/journaled", "journal")
         say("  images: " + ", ".join(IMAGES) + f", and {POOL}/journaled (journal mode: skipped)")
 
         say("\nScheduling through the real rbd CLI (our module answers):")
         show(cluster, "rbd", "mirror", "snapshot", "schedule", "add", "--pool", POOL, "1m")
-        show(cluster, "rbd", "mirror", "snapshot", "schedule", "add", "--pool", POOL,
-             "--image", "vm-disk-2", "1d", "14:00-05:00")
+        show(
+            cluster,
+            "rbd",
+            "mirror",
+            "snapshot",
+            "schedule",
+            "add",
+            "--pool",
+            POOL,
+            "--image",
+            "vm-disk-2",
+            "1d",
+            "14:00-05:00",
+        )
         show(cluster, "rbd", "mirror", "snapshot", "schedule", "ls", "--pool", POOL, "-R")
         show(cluster, "rbd", "mirror", "snapshot", "schedule", "status")
 
@@ -75,8 +94,10 @@ def run_demo(slots: int, teardown: bool) -> None:
                 counts[image] = len(snaps)
                 latest = snaps[-1] if snaps else "-"
                 say(f"  {image:22} new mirror snapshots: {new}  latest: {latest}")
-        say("\n(vm-disk-2 has its own daily schedule, 14:00-05:00 = 19:00 UTC: the most specific "
-            "level wins, so it gets no per-minute snapshots.)")
+        say(
+            "\n(vm-disk-2 has its own daily schedule, 14:00-05:00 = 19:00 UTC: the most specific "
+            "level wins, so it gets no per-minute snapshots.)"
+        )
         show(cluster, "rbd", "mirror", "snapshot", "schedule", "status")
     except BaseException:
         say(cluster.log_tails())
