@@ -53,7 +53,10 @@ def test_commands_declared_with_upstream_signatures(rados_client: rados.Rados) -
 
 
 def test_empty_listings_through_the_cli(cluster: Cluster) -> None:
-    assert cluster.run("ceph", "rbd", "mirror", "snapshot", "schedule", "list").stdout == "{}"
+    assert (
+        cluster.run("ceph", "rbd", "mirror", "snapshot", "schedule", "list").stdout.rstrip("\n")
+        == "{}"
+    )
     status = json.loads(
         cluster.run("ceph", "rbd", "mirror", "snapshot", "schedule", "status").stdout
     )
