@@ -25,6 +25,7 @@ from .requests import (
     GetMirrorMode,
     OpenImage,
     Outcome,
+    RequestStateError,
     State,
 )
 
@@ -99,13 +100,24 @@ class RbdDriver:
         rc = comp.get_return_value()
         if rc >= 0:
             run.image = handle
-        self._perform(run, run.request.on_complete(rc, None))
+        self._feed(run, rc, None)
 
     def _completed(self, run: _Run, comp: rbd.Completion, value: object) -> None:
         rc = comp.get_return_value()
         if run.request.state is State.CLOSING:
             run.image = None
-        self._perform(run, run.request.on_complete(rc, value))
+        self._feed(run, rc, value)
+
+    def _feed(self, run: _Run, rc: int, value: object) -> None:
+        """Hand a completion to the request (on librbd's callback thread) and go on."""
+        try:
+            action = run.request.on_complete(rc, value)
+        except RequestStateError:
+            # Our bug, not the cluster's: still wind down, so the image is closed and the
+            # concurrency slot released.
+            self._log.exception("%s: unexpected completion", run.name)
+            action = run.request.on_submit_error("unexpected completion")
+        self._perform(run, action)
 
     def _finish(self, run: _Run, outcome: Outcome) -> None:
         if run.ioctx is not None:
