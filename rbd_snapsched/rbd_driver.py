@@ -120,6 +120,7 @@ class RbdDriver:
         self._perform(run, action)
 
     def _finish(self, run: _Run, outcome: Outcome) -> None:
+        run.image = None  # closed, or its close could not be submitted: drop the handle
         if run.ioctx is not None:
             self._put_ioctx(run.request.image)
             run.ioctx = None
