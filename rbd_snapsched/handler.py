@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from .catalog import ScheduleCatalog
 from .clock import Clock
-from .errors import InvalidArgument
+from .errors import InvalidArgument, SnapSchedError
 from .levels import ImageSpec, LevelSpec, PoolInfo, Resolver, resolve_name
 from .queue import ScheduleQueue
 from .requests import Outcome
@@ -78,10 +78,13 @@ class Handler:
         log: logging.Logger,
         max_concurrent: int = 10,
         refresh_interval: float = 60.0,
+        upstream: ScheduleStore | None = None,
     ) -> None:
         self._io = io
         self._resolver = resolver
         self._store = store
+        # rbd_support's storage, read only: an image it still schedules is not ours to snapshot
+        self._upstream = upstream
         self._driver = driver
         self._clock = clock
         self._log = log
@@ -91,6 +94,8 @@ class Handler:
         self._cond = threading.Condition(self._lock)
         self._write_lock = threading.Lock()  # serialises add/remove (they do I/O)
         self._catalog = ScheduleCatalog()
+        self._upstream_catalog = ScheduleCatalog()
+        self._health: dict[str, dict[str, Any]] = {}
         self._generation = 0  # bumped by every command that changes the catalog
         self._images: dict[ImageSpec, ImageState] = {}
         self._by_scope: defaultdict[Scope, set[ImageSpec]] = defaultdict(set)
@@ -234,6 +239,7 @@ class Handler:
             previous = self._catalog.copy()
         pools = self._io.rbd_pools()
         catalog = self._store.load(pools, previous)
+        upstream = self._upstream.load(pools) if self._upstream is not None else ScheduleCatalog()
         with self._lock:
             if self._generation != generation:
                 # A command changed the catalog meanwhile: keep its (newer) view.
@@ -243,6 +249,9 @@ class Handler:
         with self._lock:
             if self._generation == generation:
                 self._catalog = catalog
+            if list(upstream) != list(self._upstream_catalog):
+                self._upstream_catalog = upstream
+                self._requeue(list(self._images), self._clock.now())
             self._set_peerless((set(self._peerless) | {p.id for p in pools}) - failed, peerless)
             # Images of pools that failed to scan stay as they were; all others are replaced.
             self._apply(found, lambda image: image.pool_id not in failed, self._clock.now())
@@ -303,8 +312,15 @@ class Handler:
         for pool_id, name in before.items():
             if pool_id not in self._peerless:
                 self._log.info("pool %s has a mirror tx peer again", name)
-        if before != self._peerless and self.on_health is not None:
-            self.on_health(self.health_checks())
+        self._publish_health()
+
+    def _publish_health(self) -> None:
+        """Hand our health checks to ``on_health`` when they change (lock held)."""
+        checks = self.health_checks()
+        if checks != self._health:
+            self._health = checks
+            if self.on_health is not None:
+                self.on_health(checks)
 
     def health_checks(self) -> dict[str, dict[str, Any]]:
         """Our health warnings, in the mgr's ``set_health_checks`` format."""
@@ -318,6 +334,19 @@ class Handler:
                 "detail": [
                     f"pool {name}: scheduled images get no mirror snapshots until a peer is added"
                     for name in names
+                ],
+            }
+        if self._upstream_catalog:
+            levels = [level.name or "(global)" for level, _ in self._upstream_catalog]
+            checks["RBD_SNAPSCHED_RBD_SUPPORT_SCHEDULES"] = {
+                "severity": "warning",
+                "summary": f"rbd_support still holds {len(levels)} mirror snapshot schedule(s): "
+                "its images are not scheduled by rbd_snapsched",
+                "count": len(levels),
+                "detail": [
+                    "move them with `ceph rbd mirror snapshot schedule takeover` "
+                    "(add --dry-run to preview)",
+                    *(f"rbd_support schedule at level {name}" for name in levels),
                 ],
             }
         return checks
@@ -344,7 +373,7 @@ class Handler:
         """Queue each image by its governing schedule, if that schedule changed (lock held)."""
         for image in images:
             state = self._images[image]
-            schedule = self._catalog.find(image)
+            schedule = None if self._upstream_catalog.find(image) else self._catalog.find(image)
             if schedule == state.schedule and (schedule is None or image in self._queue):
                 continue
             state.schedule = schedule
@@ -399,6 +428,47 @@ class Handler:
                 self._pending_scopes.append(level)
                 self._cond.notify_all()
 
+    def take_over(self, *, dry_run: bool, remove_upstream: Callable[[LevelSpec], str]) -> list[str]:
+        """Move every schedule rbd_support holds into ours; lines that say what happened.
+
+        Per level: write ours (merged with any we have), read it back, and only then remove
+        rbd_support's (``remove_upstream`` returns a note). Until that removal, the images
+        stay rbd_support's alone, so an interruption loses nothing and doubles nothing; a
+        rerun finishes the job.
+        """
+        if self._upstream is None:
+            return ["rbd_support's storage is not available"]
+        upstream = self._upstream.load(self._io.rbd_pools())
+        verb = "would move" if dry_run else "moved"
+        lines: list[str] = []
+        for level, schedule in upstream:
+            name = level.name or "(global)"
+            text = ", ".join(_describe(item) for item in schedule)
+            if not dry_run:
+                self._change(level, _merged_with(schedule))
+                stored = self._store.read(level)
+                if stored is None or not set(schedule).issubset(set(stored)):
+                    raise SnapSchedError(
+                        f"takeover stopped: {name} did not read back from our storage; "
+                        "rbd_support keeps it"
+                    )
+                text += remove_upstream(level)
+            lines.append(f"{verb} {name}: {text}")
+            if any(item.start_time is not None for item in schedule):
+                lines.append(
+                    f"  note: {name}: start times now fire in UTC, offsets applied correctly "
+                    "(rbd_support used mgr-local time and added the offset)"
+                )
+        for skipped in self._upstream.skipped:
+            where = f"pool {skipped.where}" if skipped.where else "global option"
+            why = "its level no longer exists" if skipped.stale else "it does not decode"
+            lines.append(f"not copied: {where} key {skipped.key!r}: {why} ({skipped.reason})")
+        if not lines:
+            lines.append("nothing to take over: rbd_support holds no mirror snapshot schedules")
+        if not dry_run:
+            self.request_refresh()
+        return lines
+
     def list(self, level: LevelSpec, visible: Callable[[LevelSpec], bool]) -> dict[str, Any]:
         with self._lock:
             selected = self._catalog.select(level)
@@ -427,3 +497,17 @@ class Handler:
                 for due, name in entries
             ]
         }
+
+
+def _describe(item: ScheduleItem) -> str:
+    text = f"every {item.interval}"
+    return text if item.start_time is None else f"{text} starting at {item.start_time}"
+
+
+def _merged_with(new: Schedule) -> Callable[[Schedule], Schedule]:
+    def merge(old: Schedule) -> Schedule:
+        for item in new:
+            old = old.with_item(item)
+        return old
+
+    return merge

@@ -25,12 +25,14 @@ from .errors import NotAuthorized, NotReady, SnapSchedError
 from .handler import Handler
 from .levels import ImageSpec, LevelSpec, PoolInfo
 from .rbd_driver import RbdDriver
-from .store import SCHEDULE_OID, ScheduleStore
+from .schedule import Schedule
+from .store import SCHEDULE_OID, UPSTREAM_SCHEDULE_OID, ScheduleStore
 
 OPTION_SCHEDULE: Final = "mirror_snapshot_schedule"
 OPTION_MAX_CONCURRENT: Final = "max_concurrent_snap_create"
 OPTION_REFRESH_INTERVAL: Final = "refresh_interval"
 COMMAND_PREFIX: Final = "rbd mirror snapshot schedule "
+UPSTREAM_MODULE: Final = "rbd_support"
 RETRY_SETUP_SECONDS: Final = 5.0
 SHUTDOWN_WAIT_SECONDS: Final = 60.0  # for snapshot requests in flight; never hang forever
 
@@ -40,18 +42,19 @@ def _cmd(verb: str, args: str, desc: str, perm: str) -> dict[str, str]:
 
 
 class _ModuleOption:
-    """``store.OptionBackend`` over our (non-localized) module option."""
+    """``store.OptionBackend`` over a (non-localized) module option: ours, or rbd_support's."""
 
-    def __init__(self, module: MgrModule, name: str) -> None:
+    def __init__(self, module: MgrModule, owner: str, name: str) -> None:
         self._module = module
+        self._owner = owner
         self._name = name
 
     def get(self) -> str | None:
-        value = self._module.get_module_option(self._name)
+        value = self._module.get_module_option_ex(self._owner, self._name)
         return str(value) if value else None
 
     def set(self, value: str | None) -> None:
-        self._module.set_module_option(self._name, value)
+        self._module.set_module_option_ex(self._owner, self._name, value)
 
 
 class _MgrClusterIO:
@@ -102,6 +105,12 @@ class Module(MgrModule):
             "r",
         ),
         _cmd(
+            "takeover",
+            "name=dry_run,type=CephBool,req=false",
+            "Move rbd_support's mirror snapshot schedules to rbd_snapsched",
+            "w",
+        ),
+        _cmd(
             "status",
             "name=level_spec,type=CephString,req=false",
             "Show rbd mirror snapshot schedule status",
@@ -138,6 +147,7 @@ class Module(MgrModule):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._handler: Handler | None = None
+        self._upstream: ScheduleStore | None = None
         self._rbd_pool_ids: frozenset[int] = frozenset()
         self._ready = False
         self._stop = threading.Event()
@@ -171,16 +181,25 @@ class Module(MgrModule):
     def _setup(self) -> Handler:
         client = self.rados
         client.wait_for_latest_osdmap()
+        resolver = RadosResolver(client)
         store = ScheduleStore(
             RadosOmap(client, SCHEDULE_OID),
-            _ModuleOption(self, OPTION_SCHEDULE),
-            RadosResolver(client),
+            _ModuleOption(self, self.module_name, OPTION_SCHEDULE),
+            resolver,
             self.log,
+        )
+        self._upstream = ScheduleStore(
+            RadosOmap(client, UPSTREAM_SCHEDULE_OID),
+            _ModuleOption(self, UPSTREAM_MODULE, OPTION_SCHEDULE),
+            resolver,
+            self.log,
+            prune=False,
         )
         handler = Handler(
             io=_MgrClusterIO(self, client),
-            resolver=RadosResolver(client),
+            resolver=resolver,
             store=store,
+            upstream=self._upstream,
             driver=RbdDriver(client, self.log),
             clock=SystemClock(),
             log=self.log,
@@ -246,6 +265,11 @@ class Module(MgrModule):
             if not self._ready or handler is None:
                 raise NotReady("rbd_snapsched module is not ready, try again")
             self.rados.wait_for_latest_osdmap()
+            if verb == "takeover":
+                self._authorize(LevelSpec.global_level())
+                dry_run = bool(cmd.get("dry_run", False))
+                lines = handler.take_over(dry_run=dry_run, remove_upstream=self._remove_upstream)
+                return HandleCommandResult(0, "\n".join(lines) + "\n", "")
             level = handler.resolve(str(cmd.get("level_spec", "")))
             if verb in ("add", "remove"):
                 self._authorize(level)
@@ -275,6 +299,24 @@ class Module(MgrModule):
     @staticmethod
     def _json(value: Any) -> HandleCommandResult:
         return HandleCommandResult(0, json.dumps(value, indent=4, sort_keys=True), "")
+
+    def _remove_upstream(self, level: LevelSpec) -> str:
+        """Remove a level's schedule from rbd_support, through its own command if it can.
+
+        Its command also rebuilds its queue at once, so it stops snapshotting those images
+        before our next slot. Failing that (not ready, or it rejects the level), delete the
+        record from its storage directly; it drops it at its next refresh (within a minute).
+        """
+        command = {"prefix": f"{COMMAND_PREFIX}remove", "level_spec": level.name}
+        try:
+            rc, _, err = self.remote(UPSTREAM_MODULE, "handle_command", "", command)
+        except Exception as e:
+            rc, err = -errno.EIO, str(e)
+        if rc == 0:
+            return ""
+        assert self._upstream is not None
+        self._upstream.save(level, Schedule())
+        return f" (deleted from rbd_support's storage directly: {err.strip()})"
 
     def _level_visible(self, level: LevelSpec) -> bool:
         if level.pool_id is None:

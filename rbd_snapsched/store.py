@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 from .catalog import ScheduleCatalog
 from .errors import SnapSchedError
@@ -23,6 +23,15 @@ UPSTREAM_SCHEDULE_OID: Final = "rbd_mirror_snapshot_schedule"
 
 class PoolGone(LookupError):
     """The pool no longer exists."""
+
+
+class Skipped(NamedTuple):
+    """A stored record the last load did not use: its level is gone (stale) or it is corrupt."""
+
+    where: str  # pool name, or "" for the global option
+    key: str
+    reason: str
+    stale: bool
 
 
 class OmapBackend(Protocol):
@@ -56,11 +65,15 @@ class ScheduleStore:
         option: OptionBackend,
         resolver: Resolver,
         log: logging.Logger,
+        *,
+        prune: bool = True,
     ) -> None:
         self._omap = omap
         self._option = option
         self._resolver = resolver
         self._log = log
+        self._prune = prune  # False for storage that is not ours (rbd_support's): read only
+        self.skipped: list[Skipped] = []  # what the last load() did not use
 
     def load(
         self, pools: Iterable[PoolInfo], previous: ScheduleCatalog | None = None
@@ -72,12 +85,14 @@ class ScheduleStore:
         it had in ``previous``, so a passing error never drops a schedule.
         """
         catalog = ScheduleCatalog()
+        self.skipped = []
         global_text = self._option.get()
         if global_text:
             try:
                 catalog.set(LevelSpec.global_level(), Schedule.from_json(global_text))
             except SnapSchedError as e:
                 self._log.error("Failed to decode the global schedule %r: %s", global_text, e)
+                self.skipped.append(Skipped("", "", str(e), stale=False))
         for pool in pools:
             try:
                 records = self._omap.read(pool.id)
@@ -104,20 +119,32 @@ class ScheduleStore:
                     raise SnapSchedError(f"level {key!r} does not belong to pool {pool.name}")
                 schedule = Schedule.from_json(value.decode())
             except StaleLevel as e:
-                self._log.info("Pruning schedule of %s in pool %s: %s", key, pool.name, e)
+                if self._prune:
+                    self._log.info("Pruning schedule of %s in pool %s: %s", key, pool.name, e)
                 stale.append(key)
+                self.skipped.append(Skipped(pool.name, key, str(e), stale=True))
                 continue
             except (SnapSchedError, UnicodeDecodeError) as e:
                 self._log.error(
                     "Failed to decode schedule %r in pool %s: %s (skipped)", key, pool.name, e
                 )
+                self.skipped.append(Skipped(pool.name, key, str(e), stale=False))
                 continue
             catalog.set(level, schedule)
-        if stale:
+        if stale and self._prune:
             try:
                 self._omap.delete(pool.id, stale)
             except Exception as e:
                 self._log.error("Failed to prune stale schedules in pool %s: %s", pool.name, e)
+
+    def read(self, level: LevelSpec) -> Schedule | None:
+        """One level's stored schedule, read back from storage (None if it has none)."""
+        if level.pool_id is None:
+            text = self._option.get()
+        else:
+            value = self._omap.read(level.pool_id).get(level.id)
+            text = None if value is None else value.decode()
+        return Schedule.from_json(text) if text else None
 
     def save(self, level: LevelSpec, schedule: Schedule) -> None:
         """Persist one level's schedule; an empty schedule deletes its record."""

@@ -42,7 +42,6 @@ class FakeCluster:
     def __init__(self) -> None:
         self.pools: dict[int, FakePool] = {}
         self.rbd = FakeRbd()
-        self.option: str | None = None
         self.failing_pools: set[int] = set()  # discover() and omap reads fail for these
         self._next_pool = 1
         self._next_image = 0
@@ -180,16 +179,16 @@ class FakeOmap:
 
 
 class FakeOption:
-    """``store.OptionBackend`` over the fake cluster's one option value."""
+    """``store.OptionBackend``: one module option's value."""
 
-    def __init__(self, cluster: FakeCluster) -> None:
-        self.cluster = cluster
+    def __init__(self, value: str | None = None) -> None:
+        self.value = value
 
     def get(self) -> str | None:
-        return self.cluster.option
+        return self.value
 
     def set(self, value: str | None) -> None:
-        self.cluster.option = value
+        self.value = value
 
 
 class FakeClock:

@@ -16,7 +16,7 @@ from rbd_snapsched.errors import InvalidArgument
 from rbd_snapsched.handler import Handler
 from rbd_snapsched.levels import ImageSpec, LevelSpec
 from rbd_snapsched.requests import Outcome, OutcomeKind
-from rbd_snapsched.store import SCHEDULE_OID, ScheduleStore
+from rbd_snapsched.store import SCHEDULE_OID, UPSTREAM_SCHEDULE_OID, ScheduleStore
 from tests.fake_cluster import (
     JOURNAL,
     FakeClock,
@@ -38,7 +38,16 @@ class Setup:
         self.clock = FakeClock(START)
         self.driver = FakeDriver(self.cluster, hold=hold)
         self.store = ScheduleStore(
-            FakeOmap(self.cluster, SCHEDULE_OID), FakeOption(self.cluster), self.cluster, LOG
+            FakeOmap(self.cluster, SCHEDULE_OID), FakeOption(), self.cluster, LOG
+        )
+        # rbd_support's storage, which the handler reads but never prunes
+        self.upstream_option = FakeOption()
+        self.upstream = ScheduleStore(
+            FakeOmap(self.cluster, UPSTREAM_SCHEDULE_OID),
+            self.upstream_option,
+            self.cluster,
+            LOG,
+            prune=False,
         )
         self.handler = self.make_handler(max_concurrent)
 
@@ -51,6 +60,7 @@ class Setup:
             clock=self.clock,
             log=LOG,
             max_concurrent=max_concurrent,
+            upstream=self.upstream,
         )
 
     def add(self, level: str, interval: str, start: str | None = None) -> None:

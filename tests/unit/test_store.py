@@ -31,14 +31,19 @@ def pool(cluster: FakeCluster) -> FakePool:
 
 
 @pytest.fixture
-def store(cluster: FakeCluster) -> ScheduleStore:
+def option() -> FakeOption:
+    return FakeOption()
+
+
+@pytest.fixture
+def store(cluster: FakeCluster, option: FakeOption) -> ScheduleStore:
     return ScheduleStore(
-        FakeOmap(cluster, SCHEDULE_OID), FakeOption(cluster), cluster, logging.getLogger("test")
+        FakeOmap(cluster, SCHEDULE_OID), option, cluster, logging.getLogger("test")
     )
 
 
 def test_save_writes_upstreams_record_format(
-    cluster: FakeCluster, pool: FakePool, store: ScheduleStore
+    cluster: FakeCluster, pool: FakePool, store: ScheduleStore, option: FakeOption
 ) -> None:
     image = resolve_name("rbd/img", cluster)
     store.save(image, every("1d", "14:00-05:00"))
@@ -46,15 +51,15 @@ def test_save_writes_upstreams_record_format(
     record = pool.objects[SCHEDULE_OID][image.id]
     assert json.loads(record) == [{"interval": "1d", "start_time": "14:00:00-05:00"}]
     assert record.decode() == json.dumps(json.loads(record), indent=4, sort_keys=True)
-    assert json.loads(cluster.option or "") == [{"interval": "1h", "start_time": None}]
+    assert json.loads(option.value or "") == [{"interval": "1h", "start_time": None}]
     # An empty schedule deletes the record / clears the option.
     store.save(image, Schedule())
     store.save(LevelSpec.global_level(), Schedule())
-    assert image.id not in pool.objects[SCHEDULE_OID] and cluster.option is None
+    assert image.id not in pool.objects[SCHEDULE_OID] and option.value is None
 
 
 def test_load_round_trips_every_level(
-    cluster: FakeCluster, pool: FakePool, store: ScheduleStore
+    cluster: FakeCluster, pool: FakePool, store: ScheduleStore, option: FakeOption
 ) -> None:
     levels = [resolve_name(n, cluster) for n in ("", "rbd/", "rbd//", "rbd/ns/", "rbd/img")]
     for n, level in enumerate(levels, start=1):
@@ -65,7 +70,7 @@ def test_load_round_trips_every_level(
 
 
 def test_load_reads_rbd_support_records(
-    cluster: FakeCluster, pool: FakePool, store: ScheduleStore
+    cluster: FakeCluster, pool: FakePool, store: ScheduleStore, option: FakeOption
 ) -> None:
     pool.objects[SCHEDULE_OID] = {
         str(pool.id): b'[{"interval": "60m"}, {"interval": "1d", "start_time": "01:30:00"}]'
@@ -78,7 +83,7 @@ def test_load_reads_rbd_support_records(
 
 
 def test_stale_levels_are_pruned_but_unmirrored_images_keep_theirs(
-    cluster: FakeCluster, pool: FakePool, store: ScheduleStore
+    cluster: FakeCluster, pool: FakePool, store: ScheduleStore, option: FakeOption
 ) -> None:
     image = resolve_name("rbd/img", cluster)
     gone = cluster.add_image(pool, "gone")
@@ -95,7 +100,11 @@ def test_stale_levels_are_pruned_but_unmirrored_images_keep_theirs(
 
 
 def test_corrupt_records_are_logged_and_skipped_never_deleted(
-    cluster: FakeCluster, pool: FakePool, store: ScheduleStore, caplog: pytest.LogCaptureFixture
+    cluster: FakeCluster,
+    pool: FakePool,
+    store: ScheduleStore,
+    option: FakeOption,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     good = resolve_name("rbd/", cluster)
     store.save(good, every("1h"))
@@ -104,7 +113,7 @@ def test_corrupt_records_are_logged_and_skipped_never_deleted(
     records[f"{pool.id}//"] = b'[{"interval": "0m"}]'
     records["junk key"] = b"[]"
     records[f"{pool.id}/ns"] = b"\xff\xfe"
-    cluster.option = "nonsense"
+    option.value = "nonsense"
     with caplog.at_level(logging.ERROR):
         catalog = store.load(cluster.rbd_pools())
     assert [level for level, _ in catalog] == [good]
@@ -113,7 +122,7 @@ def test_corrupt_records_are_logged_and_skipped_never_deleted(
 
 
 def test_a_pool_that_fails_to_load_keeps_its_previous_schedules(
-    cluster: FakeCluster, pool: FakePool, store: ScheduleStore
+    cluster: FakeCluster, pool: FakePool, store: ScheduleStore, option: FakeOption
 ) -> None:
     level = resolve_name("rbd/", cluster)
     other = cluster.add_pool("other")
