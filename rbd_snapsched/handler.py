@@ -136,6 +136,15 @@ class Handler:
             self._next_refresh = None
             self._cond.notify_all()
 
+    def set_refresh_interval(self, seconds: float) -> None:
+        """A new period between full rescans, effective at once (not after the pending one)."""
+        with self._cond:
+            self.refresh_interval = seconds
+            soonest = self._clock.now() + timedelta(seconds=seconds)
+            if self._next_refresh is not None and soonest < self._next_refresh:
+                self._next_refresh = soonest
+                self._cond.notify_all()
+
     def set_max_concurrent(self, limit: int) -> None:
         if limit < 1:
             raise InvalidArgument(f"max_concurrent_snap_create must be >= 1, not {limit}")

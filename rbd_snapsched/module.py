@@ -254,7 +254,7 @@ class Module(MgrModule):
         handler = self._handler
         if handler is not None:
             handler.set_max_concurrent(self._int_option(OPTION_MAX_CONCURRENT, 10))
-            handler.refresh_interval = float(self._int_option(OPTION_REFRESH_INTERVAL, 60))
+            handler.set_refresh_interval(float(self._int_option(OPTION_REFRESH_INTERVAL, 60)))
 
     # -- commands ---------------------------------------------------------------------
 

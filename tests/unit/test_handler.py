@@ -330,3 +330,15 @@ def test_a_pool_without_tx_peer_is_reported_once_and_skipped(
     s.run_until(START + timedelta(minutes=7))
     assert health[-1] == {}
     assert s.created()[a] >= 1
+
+
+def test_a_shorter_refresh_interval_applies_at_once(s: Setup) -> None:
+    a = s.cluster.add_image(s.pool, "a")
+    s.handler.refresh_interval = 3600
+    s.add("rbd/", "1h")
+    s.handler.tick()
+    s.cluster.image(a).primary = False
+    s.handler.set_refresh_interval(2)
+    s.clock.advance(timedelta(seconds=2))
+    s.handler.tick()
+    assert s.status() == []
