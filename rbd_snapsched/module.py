@@ -54,7 +54,9 @@ class _ModuleOption:
         return str(value) if value else None
 
     def set(self, value: str | None) -> None:
-        self._module.set_module_option_ex(self._owner, self._name, value)
+        # Cleared as "", not removed: a Pacific mgr keeps serving a removed option's old value
+        # until it restarts, so a standby taking over would resurrect the schedule.
+        self._module.set_module_option_ex(self._owner, self._name, value or "")
 
 
 class _MgrClusterIO:
@@ -312,9 +314,11 @@ class Module(MgrModule):
             rc, _, err = self.remote(UPSTREAM_MODULE, "handle_command", "", command)
         except Exception as e:
             rc, err = -errno.EIO, str(e)
-        if rc == 0:
-            return ""
         assert self._upstream is not None
+        if rc == 0:
+            if level.is_global():
+                self._upstream.save(level, Schedule())  # "" rather than its removal: see above
+            return ""
         self._upstream.save(level, Schedule())
         return f" (deleted from rbd_support's storage directly: {err.strip()})"
 

@@ -54,7 +54,6 @@ REQUIRED_FILES = (
     "/usr/bin/rbd-mirror",
     "/usr/lib/python3/dist-packages/rbd.cpython-311-x86_64-linux-gnu.so",
 )
-DAEMONS = ("mon.a", "mgr.x", "osd.0")
 
 
 class ClusterError(RuntimeError):
@@ -118,9 +117,19 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, interval: flo
 class Cluster:
     """One throwaway cluster rooted at ``root``. Use ``Cluster.boot()`` or ``with Cluster(...)``."""
 
-    def __init__(self, root: Path, module_dir: Path = MODULE_DIR) -> None:
+    def __init__(
+        self,
+        root: Path,
+        module_dir: Path = MODULE_DIR,
+        *,
+        with_module: bool = True,
+        standby_mgrs: int = 0,
+    ) -> None:
         self.root = root
         self.module_dir = module_dir
+        self.with_module = with_module  # False: stock modules only, as a packaged cluster
+        self.mgr_ids = ["x", *"yzw"[:standby_mgrs]]
+        self.module_path = root / "mgr-modules"
         self.conf = root / "ceph.conf"
         self.keyring = root / "keyring"
         self.log_dir = root / "log"
@@ -161,12 +170,23 @@ class Cluster:
 
     # -- boot ---------------------------------------------------------------------------
 
+    @property
+    def daemons(self) -> list[str]:
+        return ["mon.a", *(f"mgr.{i}" for i in self.mgr_ids), "osd.0"]
+
     @classmethod
-    def boot(cls, root: Path | None = None, *, health_timeout: float = 120) -> Cluster:
+    def boot(
+        cls,
+        root: Path | None = None,
+        *,
+        health_timeout: float = 120,
+        with_module: bool = True,
+        standby_mgrs: int = 0,
+    ) -> Cluster:
         install()
         if root is None:
             root = Path(tempfile.mkdtemp(prefix="rbd_snapsched-cluster-"))
-        cluster = cls(root)
+        cluster = cls(root, with_module=with_module, standby_mgrs=standby_mgrs)
         try:
             cluster._boot(health_timeout)
         except BaseException as e:
@@ -182,7 +202,7 @@ class Cluster:
             self.log_dir,
             self.run_dir,
             self.root / "mon.a",
-            self.root / "mgr.x",
+            *(self.root / f"mgr.{i}" for i in self.mgr_ids),
             self.root / "osd.0",
         ):
             d.mkdir(parents=True, exist_ok=True)
@@ -249,21 +269,8 @@ class Cluster:
         self._spawn("mon.a", "ceph-mon", "-i", "a")
         wait_for("mon quorum", self._has_quorum, 30)
 
-        self.run(
-            "ceph",
-            "auth",
-            "get-or-create",
-            "mgr.x",
-            "mon",
-            "allow profile mgr",
-            "osd",
-            "allow *",
-            "mds",
-            "allow *",
-            "-o",
-            str(self.root / "mgr.x" / "keyring"),
-        )
-        self._spawn("mgr.x", "ceph-mgr", "-i", "x")
+        for mgr_id in self.mgr_ids:
+            self._start_mgr(mgr_id)
 
         osd_uuid = str(uuid.uuid4())
         osd_id = self.run("ceph", "osd", "new", osd_uuid).stdout.strip()
@@ -289,21 +296,50 @@ class Cluster:
         self._spawn("osd.0", "ceph-osd", "-i", "0")
         wait_for("osd.0 up", self._osd_up, 60)
         wait_for("mgr available", self._mgr_available, 60)
-        # Not via `mgr initial modules`: that option's list parser splits names at '_'.
-        wait_for("mgr to report rbd_snapsched", self._module_available, 60)
-        self.run("ceph", "mgr", "module", "enable", self.module_dir.name)
-        wait_for("rbd_snapsched enabled and answering", self.module_answers, 60)
+        if len(self.mgr_ids) > 1:
+            wait_for("standby mgrs", self._standbys_up, 60)
+        if self.with_module:
+            # Not via `mgr initial modules`: that option's list parser splits names at '_'.
+            wait_for("mgr to report rbd_snapsched", self._module_available, 60)
+            self.run("ceph", "mgr", "module", "enable", self.module_dir.name)
+            wait_for("rbd_snapsched enabled and answering", self.module_answers, 60)
         self.wait_healthy(health_timeout)
 
+    def _start_mgr(self, mgr_id: str) -> None:
+        keyring = self.root / f"mgr.{mgr_id}" / "keyring"
+        if not keyring.exists():
+            self.run(
+                "ceph",
+                "auth",
+                "get-or-create",
+                f"mgr.{mgr_id}",
+                "mon",
+                "allow profile mgr",
+                "osd",
+                "allow *",
+                "mds",
+                "allow *",
+                "-o",
+                str(keyring),
+            )
+        self._spawn(f"mgr.{mgr_id}", "ceph-mgr", "-i", mgr_id)
+
+    def _standbys_up(self) -> bool:
+        proc = self._probe("ceph", "mgr", "dump", "--format", "json")
+        if not proc or proc.returncode != 0:
+            return False
+        return len(json.loads(proc.stdout).get("standbys", [])) >= len(self.mgr_ids) - 1
+
     def _link_modules(self) -> None:
-        path = self.root / "mgr-modules"
+        path = self.module_path
         path.mkdir(exist_ok=True)
         if not STOCK_MGR_DIR.is_dir():
             raise ClusterError(f"{STOCK_MGR_DIR} missing: is ceph-mgr installed?")
         for entry in STOCK_MGR_DIR.iterdir():
             if entry.name != self.module_dir.name:
                 (path / entry.name).symlink_to(entry)
-        (path / self.module_dir.name).symlink_to(self.module_dir)
+        if self.with_module:
+            (path / self.module_dir.name).symlink_to(self.module_dir)
 
     def _write_conf(self, fsid: str, port: int) -> None:
         r = self.root
@@ -357,7 +393,7 @@ osd journal size = 100
         if proc.returncode != 0:
             raise ClusterError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
 
-    def _spawn(self, name: str, *cmd: str) -> None:
+    def _spawn(self, name: str, *cmd: str, env: dict[str, str] | None = None) -> None:
         out = open(self.log_dir / f"{name}.stdout", "ab")  # noqa: SIM115 - owned by the daemon
         proc = subprocess.Popen(
             [*cmd, "-f", "--conf", str(self.conf)],
@@ -365,6 +401,7 @@ osd journal size = 100
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=env,
         )
         out.close()
         (self.run_dir / f"{name}.daemon-pid").write_text(str(proc.pid))
@@ -432,15 +469,66 @@ osd journal size = 100
             self.run("rbd", "mirror", "pool", "enable", name, mirror_mode)
             self.run("rbd", "mirror", "pool", "peer", "add", name, "client.admin@remote")
 
+    def start_rbd_mirror(self, daemon_id: str = "a") -> str:
+        """Spawn an ``rbd-mirror`` daemon ``client.rbd-mirror.<daemon_id>``; return that name.
+
+        It gets its own key (``mon 'profile rbd-mirror' osd 'profile rbd'``, as the Ceph docs
+        give) and runs with ``CEPH_CONF`` set: rbd-mirror opens its local cluster connection from
+        ``CEPH_CONF`` or the default search path, not from ``--conf``. It logs to
+        ``log/client.rbd-mirror.<id>.log``; ``teardown`` stops it (its pid file is in ``run/``).
+        It picks up pool peers at start, or within ``rbd_mirror_pool_replayers_refresh_interval``
+        (30 s) when they are added later.
+        """
+        name = f"client.rbd-mirror.{daemon_id}"
+        keyring = self.root / name / "keyring"
+        keyring.parent.mkdir(parents=True, exist_ok=True)
+        self.run(
+            "ceph",
+            "auth",
+            "get-or-create",
+            name,
+            "mon",
+            "profile rbd-mirror",
+            "osd",
+            "profile rbd",
+            "-o",
+            str(keyring),
+        )
+        self._spawn(
+            name,
+            "rbd-mirror",
+            "--id",
+            name.removeprefix("client."),
+            "--keyring",
+            str(keyring),
+            env=self.env,
+        )
+        return name
+
+    def extra_daemons(self) -> list[str]:
+        """Daemons running beside the core ones (e.g. rbd-mirror), found by their pid files."""
+        suffix = ".daemon-pid"
+        if not self.run_dir.is_dir():
+            return []
+        names = sorted(p.name[: -len(suffix)] for p in self.run_dir.glob(f"*{suffix}"))
+        return [name for name in names if name not in self.daemons]
+
+    def stop_extra_daemons(self) -> None:
+        """Stop the daemons of ``extra_daemons`` (SIGTERM, then SIGKILL)."""
+        for name in self.extra_daemons():
+            self._stop(name)
+
     def restart_mgr(self) -> None:
-        self._stop("mgr.x")
-        self._spawn("mgr.x", "ceph-mgr", "-i", "x")
+        for mgr_id in self.mgr_ids:
+            self._stop(f"mgr.{mgr_id}")
+        for mgr_id in self.mgr_ids:
+            self._start_mgr(mgr_id)
         wait_for("mgr available", self._mgr_available, 60)
         wait_for("rbd_snapsched answering", self.module_answers, 60)
 
     def log_tails(self, lines: int = 30) -> str:
         parts = []
-        for name in DAEMONS:
+        for name in (*self.daemons, *self.extra_daemons()):
             for suffix in (".log", ".stdout"):
                 path = self.log_dir / f"{name}{suffix}"
                 if path.exists() and path.stat().st_size:
@@ -475,7 +563,8 @@ osd journal size = 100
 
     def teardown(self, keep: bool = False) -> None:
         """Stop every daemon (SIGTERM, then SIGKILL) and delete the directory."""
-        for name in reversed(DAEMONS):
+        self.stop_extra_daemons()
+        for name in reversed(self.daemons):
             self._stop(name)
         if not keep:
             shutil.rmtree(self.root, ignore_errors=True)

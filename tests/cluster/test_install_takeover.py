@@ -1,0 +1,167 @@
+"""Living beside rbd_support: install into a cluster that has schedules, take them over, uninstall.
+
+Uses its own cluster, booted like a packaged one: stock modules only (rbd_support), an active
+and a standby mgr. Waits for three minute slots at most (bounded: about 4 minutes in all).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+
+import pytest
+
+from tests.cephcluster import REPO, Cluster
+
+pytestmark = pytest.mark.ceph_cluster
+
+SCHEDULE = ("rbd", "mirror", "snapshot", "schedule")
+IMAGES = ("legacy/a", "legacy/b", "legacy/ns1/c")
+
+
+@pytest.fixture(scope="module")
+def packaged() -> Iterator[Cluster]:
+    cluster = Cluster.boot(with_module=False, standby_mgrs=1)
+    try:
+        yield cluster
+    finally:
+        cluster.teardown()
+
+
+def installer(cluster: Cluster, action: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rbd_snapsched.install",
+            action,
+            "--module-path",
+            str(cluster.module_path),
+        ],
+        cwd=REPO,
+        env=dict(os.environ, CEPH_CONF=str(cluster.conf)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def listing(cluster: Cluster) -> list[dict[str, object]]:
+    out = cluster.run(*SCHEDULE, "ls", "-R", "--format", "json").stdout
+    return sorted(json.loads(out), key=json.dumps)
+
+
+def mirror_snapshot_minutes(cluster: Cluster, image: str) -> list[str]:
+    """The minute (UTC, HH:MM) of each mirror snapshot of ``image``."""
+    snaps = json.loads(cluster.run("rbd", "snap", "ls", "--all", "--format", "json", image).stdout)
+    return [
+        datetime.strptime(s["timestamp"], "%a %b %d %H:%M:%S %Y").strftime("%H:%M")
+        for s in snaps
+        if s.get("namespace", {}).get("type") == "mirror"
+    ]
+
+
+def health_checks(cluster: Cluster) -> dict[str, object]:
+    checks: dict[str, object] = cluster.ceph_json("health", "detail").get("checks", {})
+    return checks
+
+
+def diagnose(cluster: Cluster) -> str:
+    status = cluster.run(*SCHEDULE, "status", check=False).stdout
+    logs = [
+        line
+        for mgr in cluster.mgr_ids
+        for line in (cluster.log_dir / f"mgr.{mgr}.log").read_text().splitlines()
+        if "rbd_snapsched" in line or ("rbd_support" in line and "Mirror" in line)
+    ]
+    return status + "\n".join(logs[-40:])
+
+
+def wait_until_next_minute(margin: float = 20) -> str:
+    now = datetime.now(timezone.utc)
+    time.sleep(60 - now.second - now.microsecond / 1e6 + margin)
+    return datetime.now(timezone.utc).strftime("%H:%M")
+
+
+def test_install_take_over_and_uninstall(packaged: Cluster) -> None:
+    c = packaged
+    c.create_rbd_pool("legacy")
+    c.run("rbd", "namespace", "create", "legacy/ns1")
+    c.run("rbd", "mirror", "pool", "enable", "legacy/ns1", "image")
+    for image in IMAGES:
+        c.run("rbd", "create", "--size", "16M", image)
+        c.run("rbd", "mirror", "image", "enable", image, "snapshot")
+    # Schedules made by the stock rbd_support (our module is not on the mgrs' path yet).
+    c.run(*SCHEDULE, "add", "-p", "legacy", "1m")
+    c.run(*SCHEDULE, "add", "-p", "legacy/ns1", "--image", "c", "1m")
+    c.run(*SCHEDULE, "add", "1d", "01:30")
+    theirs = listing(c)
+    assert len(theirs) == 3
+    assert "RBD_SNAPSCHED" not in c.run("ceph", "health", "detail").stdout
+
+    out = installer(c, "install").stdout
+    assert "rbd_snapsched answers" in out and "would move" in out
+    assert "rbd_snapsched" in c.ceph_json("mgr", "module", "ls")["enabled_modules"]
+    # Ours answers now, holds nothing yet, and warns that rbd_support still holds schedules.
+    assert listing(c) == []
+    checks = health_checks(c)
+    warning = json.dumps(checks["RBD_SNAPSCHED_RBD_SUPPORT_SCHEDULES"])
+    assert "rbd_support still holds 3" in warning and "takeover" in warning
+    status = json.loads(c.run(*SCHEDULE, "status", "--format", "json").stdout)
+    assert status == []  # their images stay theirs alone: nothing doubled
+
+    dry = c.run("ceph", *SCHEDULE, "takeover", "--dry-run").stdout
+    assert dry.count("would move") == 3, dry
+    assert listing(c) == []
+
+    moved = c.run("ceph", *SCHEDULE, "takeover").stdout
+    assert moved.count("moved ") == 3, moved
+    assert listing(c) == theirs
+    # The warning clears with the rescan takeover triggers, and reaches the mons with the
+    # mgr's next report (every few seconds).
+    deadline = time.monotonic() + 20
+    while "RBD_SNAPSCHED_RBD_SUPPORT_SCHEDULES" in health_checks(c):
+        assert time.monotonic() < deadline, "the rbd_support warning did not clear"
+        time.sleep(0.5)
+    again = c.run("ceph", *SCHEDULE, "takeover").stdout
+    assert again.startswith("nothing to take over"), again
+    # rbd_support's storage is empty: its object has no keys and its option is unset.
+    keys = c.run(
+        "rados", "-p", "legacy", "listomapkeys", "rbd_mirror_snapshot_schedule", check=False
+    ).stdout
+    assert keys.strip() == ""
+    option = c.run("ceph", "config", "get", "mgr", "mgr/rbd_support/mirror_snapshot_schedule")
+    assert option.stdout.strip() == ""
+    # The standby mgr loaded it too: fail over and it still answers with the same schedules.
+    active = c.ceph_json("mgr", "dump")["active_name"]
+    c.run("ceph", "mgr", "fail", active)
+    deadline = time.monotonic() + 60
+    while c.run("ceph", *SCHEDULE, "takeover", "--dry-run", check=False).returncode:
+        assert time.monotonic() < deadline, "no mgr answered after failover"
+        time.sleep(1)
+    assert listing(c) == theirs
+
+    # Exactly one new mirror snapshot per image per slot, over two slots: not two.
+    wait_until_next_minute()
+    slots = [wait_until_next_minute(), wait_until_next_minute()]
+    for image in IMAGES:
+        minutes = mirror_snapshot_minutes(c, image)
+        for slot in slots:
+            assert minutes.count(slot) == 1, (image, slot, minutes, diagnose(c))
+
+    out = installer(c, "uninstall").stdout
+    assert "rbd_support answers" in out
+    assert "ceph rbd mirror snapshot schedule add 'legacy/' 1m" in out
+    assert "rbd_snapsched" not in c.ceph_json("mgr", "module", "ls")["enabled_modules"]
+    # rbd_support answers again: it holds nothing now, and our takeover command is gone.
+    assert listing(c) == []
+    assert c.run("ceph", *SCHEDULE, "takeover", check=False).returncode == 22
+    assert c.health() == "HEALTH_OK"
