@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from .levels import ImageSpec, LevelSpec
 from .schedule import Schedule
 
+_Key = tuple[int | None, str | None, str | None]
+
 
 class ScheduleCatalog:
     """Level -> non-empty Schedule. The most specific level with a schedule governs an image."""
@@ -15,6 +17,7 @@ class ScheduleCatalog:
         self._by_level: dict[LevelSpec, Schedule] = {}
         # The stored LevelSpec carries the display name; lookups by id-equal specs find it.
         self._specs: dict[LevelSpec, LevelSpec] = {}
+        self._by_key: dict[_Key, tuple[LevelSpec, Schedule]] = {}
         for level, schedule in (entries or {}).items():
             self.set(level, schedule)
 
@@ -39,28 +42,40 @@ class ScheduleCatalog:
 
     def set(self, level: LevelSpec, schedule: Schedule) -> None:
         """Store ``schedule`` for ``level``; an empty schedule removes the level."""
+        key = (level.pool_id, level.namespace, level.image_id)
         if schedule:
             self._by_level[level] = schedule
             self._specs[level] = level
+            self._by_key[key] = (level, schedule)
         else:
             self._by_level.pop(level, None)
             self._specs.pop(level, None)
+            self._by_key.pop(key, None)
 
     def governing_level(self, image: ImageSpec) -> LevelSpec | None:
         """The most specific level with a schedule that covers ``image``."""
-        for level in (
-            LevelSpec(image.pool_id, image.namespace, image.image_id, ""),
-            LevelSpec(image.pool_id, image.namespace, None, ""),
-            LevelSpec(image.pool_id, None, None, ""),
-            LevelSpec.global_level(),
-        ):
-            if level in self._by_level:
-                return self._specs[level]
-        return None
+        entry = self._find(image)
+        return None if entry is None else entry[0]
 
     def find(self, image: ImageSpec) -> Schedule | None:
-        level = self.governing_level(image)
-        return None if level is None else self._by_level[level]
+        entry = self._find(image)
+        return None if entry is None else entry[1]
+
+    def _find(self, image: ImageSpec) -> tuple[LevelSpec, Schedule] | None:
+        # Hot path (every image, every refresh): plain tuple keys, most specific first.
+        if not self._by_key:
+            return None
+        pool_id, namespace, image_id = image
+        for key in (
+            (pool_id, namespace, image_id),
+            (pool_id, namespace, None),
+            (pool_id, None, None),
+            (None, None, None),
+        ):
+            entry = self._by_key.get(key)
+            if entry is not None:
+                return entry
+        return None
 
     def intersects(self, level: LevelSpec) -> bool:
         """Some schedule's level contains ``level`` or lies inside it."""

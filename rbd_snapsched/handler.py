@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -56,7 +56,14 @@ class SnapshotDriver(Protocol):
     ) -> None: ...
 
 
-@dataclass
+class _StartLoop(threading.local):
+    """This thread's running start loop: requests queued to start after the current one."""
+
+    def __init__(self) -> None:
+        self.work: deque[tuple[ImageSpec, str]] | None = None
+
+
+@dataclass(slots=True)
 class ImageState:
     """Everything the scheduler knows about one image."""
 
@@ -105,6 +112,7 @@ class Handler:
         self._pending_scopes: list[LevelSpec] = []  # levels to rescan soon
         self._peerless: dict[int, str] = {}  # pools with scheduled images but no tx peer
         self._stopping = False
+        self._starting = _StartLoop()
         self._thread: threading.Thread | None = None
         self.on_fatal: Callable[[BaseException], None] | None = None
         self.on_health: Callable[[dict[str, dict[str, Any]]], None] | None = None
@@ -149,7 +157,10 @@ class Handler:
         if limit < 1:
             raise InvalidArgument(f"max_concurrent_snap_create must be >= 1, not {limit}")
         with self._lock:
-            ready = self._throttle.set_limit(limit)
+            ready = [
+                (i, self._images[i].name if i in self._images else str(i))
+                for i in self._throttle.set_limit(limit)
+            ]
         self._start_requests(ready)
 
     # -- the thread ---------------------------------------------------------------------
@@ -192,52 +203,73 @@ class Handler:
             return deadline
 
     def _dispatch_due(self) -> bool:
-        """Start requests for up to one batch of due images; True if there may be more."""
+        """Pop up to one batch of due images, re-queue them, start what the cap admits.
+
+        Returns True if the batch was full (there may be more due). The batch bounds how long
+        the lock is held, so a command never waits behind a big slot.
+        """
+        started: list[tuple[ImageSpec, str]] = []
         with self._lock:
             now = self._clock.now()
-            batch: list[ImageSpec] = []
-            while len(batch) < DISPATCH_BATCH and (image := self._queue.pop_due(now)) is not None:
+            next_runs: dict[Schedule, datetime] = {}  # most images share a few schedules
+            popped = 0
+            while popped < DISPATCH_BATCH and (image := self._queue.pop_due(now)) is not None:
+                popped += 1
                 state = self._images[image]
-                if state.schedule is None:
+                schedule = state.schedule
+                if schedule is None:
                     continue
-                self._queue.push(image, state.schedule.next_run(now))
+                due = next_runs.get(schedule)
+                if due is None:
+                    due = next_runs[schedule] = schedule.next_run(now)
+                self._queue.push(image, due)
                 if image.pool_id in self._peerless:
                     continue  # librbd would refuse: reported once, as a health warning
-                if self._throttle.admit(image) is Admission.START:
-                    batch.append(image)
-                elif self._throttle.is_pending(image):
+                admission = self._throttle.admit(image)
+                if admission is Admission.START:
+                    started.append((image, state.name))
+                elif admission is Admission.ALREADY_PENDING:
                     self._log.debug("%s: previous request is still in progress", state.name)
-            names = [self._images[i].name for i in batch]
-        self._start_requests(batch, names)
-        return len(batch) == DISPATCH_BATCH
+        self._start_requests(started)
+        return popped == DISPATCH_BATCH
 
-    def _start_requests(self, images: Iterable[ImageSpec], names: list[str] | None = None) -> None:
-        for n, image in enumerate(images):
-            name = names[n] if names is not None else self._name(image)
-            try:
-                self._driver.start(image, name, self._request_done)
-            except Exception as e:
-                self._log.error("exception when starting snapshot request for %s: %s", name, e)
-                with self._lock:
-                    ready = self._throttle.finish(image)
-                if ready is not None:
-                    self._start_requests([ready])
+    def _start_requests(self, requests: Iterable[tuple[ImageSpec, str]]) -> None:
+        """Start snapshot requests; iterative, since a driver may complete them inline."""
+        if self._starting.work is not None:
+            self._starting.work.extend(requests)  # finished inline: start the next one later
+            return
+        work = self._starting.work = deque(requests)
+        try:
+            while work:
+                image, name = work.popleft()
+                try:
+                    self._driver.start(image, name, self._request_done)
+                except Exception as e:
+                    self._log.error("exception when starting snapshot request for %s: %s", name, e)
+                    with self._cond:
+                        self._release(image, work)
+        finally:
+            self._starting.work = None
 
-    def _name(self, image: ImageSpec) -> str:
-        with self._lock:
-            state = self._images.get(image)
-            return state.name if state else f"{image.pool_id}/{image.namespace}/{image.image_id}"
+    def _release(self, image: ImageSpec, work: deque[tuple[ImageSpec, str]]) -> None:
+        """Free ``image``'s slot; queue the next waiting image to start (lock held)."""
+        ready = self._throttle.finish(image)
+        if ready is not None:
+            state = self._images.get(ready)
+            work.append((ready, state.name if state else f"{ready.pool_id}/{ready.image_id}"))
+        if self._throttle.idle:
+            self._cond.notify_all()  # shutdown() waits for this
 
     def _request_done(self, image: ImageSpec, outcome: Outcome) -> None:
+        work: deque[tuple[ImageSpec, str]] = deque()
         with self._cond:
             state = self._images.get(image)
             if state is not None:
                 state.last_outcome = outcome
                 state.last_finished = self._clock.now()
-            ready = self._throttle.finish(image)
-            self._cond.notify_all()
-        if ready is not None:
-            self._start_requests([ready])
+            self._release(image, work)
+        if work:
+            self._start_requests(work)
 
     # -- discovery ----------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ import errno
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Optional, Union
 
 from rbd_snapsched.levels import ImageSpec
 
@@ -148,7 +147,7 @@ class Finish:
     outcome: Outcome
 
 
-Action = Union[OpenImage, GetMirrorMode, GetMirrorInfo, CreateSnapshot, CloseImage, Finish]
+Action = OpenImage | GetMirrorMode | GetMirrorInfo | CreateSnapshot | CloseImage | Finish
 
 
 class RequestStateError(RuntimeError):
@@ -180,7 +179,7 @@ def _as_int(step: State, value: object) -> int:
 
 
 # The table's rows, one judge per step: None means go on, an Outcome ends the request.
-_Judge = Callable[[int, object], Optional[Outcome]]
+_Judge = Callable[[int, object], Outcome | None]
 
 
 def _judge_open(rc: int, value: object) -> Outcome | None:
