@@ -297,6 +297,10 @@ class Module(MgrModule):
                 return HandleCommandResult(-errno.EAGAIN, "", str(e))
             code = getattr(e, "errno", None) or errno.EINVAL
             return HandleCommandResult(-abs(int(code)), "", str(e))
+        except Exception as e:
+            # Our bug: say so plainly (the traceback goes to the mgr log), keep serving.
+            self.log.exception("%s failed", cmd["prefix"])
+            return HandleCommandResult(-errno.EIO, "", f"internal error in rbd_snapsched: {e}")
 
     @staticmethod
     def _json(value: Any) -> HandleCommandResult:

@@ -50,25 +50,6 @@ State = dict[str, Any]
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll ``pred`` every 0.2 s; fail with ``what`` if it is not true within ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.2)
-
-
-def sched(cluster: Cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """``rbd mirror snapshot schedule ARGS``."""
-    return cluster.run(*SCHED, *args, check=check)
-
-
-def raw(cluster: Cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """``ceph rbd mirror snapshot schedule ARGS``: the mgr command itself."""
-    return cluster.run(*RAW, *args, check=check)
-
-
 def ls_plain(cluster: Cluster, *opts: str) -> str:
     return sched(cluster, "ls", *opts).stdout.strip()
 
@@ -84,32 +65,9 @@ def ls_rows(cluster: Cluster, *opts: str) -> list[list[str]]:
     return [line.split() for line in lines[1:] if line.strip()]
 
 
-def ls_r_json(cluster: Cluster, *opts: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = json.loads(
-        sched(cluster, "ls", "-R", *opts, "--format", "json").stdout
-    )
-    return rows
-
-
 def rows_of(rows: list[dict[str, Any]], pool: str) -> list[dict[str, Any]]:
     """The ``ls -R`` rows of ``pool`` and of the global level (other tests' pools dropped)."""
     return [row for row in rows if row["pool"] in (pool, "-")]
-
-
-def raw_list(cluster: Cluster, level: str = "") -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(raw(cluster, "list", level).stdout)
-    return result
-
-
-def status_json(cluster: Cluster, *opts: str) -> list[dict[str, str]]:
-    entries: list[dict[str, str]] = json.loads(
-        sched(cluster, "status", *opts, "--format", "json").stdout
-    )
-    return entries
-
-
-def status_images(cluster: Cluster, *opts: str) -> list[str]:
-    return [entry["image"] for entry in status_json(cluster, *opts)]
 
 
 def status_times(cluster: Cluster, *opts: str) -> dict[str, datetime]:
@@ -130,22 +88,9 @@ def status_xml(cluster: Cluster, *opts: str) -> list[tuple[str, str]]:
     ]
 
 
-def omap_keys(cluster: Cluster, pool: str, oid: str) -> list[str] | None:
-    """The object's omap keys; None if the object does not exist."""
-    proc = cluster.run("rados", "-p", pool, "listomapkeys", oid, check=False)
-    if proc.returncode != 0:
-        assert "No such file or directory" in proc.stderr, proc.stderr
-        return None
-    return sorted(proc.stdout.split())
-
-
 def omap_value(cluster: Cluster, pool: str, key: str) -> Any:
     out = cluster.run("rados", "-p", pool, "getomapval", OUR_OID, key, "-").stdout
     return json.loads(out)
-
-
-def config_get(cluster: Cluster, option: str) -> str:
-    return cluster.run("ceph", "config", "get", "mgr", option).stdout.strip()
 
 
 def pool_id(cluster: Cluster, pool: str) -> int:
@@ -158,24 +103,6 @@ def pool_id(cluster: Cluster, pool: str) -> int:
 def image_id(cluster: Cluster, spec: str) -> str:
     info = json.loads(cluster.run("rbd", "info", "--format", "json", spec).stdout)
     return str(info["id"])
-
-
-def make_namespace(cluster: Cluster, pool: str, namespace: str, *, image_mode: bool = True) -> None:
-    cluster.run("rbd", "namespace", "create", f"{pool}/{namespace}")
-    if image_mode:
-        cluster.run("rbd", "mirror", "pool", "enable", f"{pool}/{namespace}", "image")
-
-
-def make_image(cluster: Cluster, spec: str, mirror: str | None = "snapshot") -> None:
-    cluster.run("rbd", "create", "--size", "1M", spec)
-    if mirror is not None:
-        cluster.run("rbd", "mirror", "image", "enable", spec, mirror)
-
-
-def next_slot(now: datetime, period: timedelta, start: timedelta = timedelta(0)) -> datetime:
-    """The first slot strictly after ``now`` of ``period`` anchored at the epoch + ``start``."""
-    anchor = EPOCH + start
-    return anchor + ((now - anchor) // period + 1) * period
 
 
 def mgr_error(proc: subprocess.CompletedProcess[str]) -> tuple[int, str]:
@@ -218,80 +145,6 @@ def state(cluster: Cluster, pools: list[str]) -> State:
         keys = omap_keys(cluster, pool, OUR_OID) or []
         snapshot[pool] = {key: omap_value(cluster, pool, key) for key in keys}
     return snapshot
-
-
-def in_parallel(*calls: Callable[[], object]) -> None:
-    """Run slow CLI calls (pool init, mirror enable: about 1-2 s each) side by side."""
-    with ThreadPoolExecutor(max_workers=8) as executor:
-        for future in [executor.submit(call) for call in calls]:
-            future.result()
-
-
-def make_images(cluster: Cluster, *specs: str, mirror: str | None = "snapshot") -> None:
-    in_parallel(*(partial(make_image, cluster, spec, mirror) for spec in specs))
-
-
-class Pools:
-    """Pools made by one test, named after it and deleted when it ends."""
-
-    def __init__(self, cluster: Cluster, prefix: str) -> None:
-        self.cluster = cluster
-        self.prefix = prefix
-        self.names: list[str] = []
-
-    def create(self, *rbd: str, plain: Sequence[str] = ()) -> list[str]:
-        """RBD pools (mirror mode image, with a tx peer), then pools without the rbd
-        application, made in parallel; their names, in that order."""
-        names = [self.prefix + suffix for suffix in (*rbd, *plain)]
-        self.names.extend(names)
-        in_parallel(
-            *(partial(self.cluster.create_rbd_pool, name) for name in names[: len(rbd)]),
-            *(
-                partial(self.cluster.run, "ceph", "osd", "pool", "create", name, "8")
-                for name in names[len(rbd) :]
-            ),
-        )
-        return names
-
-    def rbd(self, suffix: str) -> str:
-        """One RBD pool (mirror mode image, with a tx peer)."""
-        return self.create(suffix)[0]
-
-    def delete_all(self) -> None:
-        in_parallel(
-            *(
-                partial(
-                    self.cluster.run,
-                    "ceph",
-                    "osd",
-                    "pool",
-                    "rm",
-                    name,
-                    name,
-                    "--yes-i-really-really-mean-it",
-                    check=False,
-                )
-                for name in self.names
-            )
-        )
-
-
-@pytest.fixture
-def pools(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[Pools]:
-    made = Pools(cluster, "cmd_" + request.node.name.removeprefix("test_") + "_")
-    try:
-        yield made
-    finally:
-        made.delete_all()
-
-
-@pytest.fixture
-def no_global_schedule_after(cluster: Cluster) -> Iterator[None]:
-    """Remove the whole global schedule when the test ends: it would govern every pool."""
-    try:
-        yield
-    finally:
-        sched(cluster, "rm")
 
 
 # -- tests --------------------------------------------------------------------------------------
