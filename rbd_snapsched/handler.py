@@ -129,6 +129,7 @@ class Handler:
         """Stop the thread at once, then wait for requests in flight (``timeout``: give up)."""
         with self._cond:
             self._stopping = True
+            self._throttle.drain_waiting()  # start nothing new; let the running ones finish
             self._cond.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()

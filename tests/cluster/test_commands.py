@@ -15,10 +15,8 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any
@@ -26,22 +24,37 @@ from typing import Any
 import pytest
 
 from tests.cephcluster import Cluster
+from tests.cluster.helpers import (
+    MAX_CONCURRENT_OPTION,
+    OUR_OID,
+    OUR_OPTION,
+    PROMPT,
+    Pools,
+    config_get,
+    config_restore,
+    in_parallel,
+    ls_r_json,
+    make_image,
+    make_images,
+    make_namespace,
+    next_slot,
+    omap_keys,
+    raw,
+    raw_list,
+    sched,
+    status_images,
+    status_json,
+    wait_until,
+)
 
 pytestmark = pytest.mark.ceph_cluster
 
-SCHED = ("rbd", "mirror", "snapshot", "schedule")
-RAW = ("ceph", "rbd", "mirror", "snapshot", "schedule")
-OUR_OID = "rbd_snapsched_mirror_snapshot_schedule"
 UPSTREAM_OID = "rbd_mirror_snapshot_schedule"
-OUR_OPTION = "mgr/rbd_snapsched/mirror_snapshot_schedule"
 UPSTREAM_OPTION = "mgr/rbd_support/mirror_snapshot_schedule"
-MAX_CONCURRENT_OPTION = "mgr/rbd_snapsched/max_concurrent_snap_create"
 
 EINVAL = 22
 ENOENT = 2
 EBADMSG = 74  # the rbd CLI's `status` exit code after any mgr error (SPEC-upstream §9.2)
-PROMPT = 5.0  # seconds: how soon `status` must reflect add/remove (upstream: up to 60 s)
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 BAD_START = "Invalid start time dummy: Unknown string format: dummy"
 
 State = dict[str, Any]
@@ -566,7 +579,4 @@ def test_max_concurrent_snap_create_zero_is_ignored(cluster: Cluster, pools: Poo
         )
         assert json.loads(raw(cluster, "list", f"{pool}/").stdout)
     finally:
-        # `config rm` alone leaves Pacific's mgr serving the removed value to the module until
-        # it restarts (measured): set the default first.
-        cluster.run("ceph", "config", "set", "mgr", MAX_CONCURRENT_OPTION, "10")
-        cluster.run("ceph", "config", "rm", "mgr", MAX_CONCURRENT_OPTION)
+        config_restore(cluster, MAX_CONCURRENT_OPTION, "10")

@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
@@ -23,100 +21,40 @@ from typing import Any
 import pytest
 
 from tests.cephcluster import Cluster
+from tests.cluster.helpers import (
+    MAX_CONCURRENT_OPTION,
+    OUR_OID,
+    OUR_OPTION,
+    PROMPT,
+    SCHED,
+    Pools,
+    config_get,
+    config_restore,
+    in_parallel,
+    ls_r_json,
+    make_image,
+    make_images,
+    make_namespace,
+    next_slot,
+    omap_keys,
+    raw_list,
+    sched,
+    status_images,
+    wait_until,
+)
 
 pytestmark = pytest.mark.ceph_cluster
 
-SCHED = ("rbd", "mirror", "snapshot", "schedule")
-RAW = ("ceph", "rbd", "mirror", "snapshot", "schedule")
-OUR_OID = "rbd_snapsched_mirror_snapshot_schedule"
-OUR_OPTION = "mgr/rbd_snapsched/mirror_snapshot_schedule"
 REFRESH_OPTION = "mgr/rbd_snapsched/refresh_interval"
-MAX_CONCURRENT_OPTION = "mgr/rbd_snapsched/max_concurrent_snap_create"
 
 EACCES = 13
-PROMPT = 5.0  # seconds: how soon `status` must reflect add/remove (upstream: up to 60 s)
 SLOT_WAIT = 2 * 60 + 30  # seconds: the next minute slot, a spare one, and slack
 FAST_REFRESH = 2  # seconds: refresh_interval while a test watches discovery
 REFRESH_WAIT = 2 * FAST_REFRESH + 6  # seconds: two refreshes and slack
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 MINUTE = timedelta(minutes=1)
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll ``pred`` every 0.2 s; fail with ``what`` unless true within ``timeout`` s.
-
-    Returns the seconds it took.
-    """
-    start = time.monotonic()
-    while not pred():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.2)
-    return time.monotonic() - start
-
-
-def sched(cluster: Cluster, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """``rbd mirror snapshot schedule ARGS``."""
-    return cluster.run(*SCHED, *args, check=check)
-
-
-def status_images(cluster: Cluster, *opts: str) -> list[str]:
-    out = sched(cluster, "status", *opts, "--format", "json").stdout
-    return sorted(entry["image"] for entry in json.loads(out))
-
-
-def ls_r_json(cluster: Cluster, *opts: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = json.loads(
-        sched(cluster, "ls", "-R", *opts, "--format", "json").stdout
-    )
-    return rows
-
-
-def raw_list(cluster: Cluster, level: str = "") -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(cluster.run(*RAW, "list", level).stdout)
-    return result
-
-
-def omap_keys(cluster: Cluster, pool: str) -> list[str]:
-    return sorted(cluster.run("rados", "-p", pool, "listomapkeys", OUR_OID).stdout.split())
-
-
-def config_get(cluster: Cluster, option: str) -> str:
-    return cluster.run("ceph", "config", "get", "mgr", option).stdout.strip()
-
-
-def config_restore(cluster: Cluster, option: str, default: str) -> None:
-    """Put a module option back to its default.
-
-    ``config rm`` alone leaves Pacific's mgr serving the removed value to the module until it
-    restarts (measured), so set the default first.
-    """
-    cluster.run("ceph", "config", "set", "mgr", option, default)
-    cluster.run("ceph", "config", "rm", "mgr", option)
-
-
-def in_parallel(*calls: Callable[[], object]) -> None:
-    """Run slow CLI calls (pool init, mirror enable: about 1-2 s each) side by side."""
-    with ThreadPoolExecutor(max_workers=8) as executor:
-        for future in [executor.submit(call) for call in calls]:
-            future.result()
-
-
-def make_namespace(cluster: Cluster, pool: str, namespace: str) -> None:
-    cluster.run("rbd", "namespace", "create", f"{pool}/{namespace}")
-    cluster.run("rbd", "mirror", "pool", "enable", f"{pool}/{namespace}", "image")
-
-
-def make_image(cluster: Cluster, spec: str, mirror: str = "snapshot") -> None:
-    cluster.run("rbd", "create", "--size", "1M", spec)
-    cluster.run("rbd", "mirror", "image", "enable", spec, mirror)
-
-
-def make_images(cluster: Cluster, *specs: str) -> None:
-    in_parallel(*(partial(make_image, cluster, spec) for spec in specs))
 
 
 def mirror_snapshots(cluster: Cluster, spec: str) -> list[dict[str, Any]]:
@@ -159,10 +97,6 @@ def wait_for_snapshots(
     return found
 
 
-def minute_slot_after(now: datetime) -> datetime:
-    return EPOCH + ((now - EPOCH) // MINUTE + 1) * MINUTE
-
-
 class MgrLog:
     """The lines the mgr logs from now on."""
 
@@ -182,48 +116,6 @@ class MgrLog:
             for line in self.new_lines()
             if "[rbd_snapsched ERROR" in line and any(word in line for word in words)
         ]
-
-
-class Pools:
-    """Pools made by one test, named after it and deleted when it ends."""
-
-    def __init__(self, cluster: Cluster, prefix: str) -> None:
-        self.cluster = cluster
-        self.prefix = prefix
-        self.names: list[str] = []
-
-    def create(self, *suffixes: str) -> list[str]:
-        """RBD pools in mirror mode image with a tx peer, made in parallel; their names."""
-        names = [self.prefix + suffix for suffix in suffixes]
-        self.names.extend(names)
-        in_parallel(*(partial(self.cluster.create_rbd_pool, name) for name in names))
-        return names
-
-    def delete(self, name: str) -> None:
-        self.cluster.run(
-            "ceph", "osd", "pool", "rm", name, name, "--yes-i-really-really-mean-it", check=False
-        )
-
-    def delete_all(self) -> None:
-        in_parallel(*(partial(self.delete, name) for name in self.names))
-
-
-@pytest.fixture
-def pools(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[Pools]:
-    made = Pools(cluster, "sch_" + request.node.name.removeprefix("test_")[:24] + "_")
-    try:
-        yield made
-    finally:
-        made.delete_all()
-
-
-@pytest.fixture
-def no_global_schedule_after(cluster: Cluster) -> Iterator[None]:
-    """Remove the whole global schedule when the test ends: it would govern every pool."""
-    try:
-        yield
-    finally:
-        sched(cluster, "rm")
 
 
 def restart_with_refresh_interval(cluster: Cluster, seconds: int) -> None:
@@ -285,11 +177,11 @@ def test_one_minute_schedule_snapshots_primary_snapshot_mode_images(
     since = datetime.now(timezone.utc)
     sched(cluster, "add", "-p", pool, "1m")
     wait_until(
-        lambda: status_images(cluster, "-p", pool) == sorted(covered),
+        lambda: sorted(status_images(cluster, "-p", pool)) == sorted(covered),
         PROMPT,
         f"`status` to list exactly {covered}",
     )
-    first_slot = minute_slot_after(since)
+    first_slot = next_slot(since, MINUTE)
     found = wait_for_snapshots(cluster, {spec: baseline[spec] for spec in covered})
     for spec, snap in found.items():
         created = snap_time(snap)
@@ -299,7 +191,7 @@ def test_one_minute_schedule_snapshots_primary_snapshot_mode_images(
 
     assert mirror_snapshots(cluster, journal) == []
     assert last_snap_id(cluster, demoted) == baseline[demoted]
-    assert status_images(cluster, "-p", pool) == sorted(covered)
+    assert sorted(status_images(cluster, "-p", pool)) == sorted(covered)
     assert log.errors_naming("jrnl", "dmtd") == []
 
 
@@ -314,7 +206,7 @@ def test_status_follows_demote_promote_and_rm(
     sched(cluster, "add", "-p", pool, "1h")
 
     def status_is(expected: list[str]) -> Callable[[], bool]:
-        return lambda: status_images(cluster, "-p", pool) == sorted(expected)
+        return lambda: sorted(status_images(cluster, "-p", pool)) == sorted(expected)
 
     wait_until(status_is([one, two]), PROMPT, f"`status` to list {one} and {two}")
     cluster.run("rbd", "mirror", "image", "demote", one)
@@ -347,16 +239,18 @@ def test_schedules_survive_a_mgr_restart(
     sched(cluster, "add", "-p", pool, "--image", "img", "1m")
     sched(cluster, "add", "-p", f"{pool}/ns1", "1m", "00:00")
     wait_until(
-        lambda: status_images(cluster, "-p", pool) == sorted(images),
+        lambda: sorted(status_images(cluster, "-p", pool)) == sorted(images),
         PROMPT,
         f"`status` to list {images}",
     )
 
     def stored() -> dict[str, Any]:
+        omap = omap_keys(cluster, pool, OUR_OID)
+        assert omap is not None, f"no {OUR_OID} object in {pool}"
         return {
             "ls -R": [row for row in ls_r_json(cluster) if row["pool"] in (pool, "-")],
             "list": raw_list(cluster, f"{pool}/"),
-            "omap": omap_keys(cluster, pool),
+            "omap": omap,
             "global": config_get(cluster, OUR_OPTION),
             "global ls": sched(cluster, "ls").stdout,
         }
@@ -368,7 +262,7 @@ def test_schedules_survive_a_mgr_restart(
         assert stored() == before
         assert before["global ls"].strip() == "every 1d starting at 03:21:00"
         wait_until(
-            lambda: status_images(cluster, "-p", pool) == sorted(images),
+            lambda: sorted(status_images(cluster, "-p", pool)) == sorted(images),
             PROMPT,
             f"`status` to list {images} after the restart",
         )
@@ -457,7 +351,7 @@ def test_restricted_client_sees_and_changes_only_its_pool(
             return sorted(entry["image"] for entry in json.loads(proc.stdout))
 
         wait_until(
-            lambda: status_images(cluster) == sorted([f"{p1}/img", f"{p2}/img"]),
+            lambda: sorted(status_images(cluster)) == sorted([f"{p1}/img", f"{p2}/img"]),
             PROMPT,
             "the administrator's `status` to list both pools' images",
         )
@@ -497,7 +391,7 @@ def test_refresh_interval_change_applies_at_once(
     make_images(cluster, one, two)
     sched(cluster, "add", "-p", pool, "1h")
     wait_until(
-        lambda: status_images(cluster, "-p", pool) == sorted([one, two]),
+        lambda: sorted(status_images(cluster, "-p", pool)) == sorted([one, two]),
         PROMPT,
         "`status` to list both images",
     )
@@ -505,7 +399,7 @@ def test_refresh_interval_change_applies_at_once(
         cluster.run("ceph", "config", "set", "mgr", REFRESH_OPTION, str(FAST_REFRESH))
         cluster.run("rbd", "mirror", "image", "demote", one)
         wait_until(
-            lambda: status_images(cluster, "-p", pool) == [two],
+            lambda: sorted(status_images(cluster, "-p", pool)) == [two],
             REFRESH_WAIT,
             f"demoted {one} to leave `status` after refresh_interval was set to {FAST_REFRESH}",
         )
@@ -525,13 +419,13 @@ def test_deleted_pool_leaves_status_at_once(
     sched(cluster, "add", "-p", gone, "1h")
     both = sorted([f"{keep}/img", f"{gone}/img"])
     wait_until(
-        lambda: [i for i in status_images(cluster) if i in both] == both,
+        lambda: sorted(i for i in status_images(cluster) if i in both) == both,
         PROMPT,
         "`status` to list both images",
     )
     pools.delete(gone)
     wait_until(
-        lambda: [i for i in status_images(cluster) if i in both] == [f"{keep}/img"],
+        lambda: sorted(i for i in status_images(cluster) if i in both) == [f"{keep}/img"],
         PROMPT,
         f"{gone}/img to leave `status` after its pool was deleted",
     )
