@@ -212,27 +212,27 @@ class Handler:
         started: list[tuple[ImageSpec, str]] = []
         with self._lock:
             now = self._clock.now()
+            popped = self._queue.pop_due_many(now, DISPATCH_BATCH)
             next_runs: dict[Schedule, datetime] = {}  # most images share a few schedules
-            popped = 0
-            while popped < DISPATCH_BATCH and (image := self._queue.pop_due(now)) is not None:
-                popped += 1
-                state = self._images[image]
+            images, push, admit = self._images, self._queue.push, self._throttle.admit
+            for image in popped:
+                state = images[image]
                 schedule = state.schedule
                 if schedule is None:
                     continue
                 due = next_runs.get(schedule)
                 if due is None:
                     due = next_runs[schedule] = schedule.next_run(now)
-                self._queue.push(image, due)
+                push(image, due)
                 if image.pool_id in self._peerless:
                     continue  # librbd would refuse: reported once, as a health warning
-                admission = self._throttle.admit(image)
+                admission = admit(image)
                 if admission is Admission.START:
                     started.append((image, state.name))
                 elif admission is Admission.ALREADY_PENDING:
                     self._log.debug("%s: previous request is still in progress", state.name)
         self._start_requests(started)
-        return popped == DISPATCH_BATCH
+        return len(popped) == DISPATCH_BATCH
 
     def _start_requests(self, requests: Iterable[tuple[ImageSpec, str]]) -> None:
         """Start snapshot requests; iterative, since a driver may complete them inline."""

@@ -133,6 +133,28 @@ class ScheduleQueue:
         self._maybe_compact()
         return image
 
+    def pop_due_many(self, now: datetime, limit: int) -> list[ImageSpec]:
+        """Remove and return up to ``limit`` due images, in queue order (the scheduler's batch)."""
+        now_us = _to_us(now)
+        index, slots, dues = self._index, self._slots, self._dues
+        popped: list[ImageSpec] = []
+        while len(popped) < limit:
+            head = self._head()
+            if head is None or head[0] > now_us:
+                break
+            us, image = head
+            slot = slots[us]
+            if isinstance(slot, deque) and len(slot) > 1:
+                slot.popleft()
+            else:
+                del slots[us]
+                heapq.heappop(dues)
+            self._stored -= 1
+            del index[image]
+            popped.append(image)
+        self._maybe_compact()
+        return popped
+
     def next_deadline(self) -> datetime | None:
         """The earliest due time in the queue, or None when it is empty."""
         head = self._head()

@@ -353,3 +353,23 @@ QueueModel.TestCase.settings = settings(
     max_examples=200, stateful_step_count=60, deadline=None, derandomize=True
 )
 TestQueueModel = QueueModel.TestCase
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 30), st.integers(0, 5)), max_size=60),
+    st.integers(0, 30),
+    st.integers(1, 20),
+)
+@settings(max_examples=200, derandomize=True)
+def test_pop_due_many_is_repeated_pop_due(
+    pushes: list[tuple[int, int]], now: int, limit: int
+) -> None:
+    one, many = ScheduleQueue(), ScheduleQueue()
+    for name, due in pushes:
+        for q in (one, many):
+            q.push(img(str(name)), minutes(due))
+    expected: list[ImageSpec] = []
+    while len(expected) < limit and (image := one.pop_due(minutes(now))) is not None:
+        expected.append(image)
+    assert many.pop_due_many(minutes(now), limit) == expected
+    assert many.entries() == one.entries()
