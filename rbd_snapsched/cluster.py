@@ -24,6 +24,26 @@ def is_connection_shutdown(e: BaseException) -> bool:
     return isinstance(e, rados.ConnectionShutdown | rbd.ConnectionShutdown)
 
 
+def list_rbd_pools(client: rados.Rados) -> list[PoolInfo]:
+    """The pools that carry the rbd application, from librados' latest OSD map.
+
+    Fresher than the mgr's own map, which can lag behind a pool just created or deleted.
+    """
+    client.wait_for_latest_osdmap()
+    pools: list[PoolInfo] = []
+    for name in client.list_pools():
+        pool_id = client.pool_lookup(name)
+        if pool_id is None:
+            continue  # deleted meanwhile
+        try:
+            with client.open_ioctx2(pool_id) as ioctx:
+                if "rbd" in ioctx.application_list():
+                    pools.append(PoolInfo(pool_id, name, True))
+        except rados.ObjectNotFound:
+            continue
+    return pools
+
+
 def rbd_pools(osd_map: dict[str, Any]) -> list[PoolInfo]:
     """The pools of an OSD map dump (the mgr's ``get("osd_map")``) that carry the rbd app."""
     return [

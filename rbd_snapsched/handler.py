@@ -188,9 +188,11 @@ class Handler:
         with self._lock:
             now = self._clock.now()
             full = self._next_refresh is None or now >= self._next_refresh
-            scopes, self._pending_scopes = self._pending_scopes, []
+            scopes = [] if full else self._pending_scopes
+            if not full:
+                self._pending_scopes = []
         if full:
-            self.refresh()
+            self.refresh()  # takes the pending scopes itself
         elif scopes:
             self._refresh_scopes(scopes)
         while not self._stopping and self._dispatch_due():
@@ -279,6 +281,9 @@ class Handler:
         with self._lock:
             generation = self._generation
             previous = self._catalog.copy()
+            # Changes made so far are in storage, so this refresh covers them; a change made
+            # from now on leaves its scope pending for the next pass.
+            self._pending_scopes = []
         pools = self._io.rbd_pools()
         catalog = self._store.load(pools, previous)
         upstream = self._upstream.load(pools) if self._upstream is not None else ScheduleCatalog()

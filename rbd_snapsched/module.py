@@ -19,6 +19,7 @@ from .cluster import (
     discover_images,
     has_tx_peer,
     is_connection_shutdown,
+    list_rbd_pools,
     rbd_pools,
 )
 from .errors import NotAuthorized, NotReady, SnapSchedError
@@ -67,7 +68,7 @@ class _MgrClusterIO:
         self._client = client
 
     def rbd_pools(self) -> list[PoolInfo]:
-        return rbd_pools(self._module.get("osd_map"))
+        return list_rbd_pools(self._client)
 
     def discover(
         self, pool: PoolInfo, wanted: Callable[[LevelSpec], bool]

@@ -48,8 +48,10 @@ def test_commands_declared_with_upstream_signatures(rados_client: rados.Rados) -
         for d in json.loads(out).values()
         if d["sig"][: len(prefix)] == prefix
     ]
-    # Ours and rbd_support's: the same four signatures, declared twice.
-    assert sorted(map(json.dumps, sigs)) == sorted(map(json.dumps, UPSTREAM_SIGNATURES * 2))
+    # Ours and rbd_support's: the same four signatures, declared twice; plus our takeover.
+    takeover = ["takeover", {"name": "dry_run", "req": "false", "type": "CephBool"}]
+    expected = [*UPSTREAM_SIGNATURES, *UPSTREAM_SIGNATURES, takeover]
+    assert sorted(map(json.dumps, sigs)) == sorted(map(json.dumps, expected))
 
 
 def test_empty_listings_through_the_cli(cluster: Cluster) -> None:

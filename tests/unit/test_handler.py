@@ -14,7 +14,7 @@ import pytest
 from rbd_snapsched.clock import SystemClock
 from rbd_snapsched.errors import InvalidArgument
 from rbd_snapsched.handler import Handler
-from rbd_snapsched.levels import ImageSpec, LevelSpec
+from rbd_snapsched.levels import ImageSpec, LevelSpec, PoolInfo
 from rbd_snapsched.requests import Outcome, OutcomeKind
 from rbd_snapsched.store import SCHEDULE_OID, UPSTREAM_SCHEDULE_OID, ScheduleStore
 from tests.fake_cluster import (
@@ -342,3 +342,27 @@ def test_a_shorter_refresh_interval_applies_at_once(s: Setup) -> None:
     s.clock.advance(timedelta(seconds=2))
     s.handler.tick()
     assert s.status() == []
+
+
+def test_a_change_during_a_full_refresh_is_rescanned_at_the_next_pass(s: Setup) -> None:
+    s.cluster.add_image(s.pool, "a")
+    other = s.cluster.add_pool("other")
+    s.cluster.add_image(other, "c")
+    s.add("rbd/", "1h")
+    real_discover = s.cluster.discover
+
+    def discover_then_add(
+        pool: PoolInfo, wanted: Callable[[LevelSpec], bool]
+    ) -> dict[ImageSpec, str] | None:
+        found = real_discover(pool, wanted)
+        if pool.name == "rbd" and not s.handler.list(
+            s.handler.resolve("other/"), lambda level: True
+        ):
+            s.add("other/", "1h")  # a command lands while the refresh is scanning
+        return found
+
+    s.cluster.discover = discover_then_add  # type: ignore[method-assign]
+    s.handler.tick()
+    s.cluster.discover = real_discover  # type: ignore[method-assign]
+    s.handler.tick()  # the next pass, well before the next full refresh
+    assert sorted(name for _, name in s.status()) == ["other/c", "rbd/a"]
