@@ -24,10 +24,6 @@ class InvalidArgument(SnapSchedError):
     errno = errno.EINVAL
 
 
-class NotFound(SnapSchedError):
-    errno = errno.ENOENT
-
-
 class NotAuthorized(SnapSchedError):
     errno = errno.EACCES
 
@@ -36,10 +32,6 @@ class NotReady(SnapSchedError):
     """The module is starting or recovering from a blocklisting: try again."""
 
     errno = errno.EAGAIN
-
-
-class NotSupported(SnapSchedError):
-    errno = errno.EOPNOTSUPP
 
 
 class ScheduleDecodeError(SnapSchedError):

@@ -163,14 +163,6 @@ class LevelSpec:
             return False
         return not (self.image_id is not None and self.image_id != image.image_id)
 
-    def covers(self, image: ImageSpec) -> bool:
-        """``image`` lies within this level (the default-namespace level covers only it)."""
-        if self.pool_id is not None and self.pool_id != image.pool_id:
-            return False
-        if self.namespace is not None and self.namespace != image.namespace:
-            return False
-        return self.image_id is None or self.image_id == image.image_id
-
 
 def _image_name(pool_name: str, namespace: str, image_name: str) -> str:
     if namespace:
