@@ -8,6 +8,7 @@ import time
 import pytest
 
 from tests.cephcluster import Cluster
+from tests.cluster.helpers import Pools
 
 pytestmark = pytest.mark.ceph_cluster
 
@@ -20,35 +21,33 @@ def module_client_addr(cluster: Cluster) -> str:
     return f"{addr['addr']}/{addr['nonce']}"
 
 
-def test_recovers_from_blocklisting_and_keeps_schedules(cluster: Cluster) -> None:
-    cluster.create_rbd_pool("recovery")
-    cluster.run("rbd", "create", "--size", "16M", "recovery/a")
-    cluster.run("rbd", "mirror", "image", "enable", "recovery/a", "snapshot")
-    cluster.run(*SCHEDULE, "add", "-p", "recovery", "1m")
+def test_recovers_from_blocklisting_and_keeps_schedules(cluster: Cluster, pools: Pools) -> None:
+    pool = pools.rbd("p")
+    cluster.run("rbd", "create", "--size", "16M", f"{pool}/a")
+    cluster.run("rbd", "mirror", "image", "enable", f"{pool}/a", "snapshot")
+    cluster.run(*SCHEDULE, "add", "-p", pool, "1m")
     old_addr = module_client_addr(cluster)
     cluster.run("ceph", "osd", "blocklist", "add", old_addr)
     try:
         # The next command that touches RADOS fails with EAGAIN and changes nothing...
-        first = cluster.run(*SCHEDULE, "add", "-p", "recovery", "2m", check=False)
+        first = cluster.run(*SCHEDULE, "add", "-p", pool, "2m", check=False)
         assert first.returncode == 11, first.stderr
         assert "connection was shutdown" in first.stderr
         # ...and recovery takes well under a second; retry for at most 60 s (upstream: 240 s).
         deadline = time.monotonic() + 60
-        while cluster.run(*SCHEDULE, "add", "-p", "recovery", "2m", check=False).returncode:
+        while cluster.run(*SCHEDULE, "add", "-p", pool, "2m", check=False).returncode:
             assert time.monotonic() < deadline, "no recovery within 60 s"
             time.sleep(1)
         # The new client reaches the mgr map with the next mgr beacon (a few seconds).
         while module_client_addr(cluster) == old_addr:
             assert time.monotonic() < deadline + 10, "the blocklisted client is still registered"
             time.sleep(0.5)
-        listed = cluster.run(*SCHEDULE, "ls", "-p", "recovery").stdout.strip()
+        listed = cluster.run(*SCHEDULE, "ls", "-p", pool).stdout.strip()
         assert listed == "every 1m, every 2m"
-        status = json.loads(
-            cluster.run(*SCHEDULE, "status", "-p", "recovery", "--format", "json").stdout
-        )
-        assert [s["image"] for s in status] == ["recovery/a"]
-        cluster.run(*SCHEDULE, "rm", "-p", "recovery", "2m")
-        cluster.run(*SCHEDULE, "rm", "-p", "recovery", "1m")
-        assert cluster.run(*SCHEDULE, "ls", "-p", "recovery", check=False).returncode == 2
+        status = json.loads(cluster.run(*SCHEDULE, "status", "-p", pool, "--format", "json").stdout)
+        assert [s["image"] for s in status] == [f"{pool}/a"]
+        cluster.run(*SCHEDULE, "rm", "-p", pool, "2m")
+        cluster.run(*SCHEDULE, "rm", "-p", pool, "1m")
+        assert cluster.run(*SCHEDULE, "ls", "-p", pool, check=False).returncode == 2
     finally:
         cluster.run("ceph", "osd", "blocklist", "rm", old_addr, check=False)
