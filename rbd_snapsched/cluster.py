@@ -24,6 +24,15 @@ def is_connection_shutdown(e: BaseException) -> bool:
     return isinstance(e, rados.ConnectionShutdown | rbd.ConnectionShutdown)
 
 
+def pool_info(client: rados.Rados, pool_id: int, name: str) -> PoolInfo | None:
+    """The pool and whether it carries the rbd application; None if it no longer exists."""
+    try:
+        with client.open_ioctx2(pool_id) as ioctx:
+            return PoolInfo(pool_id, name, "rbd" in ioctx.application_list())
+    except rados.ObjectNotFound:
+        return None
+
+
 def list_rbd_pools(client: rados.Rados) -> list[PoolInfo]:
     """The pools that carry the rbd application, from librados' latest OSD map.
 
@@ -33,14 +42,9 @@ def list_rbd_pools(client: rados.Rados) -> list[PoolInfo]:
     pools: list[PoolInfo] = []
     for name in client.list_pools():
         pool_id = client.pool_lookup(name)
-        if pool_id is None:
-            continue  # deleted meanwhile
-        try:
-            with client.open_ioctx2(pool_id) as ioctx:
-                if "rbd" in ioctx.application_list():
-                    pools.append(PoolInfo(pool_id, name, True))
-        except rados.ObjectNotFound:
-            continue
+        info = None if pool_id is None else pool_info(client, pool_id, name)
+        if info is not None and info.is_rbd:
+            pools.append(info)
     return pools
 
 
@@ -59,26 +63,19 @@ class RadosResolver:
     def __init__(self, client: rados.Rados) -> None:
         self._client = client
 
-    def _pool(self, pool_id: int, name: str) -> PoolInfo | None:
-        try:
-            with self._client.open_ioctx2(pool_id) as ioctx:
-                return PoolInfo(pool_id, name, "rbd" in ioctx.application_list())
-        except rados.ObjectNotFound:
-            return None
-
     def pool_by_name(self, name: str) -> PoolInfo | None:
         try:
             pool_id = self._client.pool_lookup(name)
         except rados.ObjectNotFound:
             return None
-        return None if pool_id is None else self._pool(pool_id, name)
+        return None if pool_id is None else pool_info(self._client, pool_id, name)
 
     def pool_by_id(self, pool_id: int) -> PoolInfo | None:
         try:
             name = self._client.pool_reverse_lookup(pool_id)
         except rados.ObjectNotFound:
             return None
-        return None if name is None else self._pool(pool_id, name)
+        return None if name is None else pool_info(self._client, pool_id, name)
 
     def _ioctx(self, pool_id: int, namespace: str = "") -> rados.Ioctx:
         ioctx = self._client.open_ioctx2(pool_id)

@@ -405,7 +405,10 @@ class Handler:
         gone = [image for image in self._images if in_scope(image) and image not in found]
         for image in gone:
             del self._images[image]
-            self._by_scope[(image.pool_id, image.namespace)].discard(image)
+            scope = (image.pool_id, image.namespace)
+            self._by_scope[scope].discard(image)
+            if not self._by_scope[scope]:
+                del self._by_scope[scope]  # pools and namespaces come and go
             self._queue.remove(image)
         for image, name in found.items():
             state = self._images.get(image)
