@@ -7,11 +7,13 @@ directory, its own ``mgr module path`` (links to the stock modules plus this che
 mon port. Readiness is waited on for real (quorum, OSD up, module enabled and answering); a
 failing step raises ``ClusterError`` carrying the daemon log tails.
 
-Standard library only, so any python3 runs it::
+Any supported release (``--release pacific|reef|tentacle``): the host's own packages, or a cached
+chroot of the Debian suite that carries it (``tests/releases.py``), where daemons, CLIs and the
+module then run. Standard library only, so any python3 runs it::
 
-    python3 tests/cephcluster.py install      # apt-get the Ceph packages if missing
-    python3 tests/cephcluster.py up [DIR]     # boot, print the CEPH_CONF line, leave it running
-    python3 tests/cephcluster.py down DIR     # stop the daemons and delete DIR
+    python3 tests/cephcluster.py install [RELEASE ...]  # install / build releases (default: all)
+    python3 tests/cephcluster.py up [--release R] [DIR] # boot, print the CEPH_CONF line, leave it
+    python3 tests/cephcluster.py down DIR               # stop the daemons and delete DIR
 """
 
 from __future__ import annotations
@@ -25,35 +27,20 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+if not __package__:  # run as a script (python3 tests/cephcluster.py): make `tests` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.releases import RELEASES, ReleaseError, Runtime, prepare, runtime
+
 REPO = Path(__file__).resolve().parent.parent
 MODULE_DIR = REPO / "rbd_snapsched"
 STOCK_MGR_DIR = Path("/usr/share/ceph/mgr")
-PACKAGES = (
-    "ceph-mon",
-    "ceph-osd",
-    "ceph-mgr",
-    "ceph-common",
-    "python3-rados",
-    "python3-rbd",
-    "rbd-mirror",
-)
-# The executables each package brings; a package is missing if its executable is.
-REQUIRED_FILES = (
-    "/usr/bin/ceph-mon",
-    "/usr/bin/ceph-osd",
-    "/usr/bin/ceph-mgr",
-    "/usr/bin/ceph",
-    "/usr/bin/rbd",
-    "/usr/bin/rbd-mirror",
-    "/usr/lib/python3/dist-packages/rbd.cpython-311-x86_64-linux-gnu.so",
-)
 
 
 class ClusterError(RuntimeError):
@@ -64,37 +51,14 @@ def log(msg: str) -> None:
     print(f"[cephcluster] {msg}", file=sys.stderr, flush=True)
 
 
-def packages_missing() -> list[str]:
-    if not shutil.which("dpkg-query"):
-        return list(PACKAGES)
-    out = subprocess.run(
-        ["dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *PACKAGES],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout
-    installed = {line.split()[0] for line in out.splitlines() if line.endswith(" installed")}
-    return [p for p in PACKAGES if p not in installed]
-
-
-def install() -> None:
-    """apt-get the Ceph packages (as root on Debian) unless they are all installed."""
-    missing = packages_missing()
-    if not missing:
-        return
-    if os.geteuid() != 0:
-        raise ClusterError(f"Ceph packages missing ({' '.join(missing)}) and not root to install")
-    log(f"installing {' '.join(missing)} (apt-get)")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (
-        ["apt-get", "update", "-qq"],
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *PACKAGES],
-    ):
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            raise ClusterError(
-                f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
-            )
+def install(release: str | None = None) -> Runtime:
+    """Make ``release`` (default: the host's) ready to boot clusters: see ``tests/releases.py``."""
+    try:
+        rt = runtime(release)
+        rt.prepare()
+    except ReleaseError as e:
+        raise ClusterError(str(e)) from e
+    return rt
 
 
 def free_port() -> int:
@@ -124,8 +88,11 @@ class Cluster:
         *,
         with_module: bool = True,
         standby_mgrs: int = 0,
+        release: str | None = None,
     ) -> None:
         self.root = root
+        self.runtime = runtime(release)
+        self.release = self.runtime.release.name
         self.module_dir = module_dir
         self.with_module = with_module  # False: stock modules only, as a packaged cluster
         self.mgr_ids = ["x", *"yzw"[:standby_mgrs]]
@@ -138,15 +105,27 @@ class Cluster:
     # -- environment for clients ------------------------------------------------------------
 
     @property
+    def client_env(self) -> dict[str, str]:
+        """The variables that point ceph/rbd/rados clients (and librados users) here."""
+        return {"CEPH_CONF": str(self.conf), "CEPH_ARGS": ""}
+
+    @property
     def env(self) -> dict[str, str]:
-        """Environment that points ceph/rbd/rados clients (and librados users) here."""
-        return dict(os.environ, CEPH_CONF=str(self.conf), CEPH_ARGS="")
+        """The process environment for ``argv`` commands."""
+        return self.runtime.process_env(self.client_env)
+
+    def argv(self, *args: str, env: dict[str, str] | None = None) -> list[str]:
+        """The command line that runs ``args`` in this cluster's release (host or chroot).
+
+        ``--conf`` is not added: ``CEPH_CONF`` points at this cluster. Run it with ``self.env``.
+        """
+        return self.runtime.argv(args, {**self.client_env, **(env or {})})
 
     def run(
         self, *args: str, check: bool = True, timeout: float = 60, input: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         """Run a Ceph CLI (``ceph``, ``rbd``, ``rados``...) against this cluster."""
-        cmd = [args[0], "--conf", str(self.conf), *args[1:]]
+        cmd = self.argv(args[0], "--conf", str(self.conf), *args[1:])
         try:
             proc = subprocess.run(
                 cmd,
@@ -182,11 +161,14 @@ class Cluster:
         health_timeout: float = 120,
         with_module: bool = True,
         standby_mgrs: int = 0,
+        release: str | None = None,
     ) -> Cluster:
-        install()
+        rt = install(release)
         if root is None:
-            root = Path(tempfile.mkdtemp(prefix="rbd_snapsched-cluster-"))
-        cluster = cls(root, with_module=with_module, standby_mgrs=standby_mgrs)
+            root = rt.make_temp_dir(prefix="rbd_snapsched-cluster-")
+        else:
+            rt.make_dir(root)
+        cluster = cls(root, with_module=with_module, standby_mgrs=standby_mgrs, release=release)
         try:
             cluster._boot(health_timeout)
         except BaseException as e:
@@ -206,6 +188,7 @@ class Cluster:
             self.root / "osd.0",
         ):
             d.mkdir(parents=True, exist_ok=True)
+        (self.root / "release").write_text(self.release + "\n")
         self._link_modules()
         port = free_port()
         fsid = str(uuid.uuid4())
@@ -268,6 +251,13 @@ class Cluster:
         )
         self._spawn("mon.a", "ceph-mon", "-i", "a")
         wait_for("mon quorum", self._has_quorum, 30)
+        if self.with_module:
+            # Enabled in the mgr map before any mgr starts (--force: no mgr has reported the
+            # module yet), so the first mgr loads it enabled. Enabling it later respawns the mgr,
+            # and a respawn between devicehealth creating its pool and tagging it leaves
+            # POOL_APP_NOT_ENABLED for good. Not via `mgr initial modules`: that option's list
+            # parser splits names at '_'.
+            self.run("ceph", "mgr", "module", "enable", self.module_dir.name, "--force")
 
         for mgr_id in self.mgr_ids:
             self._start_mgr(mgr_id)
@@ -299,9 +289,7 @@ class Cluster:
         if len(self.mgr_ids) > 1:
             wait_for("standby mgrs", self._standbys_up, 60)
         if self.with_module:
-            # Not via `mgr initial modules`: that option's list parser splits names at '_'.
             wait_for("mgr to report rbd_snapsched", self._module_available, 60)
-            self.run("ceph", "mgr", "module", "enable", self.module_dir.name)
             wait_for("rbd_snapsched enabled and answering", self.module_answers, 60)
         self.wait_healthy(health_timeout)
 
@@ -322,7 +310,7 @@ class Cluster:
                 "-o",
                 str(keyring),
             )
-        self._spawn(f"mgr.{mgr_id}", "ceph-mgr", "-i", mgr_id)
+        self._spawn(f"mgr.{mgr_id}", "ceph-mgr", "-i", mgr_id, env=self.runtime.mgr_env)
 
     def _standbys_up(self) -> bool:
         proc = self._probe("ceph", "mgr", "dump", "--format", "json")
@@ -330,16 +318,29 @@ class Cluster:
             return False
         return len(json.loads(proc.stdout).get("standbys", [])) >= len(self.mgr_ids) - 1
 
+    @property
+    def module_src(self) -> Path:
+        """The directory the mgr (and ``python3 -m rbd_snapsched.install``) imports our package
+        from: the checkout on the host; a copy of it in the cluster directory in a chroot."""
+        return self.module_dir.parent if self.runtime.is_host else self.root / "src"
+
     def _link_modules(self) -> None:
         path = self.module_path
         path.mkdir(exist_ok=True)
-        if not STOCK_MGR_DIR.is_dir():
-            raise ClusterError(f"{STOCK_MGR_DIR} missing: is ceph-mgr installed?")
-        for entry in STOCK_MGR_DIR.iterdir():
+        stock = self.runtime.path(STOCK_MGR_DIR)
+        if not stock.is_dir():
+            raise ClusterError(f"{stock} missing: is ceph-mgr installed?")
+        for entry in stock.iterdir():
             if entry.name != self.module_dir.name:
-                (path / entry.name).symlink_to(entry)
+                (path / entry.name).symlink_to(STOCK_MGR_DIR / entry.name)
+        if not self.runtime.is_host:
+            shutil.copytree(
+                self.module_dir,
+                self.module_src / self.module_dir.name,
+                ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+            )
         if self.with_module:
-            (path / self.module_dir.name).symlink_to(self.module_dir)
+            (path / self.module_dir.name).symlink_to(self.module_src / self.module_dir.name)
 
     def _write_conf(self, fsid: str, port: int) -> None:
         r = self.root
@@ -389,19 +390,28 @@ osd journal size = 100
 """)
 
     def _tool(self, *cmd: str) -> None:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+        proc = subprocess.run(
+            self.runtime.argv(cmd, {}),
+            env=self.runtime.process_env({}),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
         if proc.returncode != 0:
             raise ClusterError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr}")
 
     def _spawn(self, name: str, *cmd: str, env: dict[str, str] | None = None) -> None:
         out = open(self.log_dir / f"{name}.stdout", "ab")  # noqa: SIM115 - owned by the daemon
+        extra = env or {}
         proc = subprocess.Popen(
-            [*cmd, "-f", "--conf", str(self.conf)],
+            # chroot and env exec the daemon: the pid is the daemon's.
+            self.runtime.argv([*cmd, "-f", "--conf", str(self.conf)], extra),
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=env,
+            env=self.runtime.process_env(extra),
         )
         out.close()
         (self.run_dir / f"{name}.daemon-pid").write_text(str(proc.pid))
@@ -501,7 +511,7 @@ osd journal size = 100
             name.removeprefix("client."),
             "--keyring",
             str(keyring),
-            env=self.env,
+            env=self.client_env,
         )
         return name
 
@@ -567,7 +577,14 @@ osd journal size = 100
         for name in reversed(self.daemons):
             self._stop(name)
         if not keep:
-            shutil.rmtree(self.root, ignore_errors=True)
+            self.runtime.remove_dir(self.root)
+
+    @classmethod
+    def at(cls, root: Path) -> Cluster:
+        """The cluster booted in ``root`` (its release read back from the file boot wrote)."""
+        marker = root / "release"
+        release = marker.read_text().strip() if marker.exists() else None
+        return cls(root, release=release)
 
     def __enter__(self) -> Cluster:
         return self
@@ -607,21 +624,23 @@ def running_cluster() -> Iterator[Cluster]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("install", help="apt-get the Ceph packages if missing")
+    inst = sub.add_parser("install", help="install or build releases (default: all supported)")
+    inst.add_argument("releases", nargs="*", choices=[*RELEASES, []])
     up = sub.add_parser("up", help="boot a cluster and leave it running")
+    up.add_argument("--release", choices=RELEASES, help="default: the host's")
     up.add_argument("dir", nargs="?", type=Path)
     down = sub.add_parser("down", help="stop a cluster and delete its directory")
     down.add_argument("dir", type=Path)
     args = parser.parse_args(argv)
     try:
         if args.cmd == "install":
-            install()
+            prepare(args.releases or list(RELEASES))
         elif args.cmd == "up":
-            cluster = Cluster.boot(args.dir)
+            cluster = Cluster.boot(args.dir, release=args.release)
             print_usage(cluster)
         elif args.cmd == "down":
-            Cluster(args.dir).teardown()
-    except ClusterError as e:
+            Cluster.at(args.dir).teardown()
+    except (ClusterError, ReleaseError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
@@ -629,7 +648,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def print_usage(cluster: Cluster) -> None:
     print(f"""
-Cluster is up in {cluster.root} ({cluster.health()}).
+Cluster ({cluster.runtime!r}) is up in {cluster.root} ({cluster.health()}).
 Point the ceph and rbd CLIs at it:
     export CEPH_CONF={cluster.conf}
     ceph mgr module ls | head; rbd mirror snapshot schedule ls -R

@@ -1,0 +1,407 @@
+#!/usr/bin/env python3
+"""The Ceph releases the suite runs on, and where each one's daemons and CLIs come from.
+
+The host's own Debian packages serve the release its Debian suite carries; every other
+supported release runs from a cached Debian chroot of the suite that carries it, built on first
+use with ``debootstrap`` and ``apt-get`` (a minute or two each). Daemons, CLIs, the mgr and our
+module then run inside that chroot; it shares the host's network, so clusters of different
+releases run side by side on 127.0.0.1.
+
+A cluster's directory has the same absolute path inside and outside its chroot (the real
+directory lives in the chroot, the host path is a link to it), so a conf file, a keyring, a log
+or a token written by either side is read by the other under the same name.
+
+What a release needs beyond its packages is found by looking, not by version:
+
+- ``mgr_util`` fails to import in a subinterpreter (Debian trixie's bcrypt 4 is a PyO3 module,
+  which refuses subinterpreters, so ceph-mgr loads no module that imports ``mgr_util``): a cffi
+  bcrypt 3.2.2 goes into a directory on ceph-mgr's ``PYTHONPATH``.
+
+Standard library only::
+
+    python3 tests/releases.py prepare [RELEASE ...]   # install / build what each release needs
+    python3 tests/releases.py list                    # the releases and where they run
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+CACHE = Path(os.environ.get("RBD_SNAPSCHED_CACHE", "/var/cache/rbd_snapsched"))
+PACKAGES = (
+    "ceph-mon",
+    "ceph-osd",
+    "ceph-mgr",
+    "ceph-common",
+    "python3-rados",
+    "python3-rbd",
+    "rbd-mirror",
+    "python3-cffi",  # for the bcrypt shim, where a release needs it
+)
+# Executables a working install has; the .so of the rbd binding is looked for by glob, since
+# its name carries the Python version.
+REQUIRED = ("ceph-mon", "ceph-osd", "ceph-mgr", "ceph", "rbd", "rbd-mirror", "rados")
+BCRYPT_SHIM = "bcrypt==3.2.2"
+BCRYPT_SHIM_DIR = "/opt/rbd_snapsched/bcrypt-shim"
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+APT_OPTS = ("-o", "Acquire::Check-Valid-Until=false", "-o", "APT::Sandbox::User=root")
+MOUNTS = ("proc", "dev", "dev/pts")
+
+SUBINTERPRETER_PROBE = """
+import sys
+try:
+    import _interpreters as i
+    interp = i.create("legacy")
+    run = i.run_string
+except ImportError:
+    import _xxsubinterpreters as i
+    interp = i.create(isolated=False)
+    run = i.run_string
+failure = None
+try:
+    failure = run(interp, "import sys; sys.path.insert(0, '/usr/share/ceph/mgr'); import mgr_util")
+except Exception as e:
+    failure = e
+print("ok" if failure is None else f"fails: {getattr(failure, 'msg', failure)}")
+"""
+
+
+class ReleaseError(RuntimeError):
+    """A release cannot be made ready; the message says which step failed and its output."""
+
+
+def log(msg: str) -> None:
+    print(f"[releases] {msg}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    suite: str  # the Debian suite whose packages carry it
+    version: str  # the upstream version prefix, e.g. "18.2."
+    python: str  # that suite's python3, for the README table
+
+
+RELEASES: dict[str, Release] = {
+    r.name: r
+    for r in (
+        Release("pacific", "bookworm", "16.2.", "3.11"),
+        Release("reef", "trixie", "18.2.", "3.13"),
+        Release("tentacle", "sid", "20.2.", "3.14"),
+    )
+}
+# Debian suites (codenames) that carry each release. forky is trixie's successor (testing).
+SUITE_RELEASE = {"bookworm": "pacific", "trixie": "reef", "forky": "tentacle", "sid": "tentacle"}
+
+
+def host_codename() -> str:
+    fields: dict[str, str] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/etc/os-release").read_text().splitlines():
+            key, _, value = line.partition("=")
+            fields[key] = value.strip().strip('"')
+    codename = fields.get("VERSION_CODENAME", "")
+    if not codename and "sid" in fields.get("PRETTY_NAME", ""):
+        codename = "sid"
+    return codename
+
+
+def host_release() -> Release:
+    codename = host_codename()
+    name = SUITE_RELEASE.get(codename)
+    if name is None:
+        raise ReleaseError(
+            f"this host is Debian {codename or '(unknown)'}: the suite runs on "
+            f"{', '.join(SUITE_RELEASE)}"
+        )
+    return RELEASES[name]
+
+
+def _run(cmd: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 1800) -> str:
+    proc = subprocess.run(
+        list(cmd),
+        env=dict(env) if env is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise ReleaseError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-4000:]}"
+        )
+    return proc.stdout
+
+
+@contextlib.contextmanager
+def _locked(name: str) -> Iterator[None]:
+    """One preparer per release at a time, across processes (pytest workers, tox, the demo)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+class Runtime:
+    """Where one release's binaries run: the host (``root`` is /) or a chroot of its suite."""
+
+    def __init__(self, release: Release, root: Path) -> None:
+        self.release = release
+        self.root = root
+
+    @property
+    def is_host(self) -> bool:
+        return self.root == Path("/")
+
+    def __repr__(self) -> str:
+        where = "host" if self.is_host else f"chroot {self.root}"
+        return f"<Runtime {self.release.name} on {where}>"
+
+    def path(self, inner: str | Path) -> Path:
+        """The host's view of a path inside the runtime."""
+        return self.root / Path(inner).relative_to("/")
+
+    # -- running things -------------------------------------------------------------------
+
+    @property
+    def mgr_env(self) -> dict[str, str]:
+        """Extra environment ceph-mgr needs here (set by ``prepare``'s findings)."""
+        shim = self.path(BCRYPT_SHIM_DIR)
+        return {"PYTHONPATH": BCRYPT_SHIM_DIR} if (shim / "bcrypt").is_dir() else {}
+
+    def argv(self, argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
+        """The command line that runs ``argv`` here with exactly the variables ``env`` adds.
+
+        On the host the caller passes ``env`` to the process itself; in a chroot it is set
+        inside (``env -i``), with a plain PATH and nothing else of the host's environment.
+        """
+        if self.is_host:
+            return list(argv)
+        pairs = [f"{k}={v}" for k, v in {"PATH": PATH, "LANG": "C.UTF-8", **env}.items()]
+        return ["chroot", str(self.root), "/usr/bin/env", "-i", *pairs, *argv]
+
+    def process_env(self, env: Mapping[str, str]) -> dict[str, str]:
+        """The environment to hand ``subprocess`` for ``argv(…, env)``."""
+        return dict(os.environ, **env) if self.is_host else dict(os.environ)
+
+    def run(self, *argv: str, env: Mapping[str, str] | None = None, timeout: float = 600) -> str:
+        extra = dict(env or {})
+        return _run(self.argv(argv, extra), env=self.process_env(extra), timeout=timeout)
+
+    # -- directories both sides see under one name -----------------------------------------
+
+    def make_dir(self, path: Path) -> None:
+        """Make ``path`` exist, under the same name, on the host and in the runtime."""
+        if self.is_host or self.shares(path):
+            path.mkdir(parents=True, exist_ok=True)
+            return
+        inner = self.path(path)
+        inner.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_symlink() and path.resolve() == inner.resolve():
+            return
+        if path.exists():
+            raise ReleaseError(f"{path} exists on the host but not in {self.root}")
+        path.symlink_to(inner, target_is_directory=True)
+
+    def shares(self, path: Path) -> bool:
+        """``path`` names the same directory on the host and in the runtime."""
+        return self.is_host or self.path(path).resolve() == path.resolve()
+
+    def make_temp_dir(self, prefix: str) -> Path:
+        if self.is_host:
+            return Path(tempfile.mkdtemp(prefix=prefix))
+        inner = Path(tempfile.mkdtemp(prefix=prefix, dir=self.path("/tmp")))
+        path = Path("/tmp") / inner.name
+        path.symlink_to(inner, target_is_directory=True)
+        return path
+
+    def remove_dir(self, path: Path) -> None:
+        """Delete a directory made by ``make_dir``/``make_temp_dir``, and its host link."""
+        if path.is_symlink():
+            target = path.resolve()
+            path.unlink()
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+    # -- making it ready ------------------------------------------------------------------
+
+    def installed(self) -> bool:
+        if not all(self.path(f"/usr/bin/{name}").exists() for name in REQUIRED):
+            return False
+        return any(self.path("/usr/lib/python3/dist-packages").glob("rbd.cpython-*.so"))
+
+    def prepare(self) -> None:
+        """Install (host) or build (chroot) this release, then apply what it needs. Idempotent."""
+        with _locked(self.release.name):
+            if self.is_host:
+                if not self.installed():
+                    self._apt_install(host=True)
+            else:
+                self._prepare_chroot()
+            self._check_version()
+            self._apply_workarounds()
+
+    def _check_version(self) -> None:
+        out = self.run("ceph", "--version").strip()
+        if f"ceph version {self.release.version}" not in out:
+            raise ReleaseError(f"{self!r}: expected Ceph {self.release.version}x, got {out!r}")
+
+    def _apt_install(self, *, host: bool) -> None:
+        if os.geteuid() != 0:
+            raise ReleaseError(f"{self!r}: Ceph packages missing and not root to install them")
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        log(f"{self.release.name}: apt-get install {' '.join(PACKAGES)}")
+        self.run("apt-get", *APT_OPTS, "update", "-qq", env=env)
+        self.run(
+            "apt-get",
+            *APT_OPTS,
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            *PACKAGES,
+            env=env,
+        )
+
+    def _mount(self) -> None:
+        mounted = {
+            line.split()[4]
+            for line in Path("/proc/self/mountinfo").read_text().splitlines()
+            if len(line.split()) > 4
+        }
+        for name in MOUNTS:
+            target = self.path(f"/{name}")
+            target.mkdir(parents=True, exist_ok=True)
+            if str(target) not in mounted:
+                _run(["mount", "--bind", f"/{name}", str(target)])
+
+    def _unmount(self) -> None:
+        for name in reversed(MOUNTS):
+            target = self.path(f"/{name}")
+            subprocess.run(["umount", "-l", str(target)], capture_output=True, check=False)
+
+    def _prepare_chroot(self) -> None:
+        ready = self.root / ".rbd_snapsched-ready"
+        if ready.exists():
+            self._mount()
+            return
+        if os.geteuid() != 0:
+            raise ReleaseError(f"{self!r} is not built and building it needs root")
+        if not shutil.which("debootstrap"):
+            log("installing debootstrap on the host")
+            _run(["apt-get", "update", "-qq"])
+            _run(
+                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"],
+                env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+            )
+        if self.root.exists():  # a build that did not finish: start again, mounts first
+            self._unmount()
+            _run(["rm", "-rf", "--one-file-system", str(self.root)])
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        log(f"{self.release.name}: debootstrap {self.release.suite} into {self.root}")
+        _run(["debootstrap", "--variant=minbase", self.release.suite, str(self.root)])
+        # No init system in here: package scripts must not try to start services.
+        policy = self.path("/usr/sbin/policy-rc.d")
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+        shutil.copy("/etc/resolv.conf", self.path("/etc/resolv.conf"))
+        self._mount()
+        self._apt_install(host=False)
+        ready.write_text(self.release.name + "\n")
+        log(f"{self.release.name}: chroot ready")
+
+    def _apply_workarounds(self) -> None:
+        probe = self.run("/usr/bin/python3", "-c", SUBINTERPRETER_PROBE).strip()
+        if probe == "ok":
+            return
+        shim = self.path(BCRYPT_SHIM_DIR)
+        if (shim / "bcrypt").is_dir():
+            return
+        log(f"{self.release.name}: mgr_util {probe}; adding a cffi {BCRYPT_SHIM} for ceph-mgr")
+        staging = shim.with_name(shim.name + ".new")
+        shutil.rmtree(staging, ignore_errors=True)
+        # The 3.2.2 wheel is abi3 (any CPython >= 3.6) and needs only cffi, which comes from
+        # the release's own python3-cffi: the host's pip fetches it for any runtime.
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--target",
+                str(staging),
+                BCRYPT_SHIM,
+            ]
+        )
+        staging.rename(shim)
+        check = self.run(
+            "/usr/bin/python3", "-c", SUBINTERPRETER_PROBE, env={"PYTHONPATH": BCRYPT_SHIM_DIR}
+        ).strip()
+        if check != "ok":
+            raise ReleaseError(f"{self!r}: mgr_util still {check} with the bcrypt shim")
+
+
+def runtime(name: str | None = None) -> Runtime:
+    """The runtime of release ``name`` (default: the host's)."""
+    host = host_release()
+    release = host if name in (None, "host") else RELEASES.get(name or "")
+    if release is None:
+        raise ReleaseError(f"unknown release {name!r}: one of {', '.join(RELEASES)}")
+    if release == host:
+        return Runtime(release, Path("/"))
+    return Runtime(release, CACHE / "chroot" / release.suite)
+
+
+def prepare(names: Sequence[str]) -> list[Runtime]:
+    """Make every named release ready, chroots built side by side."""
+    runtimes = [runtime(n) for n in names]
+    with ThreadPoolExecutor(max(1, len(runtimes))) as pool:
+        futures = [pool.submit(r.prepare) for r in runtimes]
+    errors = [f.exception() for f in futures]
+    for error in errors:
+        if error is not None:
+            raise error
+    return runtimes
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    prep = sub.add_parser("prepare", help="install or build each release (default: all)")
+    prep.add_argument("releases", nargs="*", choices=[*RELEASES, "host", []])
+    sub.add_parser("list", help="the supported releases and where they run here")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "prepare":
+            for r in prepare(args.releases or list(RELEASES)):
+                print(f"{r.release.name}: ready ({r!r})")
+        else:
+            for name in RELEASES:
+                print(f"{name}: {runtime(name)!r}")
+    except ReleaseError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
