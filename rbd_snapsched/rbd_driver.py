@@ -1,12 +1,21 @@
 """Runs ``CreateSnapshotRequest``s against librbd: each action one aio call.
 
-Completions arrive on librbd's callback threads and are fed straight back to the request. One
-ioctx per (pool, namespace) is shared by the requests in flight there and closed with the last.
+Completions arrive on librbd's callback threads, and those are no place for our code: ceph-mgr
+runs each module in a subinterpreter, but a librbd thread enters Python through
+``PyGILState_Ensure``, which gives it the *main* interpreter, where our objects' per-interpreter
+state is foreign (on Python 3.13, Reef on Debian trixie, ``isinstance(x, Mapping)`` there raises
+"_abc_impl is set to a wrong type"; the binding swallows the exception and the request hangs
+for good). So a callback only queues ``(run, rc, value)``; the driver's own thread, started in
+our interpreter, feeds each completion to its request and submits the next action.
+
+One ioctx per (pool, namespace) is shared by the requests in flight there and closed with the
+last.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +39,7 @@ from .requests import (
 )
 
 Done = Callable[[ImageSpec, Outcome], None]
+_Completion = tuple["_Run", int, object]
 
 
 @dataclass
@@ -47,11 +57,34 @@ class RbdDriver:
         self._log = log
         self._lock = threading.Lock()
         self._ioctxs: dict[tuple[int, str], tuple[rados.Ioctx, int]] = {}
+        self._completions: queue.SimpleQueue[_Completion | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._pump, name="rbd_snapsched-completions", daemon=True
+        )
+        self._thread.start()
 
     def start(self, image: ImageSpec, name: str, done: Done) -> None:
         run = _Run(CreateSnapshotRequest(image), name, done)
         self._log.debug("%s: creating mirror snapshot", name)
         self._perform(run, run.request.start())
+
+    def open_handles(self) -> int:
+        """The ioctxs this driver holds open (one per pool/namespace with requests in flight)."""
+        with self._lock:
+            return len(self._ioctxs)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the completion thread once the completions queued so far are handled."""
+        self._completions.put(None)
+        self._thread.join(timeout)
+
+    def _pump(self) -> None:
+        while (item := self._completions.get()) is not None:
+            run, rc, value = item
+            try:
+                self._feed(run, rc, value)
+            except Exception:  # never lose the thread: every later request needs it
+                self._log.exception("%s: handling a completion failed", run.name)
 
     def _perform(self, run: _Run, action: Action) -> None:
         while True:
@@ -66,27 +99,28 @@ class RbdDriver:
 
     def _submit(self, run: _Run, action: Action) -> None:
         image = run.request.image
+        put = self._completions.put  # all a callback does, on librbd's thread
         if isinstance(action, OpenImage):
             run.ioctx = self._get_ioctx(image)
             rbd.RBD().aio_open_image(
-                lambda comp, handle: self._opened(run, comp, handle),
+                lambda comp, handle: put((run, comp.get_return_value(), handle)),
                 run.ioctx,
                 image_id=image.image_id,
             )
         elif isinstance(action, GetMirrorMode):
             self._handle(run).aio_mirror_image_get_mode(
-                lambda comp, mode: self._completed(run, comp, mode)
+                lambda comp, mode: put((run, comp.get_return_value(), mode))
             )
         elif isinstance(action, GetMirrorInfo):
             self._handle(run).aio_mirror_image_get_info(
-                lambda comp, info: self._completed(run, comp, info)
+                lambda comp, info: put((run, comp.get_return_value(), info))
             )
         elif isinstance(action, CreateSnapshot):
             self._handle(run).aio_mirror_image_create_snapshot(
-                action.flags, lambda comp, snap_id: self._completed(run, comp, snap_id)
+                action.flags, lambda comp, snap_id: put((run, comp.get_return_value(), snap_id))
             )
         elif isinstance(action, CloseImage):
-            self._handle(run).aio_close(lambda comp: self._completed(run, comp, None))
+            self._handle(run).aio_close(lambda comp: put((run, comp.get_return_value(), None)))
         else:
             self._finish(run, action.outcome)
 
@@ -96,20 +130,14 @@ class RbdDriver:
             raise RuntimeError("image is not open")
         return run.image
 
-    def _opened(self, run: _Run, comp: rbd.Completion, handle: rbd.Image) -> None:
-        rc = comp.get_return_value()
-        if rc >= 0:
-            run.image = handle
-        self._feed(run, rc, None)
-
-    def _completed(self, run: _Run, comp: rbd.Completion, value: object) -> None:
-        rc = comp.get_return_value()
-        if run.request.state is State.CLOSING:
-            run.image = None
-        self._feed(run, rc, value)
-
     def _feed(self, run: _Run, rc: int, value: object) -> None:
-        """Hand a completion to the request (on librbd's callback thread) and go on."""
+        """Hand a completion to the request (on the driver's thread) and go on."""
+        if run.request.state is State.OPENING:
+            if rc >= 0 and isinstance(value, rbd.Image):
+                run.image = value
+            value = None
+        elif run.request.state is State.CLOSING:
+            run.image = None
         try:
             action = run.request.on_complete(rc, value)
         except RequestStateError:
