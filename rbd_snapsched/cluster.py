@@ -13,6 +13,7 @@ from typing import Any
 import rados
 import rbd
 
+from .compat import image_mirror_mode
 from .levels import ImageInfo, ImageSpec, LevelSpec, PoolInfo
 from .store import PoolGone
 
@@ -96,16 +97,10 @@ class RadosResolver:
                 with rbd.Image(ioctx, read_only=True, **which) as image:
                     image_id = image.id()
                     name = image.get_name()
-                    try:
-                        mode = image.mirror_image_get_mode()
-                        state = image.mirror_image_get_info()["state"]
-                    except rbd.InvalidArgument:  # mirroring disabled (Tentacle)
-                        return ImageInfo(image_id, name, False)
+                    mode = image_mirror_mode(image)
             except rbd.ImageNotFound:
                 return None
-        snapshot = (
-            mode == rbd.RBD_MIRROR_IMAGE_MODE_SNAPSHOT and state == rbd.RBD_MIRROR_IMAGE_ENABLED
-        )
+        snapshot = mode == rbd.RBD_MIRROR_IMAGE_MODE_SNAPSHOT
         return ImageInfo(image_id, name, snapshot)
 
     def image_by_name(self, pool_id: int, namespace: str, name: str) -> ImageInfo | None:

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Final
 
+import mgr_module
 import rados
 import rbd
 from mgr_module import HandleCommandResult, MgrModule, NotifyType, Option
@@ -22,7 +23,9 @@ from .cluster import (
     list_rbd_pools,
     rbd_pools,
 )
-from .errors import NotAuthorized, NotReady, SnapSchedError
+from .commands import PREFIX, Arg, ArgType, CommandTable, Scope
+from .compat import declare_commands
+from .errors import InvalidArgument, NotAuthorized, NotReady, SnapSchedError
 from .handler import Handler
 from .levels import ImageSpec, LevelSpec, PoolInfo
 from .rbd_driver import RbdDriver
@@ -32,14 +35,9 @@ from .store import SCHEDULE_OID, UPSTREAM_SCHEDULE_OID, ScheduleStore
 OPTION_SCHEDULE: Final = "mirror_snapshot_schedule"
 OPTION_MAX_CONCURRENT: Final = "max_concurrent_snap_create"
 OPTION_REFRESH_INTERVAL: Final = "refresh_interval"
-COMMAND_PREFIX: Final = "rbd mirror snapshot schedule "
 UPSTREAM_MODULE: Final = "rbd_support"
 RETRY_SETUP_SECONDS: Final = 5.0
 SHUTDOWN_WAIT_SECONDS: Final = 60.0  # for snapshot requests in flight; never hang forever
-
-
-def _cmd(verb: str, args: str, desc: str, perm: str) -> dict[str, str]:
-    return {"cmd": f"{COMMAND_PREFIX}{verb} {args}", "desc": desc, "perm": perm}
 
 
 class _ModuleOption:
@@ -85,41 +83,13 @@ class _MgrClusterIO:
             return True  # unknown: let the snapshot request find out
 
 
+TABLE = CommandTable()
+_command = TABLE.command
+_LEVEL = Arg("level_spec")
+_OPTIONAL_LEVEL = Arg("level_spec", required=False)
+
+
 class Module(MgrModule):
-    COMMANDS = [  # noqa: RUF012 - the mgr reads these class attributes
-        _cmd(
-            "add",
-            "name=level_spec,type=CephString name=interval,type=CephString "
-            "name=start_time,type=CephString,req=false",
-            "Add rbd mirror snapshot schedule",
-            "w",
-        ),
-        _cmd(
-            "remove",
-            "name=level_spec,type=CephString name=interval,type=CephString,req=false "
-            "name=start_time,type=CephString,req=false",
-            "Remove rbd mirror snapshot schedule",
-            "w",
-        ),
-        _cmd(
-            "list",
-            "name=level_spec,type=CephString,req=false",
-            "List rbd mirror snapshot schedule",
-            "r",
-        ),
-        _cmd(
-            "takeover",
-            "name=dry_run,type=CephBool,req=false",
-            "Move rbd_support's mirror snapshot schedules to rbd_snapsched",
-            "w",
-        ),
-        _cmd(
-            "status",
-            "name=level_spec,type=CephString,req=false",
-            "Show rbd mirror snapshot schedule status",
-            "r",
-        ),
-    ]
     MODULE_OPTIONS = [  # noqa: RUF012 - the mgr reads these class attributes
         Option(
             name=OPTION_SCHEDULE,
@@ -150,6 +120,7 @@ class Module(MgrModule):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._handler: Handler | None = None
+        self._driver: RbdDriver | None = None
         self._upstream: ScheduleStore | None = None
         self._rbd_pool_ids: frozenset[int] = frozenset()
         self._ready = False
@@ -198,12 +169,13 @@ class Module(MgrModule):
             self.log,
             prune=False,
         )
+        self._driver = RbdDriver(client, self.log)
         handler = Handler(
             io=_MgrClusterIO(self, client),
             resolver=resolver,
             store=store,
             upstream=self._upstream,
-            driver=RbdDriver(client, self.log),
+            driver=self._driver,
             clock=SystemClock(),
             log=self.log,
             max_concurrent=self._int_option(OPTION_MAX_CONCURRENT, 10),
@@ -219,6 +191,9 @@ class Module(MgrModule):
         if handler is not None:
             handler.shutdown(timeout=SHUTDOWN_WAIT_SECONDS)
             self.set_health_checks({})
+        driver, self._driver = self._driver, None
+        if driver is not None:
+            driver.close()
 
     def _on_fatal(self, e: BaseException) -> None:
         if is_connection_shutdown(e):
@@ -262,33 +237,25 @@ class Module(MgrModule):
     # -- commands ---------------------------------------------------------------------
 
     def handle_command(self, inbuf: str, cmd: dict[str, Any]) -> HandleCommandResult:
-        verb = str(cmd["prefix"])[len(COMMAND_PREFIX) :]
+        prefix = str(cmd["prefix"])
+        command = TABLE.get(prefix)
         try:
+            if command is None:
+                raise InvalidArgument(f"unknown command {prefix}")
             handler = self._handler
             if not self._ready or handler is None:
                 raise NotReady("rbd_snapsched module is not ready, try again")
             self.rados.wait_for_latest_osdmap()
-            if verb == "takeover":
+            args = command.arguments(cmd)
+            if "level_spec" in {a.name for a in command.args}:
+                level = handler.resolve(str(args.pop("level_spec", "")))
+                if command.scope is Scope.LEVEL or not level.is_global():
+                    self._authorize(level)
+                args["level"] = level
+            elif command.scope is not Scope.VISIBLE:
                 self._authorize(LevelSpec.global_level())
-                dry_run = bool(cmd.get("dry_run", False))
-                lines = handler.take_over(dry_run=dry_run, remove_upstream=self._remove_upstream)
-                return HandleCommandResult(0, "\n".join(lines) + "\n", "")
-            level = handler.resolve(str(cmd.get("level_spec", "")))
-            if verb in ("add", "remove"):
-                self._authorize(level)
-            if verb == "add":
-                handler.add_schedule(level, str(cmd["interval"]), cmd.get("start_time"))
-                return HandleCommandResult(0, "", "")
-            if verb == "remove":
-                handler.remove_schedule(level, cmd.get("interval"), cmd.get("start_time"))
-                return HandleCommandResult(0, "", "")
-            if not level.is_global():
-                self._authorize(level)
-            if verb == "list":
-                return self._json(handler.list(level, self._level_visible))
-            if verb == "status":
-                return self._json(handler.status(level, self._image_visible()))
-            return HandleCommandResult(-errno.EINVAL, "", f"unknown command {cmd['prefix']}")
+            result: HandleCommandResult = command.handler(self, handler, **args)
+            return result
         except SnapSchedError as e:
             return HandleCommandResult(-e.errno, "", str(e))
         except (rados.Error, rbd.Error) as e:
@@ -300,8 +267,73 @@ class Module(MgrModule):
             return HandleCommandResult(-abs(int(code)), "", str(e))
         except Exception as e:
             # Our bug: say so plainly (the traceback goes to the mgr log), keep serving.
-            self.log.exception("%s failed", cmd["prefix"])
+            self.log.exception("%s failed", prefix)
             return HandleCommandResult(-errno.EIO, "", f"internal error in rbd_snapsched: {e}")
+
+    @_command(
+        "add",
+        _LEVEL,
+        Arg("interval"),
+        Arg("start_time", required=False),
+        desc="Add rbd mirror snapshot schedule",
+        perm="w",
+        scope=Scope.LEVEL,
+    )
+    def _add(
+        self, handler: Handler, level: LevelSpec, interval: str, start_time: str | None = None
+    ) -> HandleCommandResult:
+        handler.add_schedule(level, interval, start_time)
+        return HandleCommandResult(0, "", "")
+
+    @_command(
+        "remove",
+        _LEVEL,
+        Arg("interval", required=False),
+        Arg("start_time", required=False),
+        desc="Remove rbd mirror snapshot schedule",
+        perm="w",
+        scope=Scope.LEVEL,
+    )
+    def _remove(
+        self,
+        handler: Handler,
+        level: LevelSpec,
+        interval: str | None = None,
+        start_time: str | None = None,
+    ) -> HandleCommandResult:
+        handler.remove_schedule(level, interval, start_time)
+        return HandleCommandResult(0, "", "")
+
+    @_command(
+        "list",
+        _OPTIONAL_LEVEL,
+        desc="List rbd mirror snapshot schedule",
+        perm="r",
+        scope=Scope.VISIBLE,
+    )
+    def _list(self, handler: Handler, level: LevelSpec) -> HandleCommandResult:
+        return self._json(handler.list(level, self._level_visible))
+
+    @_command(
+        "takeover",
+        Arg("dry_run", ArgType.BOOL, required=False),
+        desc="Move rbd_support's mirror snapshot schedules to rbd_snapsched",
+        perm="w",
+        scope=Scope.GLOBAL,
+    )
+    def _takeover(self, handler: Handler, dry_run: bool = False) -> HandleCommandResult:
+        lines = handler.take_over(dry_run=bool(dry_run), remove_upstream=self._remove_upstream)
+        return HandleCommandResult(0, "\n".join(lines) + "\n", "")
+
+    @_command(
+        "status",
+        _OPTIONAL_LEVEL,
+        desc="Show rbd mirror snapshot schedule status",
+        perm="r",
+        scope=Scope.VISIBLE,
+    )
+    def _status(self, handler: Handler, level: LevelSpec) -> HandleCommandResult:
+        return self._json(handler.status(level, self._image_visible()))
 
     @staticmethod
     def _json(value: Any) -> HandleCommandResult:
@@ -314,7 +346,7 @@ class Module(MgrModule):
         before our next slot. Failing that (not ready, or it rejects the level), delete the
         record from its storage directly; it drops it at its next refresh (within a minute).
         """
-        command = {"prefix": f"{COMMAND_PREFIX}remove", "level_spec": level.name}
+        command = {"prefix": f"{PREFIX} remove", "level_spec": level.name}
         try:
             rc, _, err = self.remote(UPSTREAM_MODULE, "handle_command", "", command)
         except Exception as e:
@@ -356,3 +388,6 @@ class Module(MgrModule):
             return cache[key]
 
         return visible
+
+
+declare_commands(Module, TABLE, mgr_module)

@@ -1,0 +1,102 @@
+"""The mgr commands, each declared once: prefix, arguments, perm, who may run it, handler.
+
+Pure: no mgr import. ``compat.py`` maps a ``CommandTable`` onto what the running ceph-mgr reads
+(the ``COMMANDS`` list every release takes, plus the per-module registry Tentacle dispatches
+through), and ``module.py`` dispatches every command through ``CommandTable.get``.
+
+Authorization is declared with the command (``Scope``), so one place decides what a caller's
+caps must allow before a handler runs.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, TypeVar
+
+PREFIX: Final = "rbd mirror snapshot schedule"
+
+
+class ArgType(enum.Enum):
+    STRING = "CephString"
+    BOOL = "CephBool"
+
+
+@dataclass(frozen=True)
+class Arg:
+    name: str
+    type: ArgType = ArgType.STRING
+    required: bool = True
+
+    def descriptor(self) -> str:
+        text = f"name={self.name},type={self.type.value}"
+        return text if self.required else f"{text},req=false"
+
+
+class Scope(enum.Enum):
+    """What the caller's caps must allow before the handler runs."""
+
+    LEVEL = "level"  # the level named by level_spec (global: unrestricted caps)
+    VISIBLE = "visible"  # a named pool/namespace level; global is allowed, results filtered
+    GLOBAL = "global"  # unrestricted caps
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Command:
+    prefix: str
+    args: tuple[Arg, ...]
+    desc: str
+    perm: str  # "r" or "w", as the mon checks them
+    scope: Scope
+    handler: Callable[..., Any]  # the undecorated method; called with the module first
+
+    def descriptor(self) -> dict[str, str]:
+        """The entry of a mgr module's ``COMMANDS`` list."""
+        sig = " ".join([self.prefix, *(a.descriptor() for a in self.args)])
+        return {"cmd": sig, "desc": self.desc, "perm": self.perm}
+
+    def arguments(self, cmd: Mapping[str, Any]) -> dict[str, Any]:
+        """The handler's keyword arguments from a mgr command dict (parsed by the mon).
+
+        An absent optional argument is left out, so the handler's default applies.
+        """
+        return {a.name: cmd[a.name] for a in self.args if cmd.get(a.name) is not None}
+
+
+class CommandTable:
+    """The module's commands, by prefix, in declaration order."""
+
+    def __init__(self) -> None:
+        self._commands: dict[str, Command] = {}
+
+    def command(
+        self, verb: str, *args: Arg, desc: str, perm: str, scope: Scope
+    ) -> Callable[[F], F]:
+        """Declare ``rbd mirror snapshot schedule <verb>`` served by the decorated method."""
+        if perm not in ("r", "w"):
+            raise ValueError(f"perm must be 'r' or 'w', not {perm!r}")
+        names = [a.name for a in args]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate argument in {names}")
+
+        def register(handler: F) -> F:
+            prefix = f"{PREFIX} {verb}"
+            if prefix in self._commands:
+                raise ValueError(f"{prefix!r} declared twice")
+            self._commands[prefix] = Command(prefix, args, desc, perm, scope, handler)
+            return handler
+
+        return register
+
+    def get(self, prefix: str) -> Command | None:
+        return self._commands.get(prefix)
+
+    def __iter__(self) -> Iterator[Command]:
+        return iter(self._commands.values())
+
+    def descriptors(self) -> list[dict[str, str]]:
+        return [c.descriptor() for c in self._commands.values()]

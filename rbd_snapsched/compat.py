@@ -1,0 +1,47 @@
+"""The one place that knows Ceph releases differ (Pacific 16.2, Reef 18.2, Tentacle 20.2).
+
+Every difference is found by looking at what the running mgr and bindings offer, never by a
+version string, and the rest of the code sees one interface:
+
+- **Command registry.** Up to Reef the mgr dispatches through a ``CLICommand.COMMANDS`` dict
+  global to the interpreter, then falls back to ``handle_command``; Tentacle (20.2.2+) looks up
+  ``self.CLICommand.COMMANDS``, a per-module registry made by
+  ``CLICommandBase.make_registry_subtype``, and a module without one answers every command with
+  a traceback. ``declare_commands`` gives the module its ``COMMANDS`` list (read by every
+  release) and, where the mgr has registry subtypes, an empty registry of its own, so every
+  prefix reaches ``handle_command`` and ``commands.CommandTable`` on every release.
+- **Mirror mode of an image whose mirroring is disabled.** Pacific and Reef answer
+  ``RBD_MIRROR_IMAGE_MODE_JOURNAL`` with the state DISABLED; Tentacle raises EINVAL.
+  ``image_mirror_mode`` answers None for both.
+
+Does not import ``mgr_module``: the caller hands it in, so this file loads (and is
+unit-tested) outside a mgr.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import rbd
+
+from .commands import CommandTable
+
+
+def declare_commands(module_cls: type[Any], table: CommandTable, mgr_module: ModuleType) -> None:
+    """Make ``module_cls`` declare ``table``'s commands to the running mgr."""
+    module_cls.COMMANDS = table.descriptors()
+    base = getattr(mgr_module, "CLICommandBase", None)
+    make_registry = getattr(base, "make_registry_subtype", None)
+    if make_registry is not None:
+        module_cls.CLICommand = make_registry(f"{module_cls.__module__}.CLICommand")
+
+
+def image_mirror_mode(image: rbd.Image) -> int | None:
+    """The image's mirror mode if mirroring is enabled on it, else None."""
+    try:
+        mode = image.mirror_image_get_mode()
+        state = image.mirror_image_get_info()["state"]
+    except rbd.InvalidArgument:  # mirroring disabled (Tentacle)
+        return None
+    return mode if state == rbd.RBD_MIRROR_IMAGE_ENABLED else None
