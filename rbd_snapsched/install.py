@@ -1,15 +1,27 @@
 """Install rbd_snapsched into a running cluster's mgrs, or take it out again.
 
-    python3 -m rbd_snapsched.install install   [--module-path DIR]
-    python3 -m rbd_snapsched.install uninstall [--module-path DIR]
+    python3 -m rbd_snapsched.install install   [--module-path DIR] [--extend-caps] [--dry-run]
+    python3 -m rbd_snapsched.install uninstall [--module-path DIR] [--restore-caps] [--dry-run]
 
 Run it on the mgr host (for several mgr hosts, copy the directory to each first; see the
-README). ``install`` copies this package into the mgr module path (default: the cluster's
-``mgr_module_path``, normally /usr/share/ceph/mgr) and enables the module with ``--force``:
-that changes the enabled set, so every mgr, active and standby, respawns and loads it already
-enabled, with no moment where the schedule commands fail with EOPNOTSUPP. ``uninstall`` removes
-the directory and disables the module; the mgrs respawn without it and rbd_support answers
-the commands again. The ``ceph`` CLI is used as is: set CEPH_CONF/CEPH_ARGS to pick a cluster.
+README). ``install``:
+
+1. finds every client whose mgr caps give it the schedule commands through rbd_support only
+   (``profile rbd pool=…``, as ceph-csi, Rook and OpenStack clients are set up): once our module
+   answers those commands the mgr refuses such a client with EACCES. It names them and the grant
+   each needs; ``--extend-caps`` adds ``allow module rbd_snapsched with pool=… [namespace=…]``
+   (same pools, namespaces and permission as the rbd profile, nothing wider) *before* the module
+   is enabled, so they never see an EACCES;
+2. copies this package into the mgr module path (default: the cluster's ``mgr_module_path``);
+3. enables the module with ``--force``: that changes the enabled set, so every mgr, active and
+   standby, respawns and loads it already enabled, with no moment where the schedule commands
+   fail with EOPNOTSUPP. Over an enabled module (an upgrade) it fails the mgrs over one by one
+   until each has restarted on the new code, standbys included.
+
+``uninstall`` disables the module and removes the directory (rbd_support answers the commands
+again); ``--restore-caps`` then removes the rbd_snapsched grants. ``--dry-run`` prints what
+either would do and changes nothing. The ``ceph`` CLI is used as is: set CEPH_CONF/CEPH_ARGS to
+pick a cluster.
 
 Standard library only: it runs outside the mgr.
 """
@@ -23,11 +35,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from .caps import CapsError, missing_grants, with_grants, without_ours
 
 NAME = "rbd_snapsched"
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROBE = ["rbd", "mirror", "snapshot", "schedule", "takeover", "--dry-run"]
+SERVICES = ("mon", "osd", "mds", "mgr")
 
 
 class InstallError(RuntimeError):
@@ -39,6 +56,10 @@ def ceph(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     if check and proc.returncode != 0:
         raise InstallError(f"ceph {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
     return proc
+
+
+def ceph_json(*args: str) -> Any:
+    return json.loads(ceph(*args, "--format", "json").stdout)
 
 
 def module_path(given: Path | None) -> Path:
@@ -56,29 +77,167 @@ def wait_until(what: str, check: bool, timeout: float = 120) -> None:
         time.sleep(1)
 
 
-def install(path: Path) -> None:
+# -- caps ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CapsChange:
+    entity: str
+    caps: dict[str, str]  # every service's caps, as stored
+    new_mgr: str
+    grants: list[str]  # the grants added (install) or removed (uninstall)
+
+    def command(self) -> list[str]:
+        """``ceph auth caps`` replaces every service's caps: all of them are passed."""
+        caps = {**self.caps, "mgr": self.new_mgr}
+        args = [part for svc in SERVICES if caps.get(svc) for part in (svc, caps[svc])]
+        args += [p for svc, cap in caps.items() if svc not in SERVICES for p in (svc, cap)]
+        return ["auth", "caps", self.entity, *args]
+
+    def shell(self) -> str:
+        return "ceph " + " ".join(_quote(a) for a in self.command())
+
+
+def _quote(arg: str) -> str:
+    return arg if arg and all(c.isalnum() or c in "._-/=" for c in arg) else f"'{arg}'"
+
+
+def auth_entries() -> list[dict[str, Any]]:
+    dump = ceph_json("auth", "ls")
+    entries: list[dict[str, Any]] = dump.get("auth_dump", dump) if isinstance(dump, dict) else dump
+    return [e for e in entries if str(e.get("entity", "")).startswith("client.")]
+
+
+def caps_to_extend() -> tuple[list[CapsChange], list[str]]:
+    """Clients that would lose the schedule commands, with the caps that keep them; and the
+    clients whose mgr caps could not be read (left alone)."""
+    changes: list[CapsChange] = []
+    unreadable: list[str] = []
+    for entry in auth_entries():
+        caps = {str(k): str(v) for k, v in entry.get("caps", {}).items()}
+        try:
+            grants = missing_grants(caps.get("mgr", ""))
+        except CapsError as e:
+            unreadable.append(f"{entry['entity']}: {e}")
+            continue
+        if grants:
+            texts = [g.text() for g in grants]
+            changes.append(
+                CapsChange(entry["entity"], caps, with_grants(caps["mgr"], grants), texts)
+            )
+    return changes, unreadable
+
+
+def caps_to_restore() -> list[CapsChange]:
+    changes: list[CapsChange] = []
+    for entry in auth_entries():
+        caps = {str(k): str(v) for k, v in entry.get("caps", {}).items()}
+        try:
+            mgr, removed = without_ours(caps.get("mgr", ""))
+        except CapsError:
+            continue
+        if removed:
+            changes.append(CapsChange(entry["entity"], caps, mgr, removed))
+    return changes
+
+
+def report_caps(changes: list[CapsChange], unreadable: list[str], *, apply: bool) -> None:
+    for change in changes:
+        print(
+            f"{change.entity}: mgr caps '{change.caps.get('mgr', '')}' reach the schedule "
+            f"commands through rbd_support only: EACCES once {NAME} answers them"
+        )
+        print(f"  needs: {'; '.join(change.grants)}")
+        print(f"  {'running' if apply else 'would run'}: {change.shell()}")
+    for line in unreadable:
+        print(f"warning: caps not understood, left alone: {line}")
+
+
+def apply_caps(changes: list[CapsChange]) -> None:
+    for change in changes:
+        ceph(*change.command())
+        stored = ceph_json("auth", "get", change.entity)
+        entry = stored[0] if isinstance(stored, list) else stored
+        if entry.get("caps", {}).get("mgr") != change.new_mgr:
+            raise InstallError(f"{change.entity}: mgr caps not updated: {entry.get('caps')}")
+
+
+# -- mgr restarts ---------------------------------------------------------------------------
+
+
+def mgr_names(dump: dict[str, Any]) -> tuple[str, list[str]]:
+    return str(dump.get("active_name", "")), [str(s["name"]) for s in dump.get("standbys", [])]
+
+
+def restart_every_mgr(timeout: float = 180) -> None:
+    """Fail the mgrs over one at a time until every one has restarted (and so re-read its
+    module path): a failed active respawns as a standby, a standby takes over. ``ceph mgr
+    fail`` of a standby does not restart it (measured), hence the round of failovers."""
+    active, standbys = mgr_names(ceph_json("mgr", "dump"))
+    pending = {active, *standbys}
+    deadline = time.monotonic() + timeout
+    for _ in range(2 * len(pending) + 2):
+        if not pending:
+            return
+        dump = ceph_json("mgr", "dump")
+        active = str(dump.get("active_name", ""))
+        gid = dump.get("active_gid")
+        ceph("mgr", "fail", active)
+        pending.discard(active)
+        print(f"restarted mgr {active} (failed over)", flush=True)
+        # Wait for a new active that is available, and for the failed one to be back.
+        while True:
+            if time.monotonic() > deadline:
+                raise InstallError(f"timed out after {timeout:.0f}s restarting the mgrs")
+            time.sleep(1)
+            dump = ceph_json("mgr", "dump")
+            now_active, now_standbys = mgr_names(dump)
+            back = active in now_standbys or (now_active == active and dump["active_gid"] != gid)
+            if dump.get("available") and dump.get("active_gid") != gid and back:
+                break
+    if pending:
+        raise InstallError(f"mgrs not restarted: {', '.join(sorted(pending))}")
+
+
+# -- install / uninstall --------------------------------------------------------------------
+
+
+def install(path: Path, *, extend_caps: bool, dry_run: bool) -> None:
     if not path.is_dir():
         raise InstallError(f"mgr module path {path} is not a directory")
+    changes, unreadable = caps_to_extend()
+    report_caps(changes, unreadable, apply=extend_caps and not dry_run)
+    if changes and not extend_caps:
+        print(
+            f"WARNING: {len(changes)} client(s) above will get EACCES on the schedule commands; "
+            "rerun with --extend-caps to extend their caps first (--dry-run shows the commands)"
+        )
     dest = path / NAME
+    upgrade = dest.exists() or dest.is_symlink()
+    enabled = NAME in ceph_json("mgr", "module", "ls").get("enabled_modules", [])
+    if dry_run:
+        print(f"would copy {PACKAGE_DIR} to {dest}")
+        if enabled:
+            print("would restart every mgr (one failover at a time) to load the new code")
+        else:
+            print(f"would enable {NAME} (every mgr respawns and loads it)")
+        return
+    if extend_caps:
+        apply_caps(changes)
     staging = path / f".{NAME}.new"
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(PACKAGE_DIR, staging, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    upgrade = dest.exists() or dest.is_symlink()
     if dest.is_symlink() or dest.is_file():
         dest.unlink()
     elif dest.exists():
         shutil.rmtree(dest)
     staging.rename(dest)
     print(f"copied {PACKAGE_DIR} to {dest}")
-    enabled = NAME in json.loads(ceph("mgr", "module", "ls", "--format", "json").stdout).get(
-        "enabled_modules", []
-    )
     if enabled:
-        # Already enabled: the enabled set does not change, so restart the active mgr to load
-        # the new code (standbys load it when they next start).
-        active = json.loads(ceph("mgr", "dump", "--format", "json").stdout)["active_name"]
-        ceph("mgr", "fail", active)
-        print(f"upgraded: restarted the active mgr ({active})")
+        # The enabled set does not change, so nothing respawns by itself: restart every mgr,
+        # standbys too, or a standby would take over later with the old code.
+        restart_every_mgr()
+        print("upgraded: every mgr restarted on the new code")
     else:
         # --force: the running mgrs do not know the module yet; the respawn loads it enabled.
         ceph("mgr", "module", "enable", NAME, "--force")
@@ -86,15 +245,22 @@ def install(path: Path) -> None:
     wait_until(f"{NAME} to answer", check=True)
     print(f"{NAME} answers the rbd mirror snapshot schedule commands")
     if not upgrade:
-        dry_run = ceph(*PROBE).stdout.strip()
-        if not dry_run.startswith("nothing to take over"):
+        dry = ceph(*PROBE).stdout.strip()
+        if not dry.startswith("nothing to take over"):
             print("rbd_support still holds schedules (their images stay its own until moved):")
-            print("\n".join(f"  {line}" for line in dry_run.splitlines()))
+            print("\n".join(f"  {line}" for line in dry.splitlines()))
             print("move them with: ceph rbd mirror snapshot schedule takeover")
 
 
-def uninstall(path: Path) -> None:
+def uninstall(path: Path, *, restore_caps: bool, dry_run: bool) -> None:
     dest = path / NAME
+    restore = caps_to_restore()
+    if dry_run:
+        print(f"would disable {NAME} and remove {dest}")
+        for change in restore:
+            verb = "would run" if restore_caps else "could run (--restore-caps)"
+            print(f"{change.entity}: {verb}: {change.shell()}")
+        return
     listing = ceph("rbd", "mirror", "snapshot", "schedule", "list", check=False)
     levels = json.loads(listing.stdout) if listing.returncode == 0 and listing.stdout else {}
     if dest.is_symlink() or dest.is_file():
@@ -105,6 +271,12 @@ def uninstall(path: Path) -> None:
     ceph("mgr", "module", "disable", NAME)
     wait_until(f"{NAME} to be gone from the mgrs", check=False)
     print(f"disabled {NAME}: rbd_support answers the schedule commands again")
+    for change in restore:
+        if restore_caps:
+            apply_caps([change])
+            print(f"{change.entity}: removed {'; '.join(change.grants)}")
+        else:
+            print(f"{change.entity} keeps {'; '.join(change.grants)} (--restore-caps removes it)")
     if levels:
         print(f"{len(levels)} level(s) keep their schedules in {NAME}'s storage, now unused.")
         print("To hand them to rbd_support (mind: it reads start times as mgr-local time):")
@@ -121,13 +293,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--module-path", type=Path, help="the mgrs' module path (default: mgr_module_path)"
     )
+    parser.add_argument(
+        "--extend-caps",
+        action="store_true",
+        help="install: give clients with rbd profiles the matching rbd_snapsched grant first",
+    )
+    parser.add_argument(
+        "--restore-caps",
+        action="store_true",
+        help="uninstall: remove the rbd_snapsched grants from every client",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="say what would change; change nothing"
+    )
     args = parser.parse_args(argv)
     try:
         path = module_path(args.module_path)
         if args.action == "install":
-            install(path)
+            install(path, extend_caps=args.extend_caps, dry_run=args.dry_run)
         else:
-            uninstall(path)
+            uninstall(path, restore_caps=args.restore_caps, dry_run=args.dry_run)
     except (InstallError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
