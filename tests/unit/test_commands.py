@@ -1,0 +1,135 @@
+"""The command table and the release adapter that maps it onto each mgr's dispatch."""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import pytest
+
+from rbd_snapsched.commands import PREFIX, Arg, ArgType, CommandTable, Scope
+from rbd_snapsched.compat import declare_commands
+
+
+def table() -> CommandTable:
+    t = CommandTable()
+
+    @t.command(
+        "add",
+        Arg("level_spec"),
+        Arg("interval"),
+        Arg("start_time", required=False),
+        desc="Add rbd mirror snapshot schedule",
+        perm="w",
+        scope=Scope.LEVEL,
+    )
+    def add(module: Any, handler: Any, level: Any, interval: str) -> str:
+        return f"add {interval}"
+
+    @t.command(
+        "takeover",
+        Arg("dry_run", ArgType.BOOL, required=False),
+        desc="Take over",
+        perm="w",
+        scope=Scope.GLOBAL,
+    )
+    def takeover(module: Any, handler: Any, dry_run: bool = False) -> str:
+        return f"takeover {dry_run}"
+
+    return t
+
+
+def test_descriptors_are_the_mgr_command_signatures() -> None:
+    assert table().descriptors() == [
+        {
+            "cmd": f"{PREFIX} add name=level_spec,type=CephString name=interval,type=CephString "
+            "name=start_time,type=CephString,req=false",
+            "desc": "Add rbd mirror snapshot schedule",
+            "perm": "w",
+        },
+        {
+            "cmd": f"{PREFIX} takeover name=dry_run,type=CephBool,req=false",
+            "desc": "Take over",
+            "perm": "w",
+        },
+    ]
+
+
+def test_arguments_leave_absent_optionals_to_the_handler_default() -> None:
+    command = table().get(f"{PREFIX} add")
+    assert command is not None
+    cmd = {"prefix": f"{PREFIX} add", "level_spec": "p/", "interval": "1h", "format": "json"}
+    assert command.arguments(cmd) == {"level_spec": "p/", "interval": "1h"}
+    assert command.arguments({**cmd, "start_time": "14:00"})["start_time"] == "14:00"
+    assert table().get(f"{PREFIX} nothing") is None
+
+
+@pytest.mark.parametrize(
+    "declare",
+    [
+        lambda t: t.command("x", desc="", perm="rw", scope=Scope.LEVEL),
+        lambda t: t.command("x", Arg("a"), Arg("a"), desc="", perm="r", scope=Scope.LEVEL),
+    ],
+)
+def test_bad_declarations_fail_at_import(declare: Any) -> None:
+    with pytest.raises(ValueError):
+        declare(CommandTable())
+
+
+def test_a_prefix_is_declared_once() -> None:
+    t = table()
+    with pytest.raises(ValueError, match="declared twice"):
+        t.command("add", desc="", perm="w", scope=Scope.LEVEL)(lambda: None)
+
+
+class _Base:
+    """What every release's MgrModule does with a command (Pacific/Reef: through a global
+    CLICommand registry we never fill; Tentacle: through ``self.CLICommand``)."""
+
+    CLICommand: Any = None
+    COMMANDS: list[dict[str, str]] = []  # noqa: RUF012 - as the mgr declares it
+
+    def handle_command(self, inbuf: str, cmd: dict[str, Any]) -> str:
+        return f"handled {cmd['prefix']}"
+
+
+def _tentacle_mgr_module() -> types.ModuleType:
+    class CLICommandBase:
+        COMMANDS: dict[str, Any]
+
+        @classmethod
+        def make_registry_subtype(cls, name: str) -> type:
+            return type(name, (cls,), {"COMMANDS": {}})
+
+    return types.SimpleNamespace(CLICommandBase=CLICommandBase)  # type: ignore[return-value]
+
+
+def test_tentacle_gets_a_registry_of_its_own_and_every_prefix_reaches_handle_command() -> None:
+    class Module(_Base):
+        pass
+
+    t = table()
+    declare_commands(Module, t, _tentacle_mgr_module())
+    commands = Module.COMMANDS
+    assert commands == t.descriptors()
+    module = Module()
+    # Tentacle's MgrModule._handle_command, as of 20.2.2:
+    prefix = f"{PREFIX} add"
+    assert prefix not in module.CLICommand.COMMANDS
+    assert module.handle_command("", {"prefix": prefix}) == f"handled {prefix}"
+
+    # A registry per module: another module's subtype does not share it.
+    class Other(_Base):
+        pass
+
+    declare_commands(Other, t, _tentacle_mgr_module())
+    assert Other.CLICommand is not Module.CLICommand
+
+
+def test_pacific_and_reef_get_the_commands_list_only() -> None:
+    class Module(_Base):
+        pass
+
+    declare_commands(Module, table(), types.ModuleType("mgr_module"))
+    assert [c["perm"] for c in Module.COMMANDS] == ["w", "w"]
+    assert Module.CLICommand is None
