@@ -1,8 +1,11 @@
-"""pytest wiring: the ``ceph_cluster`` marker and the session's throwaway cluster.
+"""pytest wiring: the releases, the ``ceph_cluster`` marker and each release's session cluster.
 
-Tests marked ``ceph_cluster`` take the ``cluster`` fixture: one real mon/mgr/OSD for the whole
-session, booted on first use by ``tests/cephcluster.py``. If it cannot boot, every such test
-errors with the reason and the daemon log tails; none is skipped.
+Every test that needs a cluster takes the ``release`` fixture (through ``cluster`` or directly)
+and runs once per release named by ``--releases`` (default: every supported one); its id ends in
+``[pacific]``, ``[reef]`` or ``[tentacle]``. With pytest-xdist's ``--dist loadgroup`` each
+release's tests stay on one worker, so the releases run side by side, one session cluster each,
+booted on first use by ``tests/cephcluster.py``. If a cluster cannot boot, every test of that
+release errors with the reason and the daemon log tails; none is skipped.
 """
 
 from __future__ import annotations
@@ -13,11 +16,40 @@ import pytest
 import rados
 
 from tests.cephcluster import Cluster
+from tests.releases import RELEASES
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--releases",
+        default=",".join(RELEASES),
+        help=f"comma-separated releases the cluster tests run on (default: {','.join(RELEASES)})",
+    )
+
+
+def selected_releases(config: pytest.Config) -> list[str]:
+    names = [n.strip() for n in str(config.getoption("--releases")).split(",") if n.strip()]
+    unknown = [n for n in names if n not in RELEASES]
+    if unknown or not names:
+        raise pytest.UsageError(f"--releases: unknown {unknown}; choose from {list(RELEASES)}")
+    return names
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "release" in metafunc.fixturenames:
+        metafunc.parametrize("release", selected_releases(metafunc.config), scope="session")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "release" in callspec.params:
+            item.add_marker(pytest.mark.xdist_group(callspec.params["release"]))
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
-    c = Cluster.boot()
+def cluster(release: str) -> Iterator[Cluster]:
+    c = Cluster.boot(release=release)
     try:
         yield c
     finally:

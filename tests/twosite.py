@@ -40,7 +40,6 @@ import hashlib
 import json
 import os
 import random
-import shutil
 import struct
 import subprocess
 import sys
@@ -58,6 +57,7 @@ if not __package__:  # run as a script (python3 tests/twosite.py): make `tests` 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.cephcluster import Cluster, ClusterError, install, log, wait_for
+from tests.releases import RELEASES
 
 SITE_A = "site-a"
 SITE_B = "site-b"
@@ -69,10 +69,11 @@ SLOT = 60  # seconds: a `1m` schedule fires at every UTC minute boundary
 class TwoSites:
     """site-a and site-b under ``root``. Use ``TwoSites.boot()``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, release: str | None = None) -> None:
         self.root = root
-        self.a = Cluster(root / SITE_A)
-        self.b = Cluster(root / SITE_B)
+        self.a = Cluster(root / SITE_A, release=release)
+        self.b = Cluster(root / SITE_B, release=release)
+        self.release = self.a.release
         self.pools: list[str] = []
 
     @property
@@ -83,13 +84,20 @@ class TwoSites:
 
     @classmethod
     def boot(
-        cls, root: Path | None = None, *, pools: Sequence[str] = (POOL,), timeout: float = 120
+        cls,
+        root: Path | None = None,
+        *,
+        pools: Sequence[str] = (POOL,),
+        timeout: float = 120,
+        release: str | None = None,
     ) -> TwoSites:
         """Boot both clusters side by side, peer ``pools`` and start both rbd-mirror daemons."""
-        install()
+        rt = install(release)
         if root is None:
-            root = Path(tempfile.mkdtemp(prefix="rbd_snapsched-two-sites-"))
-        sites = cls(root)
+            root = rt.make_temp_dir(prefix="rbd_snapsched-two-sites-")
+        else:
+            rt.make_dir(root)
+        sites = cls(root, release=release)
         try:
             sites._boot(pools, timeout)
         except BaseException as e:
@@ -101,10 +109,10 @@ class TwoSites:
         return sites
 
     def _boot(self, pools: Sequence[str], timeout: float) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor(2) as pool:
             futures = [
-                pool.submit(Cluster.boot, c.root, health_timeout=timeout) for c in (self.a, self.b)
+                pool.submit(Cluster.boot, c.root, health_timeout=timeout, release=self.release)
+                for c in (self.a, self.b)
             ]
             errors = [f.exception() for f in futures]
         for error in errors:
@@ -168,7 +176,7 @@ class TwoSites:
         for cluster in (self.a, self.b):
             cluster.teardown(keep=keep)
         if not keep:
-            shutil.rmtree(self.root, ignore_errors=True)
+            self.a.runtime.remove_dir(self.root)
 
     def log_tails(self, lines: int = 30) -> str:
         return "\n".join(
@@ -230,7 +238,7 @@ def export_sha256(cluster: Cluster, spec: str, timeout: float = 120) -> str:
 
     Buffered in memory: meant for the small images of these throwaway sites.
     """
-    cmd = ["rbd", "--conf", str(cluster.conf), "export", "--no-progress", spec, "-"]
+    cmd = cluster.argv("rbd", "--conf", str(cluster.conf), "export", "--no-progress", spec, "-")
     try:
         proc = subprocess.run(
             cmd, env=cluster.env, capture_output=True, timeout=timeout, check=False
@@ -485,16 +493,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="boot both sites and leave them running")
+    up.add_argument("--release", choices=RELEASES, help="default: the host's")
     up.add_argument("dir", nargs="?", type=Path)
     down = sub.add_parser("down", help="stop both sites and delete their directory")
     down.add_argument("dir", type=Path)
     args = parser.parse_args(argv)
     try:
         if args.cmd == "up":
-            sites = TwoSites.boot(args.dir)
+            sites = TwoSites.boot(args.dir, release=args.release)
             print_usage(sites)
         elif args.cmd == "down":
-            TwoSites(args.dir).teardown()
+            TwoSites(args.dir, release=Cluster.at(args.dir / SITE_A).release).teardown()
             log(f"stopped and deleted {args.dir}")
     except ClusterError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -7,16 +7,16 @@ and a standby mgr. Waits for three minute slots at most (bounded: about 4 minute
 from __future__ import annotations
 
 import json
-import os
+import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
-from tests.cephcluster import REPO, Cluster
+from tests.cephcluster import Cluster
 
 pytestmark = pytest.mark.ceph_cluster
 
@@ -25,26 +25,31 @@ IMAGES = ("legacy/a", "legacy/b", "legacy/ns1/c")
 
 
 @pytest.fixture(scope="module")
-def packaged() -> Iterator[Cluster]:
-    cluster = Cluster.boot(with_module=False, standby_mgrs=1)
+def packaged(release: str) -> Iterator[Cluster]:
+    cluster = Cluster.boot(with_module=False, standby_mgrs=1, release=release)
     try:
         yield cluster
     finally:
         cluster.teardown()
 
 
-def installer(cluster: Cluster, action: str) -> subprocess.CompletedProcess[str]:
+def installer(
+    cluster: Cluster, action: str, *flags: str, src: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python3 -m rbd_snapsched.install ACTION`` from ``src`` (default: the checkout), with the
+    release's own python3 and ceph CLI, on the host or in the release's chroot."""
     proc = subprocess.run(
-        [
-            sys.executable,
+        cluster.argv(
+            "/usr/bin/python3",
             "-m",
             "rbd_snapsched.install",
             action,
             "--module-path",
             str(cluster.module_path),
-        ],
-        cwd=REPO,
-        env=dict(os.environ, CEPH_CONF=str(cluster.conf)),
+            *flags,
+            env={"PYTHONPATH": str(src or cluster.module_src)},
+        ),
+        env=cluster.env,
         capture_output=True,
         text=True,
         timeout=300,
@@ -165,3 +170,121 @@ def test_install_take_over_and_uninstall(packaged: Cluster) -> None:
     assert listing(c) == []
     assert c.run("ceph", *SCHEDULE, "takeover", check=False).returncode == 22
     assert c.health() == "HEALTH_OK"
+
+
+# -- restricted clients and upgrades ----------------------------------------------------------
+
+CSI_CAPS = {"mon": "profile rbd", "osd": "profile rbd pool=capsa", "mgr": "profile rbd pool=capsa"}
+
+
+def make_client(cluster: Cluster, name: str, caps: dict[str, str]) -> str:
+    """A client with ``caps`` and its keyring in the cluster directory; the keyring's path."""
+    keyring = cluster.root / f"{name}.keyring"
+    args = [part for svc, cap in caps.items() for part in (svc, cap)]
+    cluster.run("ceph", "auth", "get-or-create", name, *args, "-o", str(keyring))
+    return str(keyring)
+
+
+def stored_caps(cluster: Cluster, name: str) -> dict[str, str]:
+    entry = cluster.ceph_json("auth", "get", name)
+    caps: dict[str, str] = (entry[0] if isinstance(entry, list) else entry)["caps"]
+    return caps
+
+
+def test_restricted_client_keeps_its_pool_across_install_and_uninstall(packaged: Cluster) -> None:
+    c = packaged
+    assert "rbd_snapsched" not in c.ceph_json("mgr", "module", "ls")["enabled_modules"]
+    for pool in ("capsa", "capsb"):
+        c.create_rbd_pool(pool)
+    keyring = make_client(c, "client.csi", CSI_CAPS)
+
+    def as_csi(*args: str) -> subprocess.CompletedProcess[str]:
+        return c.run(*SCHEDULE, *args, "--id", "csi", "--keyring", keyring, check=False)
+
+    assert as_csi("add", "-p", "capsa", "1d").returncode == 0  # rbd_support answers
+    assert as_csi("rm", "-p", "capsa", "1d").returncode == 0
+
+    dry = installer(c, "install", "--extend-caps", "--dry-run").stdout
+    assert "client.csi: mgr caps 'profile rbd pool=capsa'" in dry, dry
+    assert "needs: allow module rbd_snapsched with pool=capsa rw" in dry
+    assert "would run: ceph auth caps client.csi" in dry
+    assert "client.admin" not in dry  # allow *: keeps every command
+    assert stored_caps(c, "client.csi") == CSI_CAPS  # a dry run changes nothing
+    assert "rbd_snapsched" not in c.ceph_json("mgr", "module", "ls")["enabled_modules"]
+
+    out = installer(c, "install", "--extend-caps").stdout
+    assert "running: ceph auth caps client.csi" in out, out
+    assert stored_caps(c, "client.csi") == {
+        **CSI_CAPS,
+        "mgr": "profile rbd pool=capsa, allow module rbd_snapsched with pool=capsa rw",
+    }
+    # Through our module now: its own pool works, and only that.
+    assert as_csi("add", "-p", "capsa", "1d").returncode == 0
+    assert omap_keys_of(c, "capsa", "rbd_snapsched_mirror_snapshot_schedule") != []
+    assert as_csi("ls", "-p", "capsa").stdout.strip() == "every 1d"
+    for args in (("add", "-p", "capsb", "1d"), ("add", "1d"), ("ls", "-p", "capsb")):
+        refused = as_csi(*args)
+        assert refused.returncode == 13, (args, refused.stderr)
+    assert as_csi("rm", "-p", "capsa", "1d").returncode == 0
+
+    out = installer(c, "uninstall", "--restore-caps").stdout
+    assert "client.csi: removed allow module rbd_snapsched with pool=capsa rw" in out, out
+    assert stored_caps(c, "client.csi") == CSI_CAPS
+    assert as_csi("add", "-p", "capsa", "1d").returncode == 0  # rbd_support again
+    assert as_csi("rm", "-p", "capsa", "1d").returncode == 0
+    c.run("ceph", "auth", "rm", "client.csi")
+
+
+def omap_keys_of(cluster: Cluster, pool: str, oid: str) -> list[str]:
+    return cluster.run("rados", "-p", pool, "listomapkeys", oid, check=False).stdout.split()
+
+
+COMMAND_DESCRIPTIONS = """
+import json, sys, rados
+c = rados.Rados(conffile=sys.argv[1]); c.connect()
+ret, out, err = c.mgr_command(json.dumps({"prefix": "get_command_descriptions"}), b"")
+assert ret == 0, err
+print(json.dumps([d["help"] for d in json.loads(out).values()]))
+"""
+
+
+def command_help(cluster: Cluster) -> list[str]:
+    """Every command's help text, as the active mgr declares them (the release's librados)."""
+    proc = subprocess.run(
+        cluster.argv("/usr/bin/python3", "-c", COMMAND_DESCRIPTIONS, str(cluster.conf)),
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    helps: list[str] = json.loads(proc.stdout)
+    return helps
+
+
+def test_upgrade_reaches_the_standby_too(packaged: Cluster) -> None:
+    c = packaged
+    installer(c, "install")
+    marker = "Show rbd mirror snapshot schedule status (upgraded)"
+    new = c.root / "upgrade-src"
+    shutil.copytree(c.module_src / "rbd_snapsched", new / "rbd_snapsched")
+    module_py = new / "rbd_snapsched" / "module.py"
+    text = module_py.read_text()
+    assert text.count('desc="Show rbd mirror snapshot schedule status"') == 1
+    module_py.write_text(text.replace('"Show rbd mirror snapshot schedule status"', repr(marker)))
+    assert marker not in command_help(c)
+
+    out = installer(c, "install", src=new).stdout
+    assert "upgraded: every mgr restarted" in out, out
+    assert out.count("restarted mgr ") >= 2  # the active and the standby
+    assert marker in command_help(c)
+    # Whichever mgr is active next runs the new code: fail over and look again.
+    active = c.ceph_json("mgr", "dump")["active_name"]
+    c.run("ceph", "mgr", "fail", active)
+    deadline = time.monotonic() + 60
+    while c.run(*SCHEDULE, "status", check=False).returncode != 0:
+        assert time.monotonic() < deadline, "no mgr answered after failover"
+        time.sleep(1)
+    assert c.ceph_json("mgr", "dump")["active_name"] != active
+    assert marker in command_help(c)
+    installer(c, "uninstall")

@@ -58,9 +58,9 @@ SLOT_SYNC = 120
 
 
 @pytest.fixture(scope="module")
-def sites() -> Iterator[TwoSites]:
+def sites(release: str) -> Iterator[TwoSites]:
     """Both sites, peered, with IMAGES primary on site-a and replicated once to site-b."""
-    two = TwoSites.boot()
+    two = TwoSites.boot(release=release)
     try:
         for spec in IMAGES:
             create_mirrored_image(two.a, spec, f"{SIZE >> 20}M")
