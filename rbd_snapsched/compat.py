@@ -13,6 +13,10 @@ version string, and the rest of the code sees one interface:
 - **Mirror mode of an image whose mirroring is disabled.** Pacific and Reef answer
   ``RBD_MIRROR_IMAGE_MODE_JOURNAL`` with the state DISABLED; Tentacle raises EINVAL.
   ``image_mirror_mode`` answers None for both.
+- **Datetimes from the bindings** (snapshot timestamps, image times). Pacific and Reef return
+  naive datetimes in UTC (``utcfromtimestamp``); Tentacle returns aware ones
+  (``fromtimestamp(…, timezone.utc)``). ``utc`` makes both aware UTC, the only kind the rest of
+  the code handles.
 
 Does not import ``mgr_module``: the caller hands it in, so this file loads (and is
 unit-tested) outside a mgr.
@@ -20,6 +24,7 @@ unit-tested) outside a mgr.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any
 
@@ -45,3 +50,10 @@ def image_mirror_mode(image: rbd.Image) -> int | None:
     except rbd.InvalidArgument:  # mirroring disabled (Tentacle)
         return None
     return mode if state == rbd.RBD_MIRROR_IMAGE_ENABLED else None
+
+
+def utc(value: datetime) -> datetime:
+    """A datetime from the rbd bindings as an aware UTC datetime (naive ones are UTC)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)

@@ -579,6 +579,15 @@ osd journal size = 100
         if not keep:
             self.runtime.remove_dir(self.root)
 
+    def shell_hint(self) -> str:
+        """How a person's shell points ceph/rbd at this cluster (its chroot's, if not host)."""
+        if self.runtime.is_host:
+            return f"export CEPH_CONF={self.conf}"
+        return (
+            f"chroot {self.runtime.root} env CEPH_CONF={self.conf} bash   "
+            "# this release's ceph and rbd CLIs"
+        )
+
     @classmethod
     def at(cls, root: Path) -> Cluster:
         """The cluster booted in ``root`` (its release read back from the file boot wrote)."""
@@ -648,9 +657,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def print_usage(cluster: Cluster) -> None:
     print(f"""
-Cluster ({cluster.runtime!r}) is up in {cluster.root} ({cluster.health()}).
+Cluster ({cluster.release}, {cluster.runtime!r}) is up in {cluster.root} ({cluster.health()}).
 Point the ceph and rbd CLIs at it:
-    export CEPH_CONF={cluster.conf}
+    {cluster.shell_hint()}
     ceph mgr module ls | head; rbd mirror snapshot schedule ls -R
 Stop it and delete it:
     python3 {Path(__file__).resolve()} down {cluster.root}

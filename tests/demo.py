@@ -1,6 +1,6 @@
 """The main job: boot a throwaway cluster with rbd_snapsched and watch schedules create snapshots.
 
-    python3 -m tests.demo [--slots N] [--teardown] [--two-sites]
+    python3 -m tests.demo [--slots N] [--teardown] [--two-sites] [--release R]
 
 Installs Ceph if missing (apt, as root), boots one mon/mgr/OSD with the module enabled,
 creates a pool with snapshot-mirrored images, schedules them every minute through the real
@@ -24,6 +24,7 @@ from functools import partial
 
 from tests import twosite
 from tests.cephcluster import Cluster, ClusterError, print_usage, wait_for
+from tests.releases import RELEASES
 
 POOL = "demo"
 IMAGES = ("demo/vm-disk-1", "demo/vm-disk-2", "demo/tenant-a/db")
@@ -44,10 +45,10 @@ def mirror_snapshots(cluster: Cluster, image: str) -> list[str]:
     return [s["timestamp"] for s in snaps if s.get("namespace", {}).get("type") == "mirror"]
 
 
-def run_demo(slots: int, teardown: bool) -> None:
+def run_demo(slots: int, teardown: bool, release: str | None) -> None:
     say("Booting a throwaway cluster (one mon, one mgr, one memstore OSD) with rbd_snapsched...")
     began = time.monotonic()
-    cluster = Cluster.boot()
+    cluster = Cluster.boot(release=release)
     say(f"  up in {time.monotonic() - began:.0f}s at {cluster.root}: {cluster.health()}")
     try:
         say(f"\nCreating pool {POOL!r} (mirror mode image, a tx peer) and snapshot-mirrored images")
@@ -126,13 +127,13 @@ def show_at(site: str, cluster: Cluster, *args: str) -> None:
     say("\n".join(f"  {line}" for line in out.splitlines()) or "  (nothing)")
 
 
-def run_two_site_demo(slots: int, teardown: bool) -> None:
+def run_two_site_demo(slots: int, teardown: bool, release: str | None) -> None:
     say(
         "Booting two throwaway sites side by side (each: one mon, one mgr with rbd_snapsched, "
         "one memstore OSD, and an rbd-mirror daemon), peering them..."
     )
     began = time.monotonic()
-    sites = twosite.TwoSites.boot(pools=(TWO_SITE_POOL,))
+    sites = twosite.TwoSites.boot(pools=(TWO_SITE_POOL,), release=release)
     a, b = sites.a, sites.b
     say(f"  up in {time.monotonic() - began:.0f}s at {sites.root}")
     try:
@@ -213,6 +214,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--slots", type=int, default=2, help="minute slots to watch (default 2)")
     parser.add_argument("--teardown", action="store_true", help="stop the cluster at the end")
     parser.add_argument(
+        "--release",
+        choices=RELEASES,
+        help="Ceph release: the host's packages, or a Debian chroot built on first use "
+        "(default: the host's)",
+    )
+    parser.add_argument(
         "--two-sites",
         action="store_true",
         help="two sites with rbd-mirror: show a replica catching up on schedule",
@@ -220,9 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.two_sites:
-            run_two_site_demo(args.slots, args.teardown)
+            run_two_site_demo(args.slots, args.teardown, args.release)
         else:
-            run_demo(args.slots, args.teardown)
+            run_demo(args.slots, args.teardown, args.release)
     except ClusterError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -478,8 +478,8 @@ def print_usage(sites: TwoSites) -> None:
     print(f"""
 Two sites are up in {sites.root} (mirrored pools: {", ".join(sites.pools) or "-"}).
 Point the ceph and rbd CLIs at one site (or pass --conf FILE to each command):
-    export CEPH_CONF={a.conf}    # site-a
-    export CEPH_CONF={b.conf}    # site-b
+    {a.shell_hint()}    # site-a
+    {b.shell_hint()}    # site-b
     rbd mirror pool status {pool} --verbose; rbd mirror snapshot schedule status
 rbd-mirror logs:
     {a.log_dir}/client.rbd-mirror.a.log

@@ -133,3 +133,16 @@ def test_pacific_and_reef_get_the_commands_list_only() -> None:
     declare_commands(Module, table(), types.ModuleType("mgr_module"))
     assert [c["perm"] for c in Module.COMMANDS] == ["w", "w"]
     assert Module.CLICommand is None
+
+
+def test_binding_datetimes_become_aware_utc() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from rbd_snapsched.compat import utc
+
+    naive = datetime(2026, 1, 2, 3, 4, 5)  # Pacific/Reef: utcfromtimestamp
+    aware = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)  # Tentacle
+    assert utc(naive) == aware and utc(naive).tzinfo is timezone.utc
+    assert utc(aware) == aware
+    plus_two = datetime(2026, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2)))
+    assert utc(plus_two) == aware and utc(plus_two).utcoffset() == timedelta(0)
