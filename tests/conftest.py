@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import rados
 
 from tests.cephcluster import Cluster
 from tests.releases import RELEASES
+from tests.runtime_rpc import Remote
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,11 +57,8 @@ def cluster(release: str) -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="session")
-def rados_client(cluster: Cluster) -> Iterator[rados.Rados]:
-    """A librados client of the session cluster (client.admin)."""
-    client = rados.Rados(conffile=str(cluster.conf))
-    client.connect()
-    try:
+def remote_client(cluster: Cluster) -> Iterator[Remote]:
+    """The session cluster's ``rados.Rados`` (client.admin), living in the release's runtime,
+    so it is the release's own librados (``tests/runtime_rpc.py``)."""
+    with Remote(cluster) as client:
         yield client
-    finally:
-        client.shutdown()

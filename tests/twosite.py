@@ -215,6 +215,29 @@ def create_mirrored_image(cluster: Cluster, spec: str, size: str = "32M") -> Non
     cluster.run("rbd", "mirror", "image", "enable", spec, "snapshot")
 
 
+PROMOTE_RETRY = 60  # seconds: the replica's rbd-mirror lets go of the image lock
+
+
+def promote(cluster: Cluster, spec: str) -> None:
+    """``rbd mirror image promote SPEC``, retried while it fails with EROFS.
+
+    Even once the replica holds a complete copy of the demotion snapshot, its rbd-mirror may
+    still own the image's exclusive lock for a moment, and librbd then refuses the promotion's
+    snapshot with EROFS (seen on every release when the machine is busy). It is transient:
+    retried every second for at most PROMOTE_RETRY seconds, any other error at once.
+    """
+    deadline = time.monotonic() + PROMOTE_RETRY
+    while True:
+        proc = cluster.run("rbd", "mirror", "image", "promote", spec, check=False)
+        if proc.returncode == 0:
+            return
+        if proc.returncode != 30 or time.monotonic() > deadline:
+            raise ClusterError(
+                f"rbd mirror image promote {spec} failed ({proc.returncode}):\n{proc.stderr}"
+            )
+        time.sleep(1)
+
+
 def write_random(cluster: Cluster, spec: str, *, chunks: int = 16, chunk: int = 64 << 10) -> None:
     """Write ``chunks`` chunks of random bytes at random chunk-aligned offsets into ``spec``.
 

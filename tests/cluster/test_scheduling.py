@@ -277,7 +277,7 @@ def test_schedules_survive_a_mgr_restart(
 
 
 def test_restricted_client_sees_and_changes_only_its_pool(
-    cluster: Cluster, pools: Pools, no_global_schedule_after: None, tmp_path: Path
+    cluster: Cluster, pools: Pools, no_global_schedule_after: None
 ) -> None:
     """SPEC.md decision 5: per-pool caps are enforced by the module.
 
@@ -296,7 +296,7 @@ def test_restricted_client_sees_and_changes_only_its_pool(
     keyrings: dict[str, Path] = {}
     try:
         for who, user in users.items():
-            keyrings[who] = tmp_path / f"{user}.keyring"
+            keyrings[who] = cluster.root / f"{user}.keyring"  # seen by the release's CLIs
             cluster.run(
                 "ceph",
                 "auth",

@@ -18,12 +18,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
-import rados
-import rbd
 
 from tests.cephcluster import Cluster
 from tests.cluster.helpers import sched, status_json, wait_until
@@ -40,6 +39,7 @@ from tests.twosite import (
     mirror_status,
     next_slot,
     own_snapshots,
+    promote,
     replica_copy,
     sleep_until,
     write_random,
@@ -106,20 +106,36 @@ def replaying(cluster: Cluster, spec: str) -> Callable[[], bool]:
     return lambda: mirror_status(cluster, spec).state == "up+replaying"
 
 
-def snapshot_sha256(cluster: Cluster, spec: str, snap_id: int) -> str:
-    """sha256 of an image as of one snapshot, chosen by id (any namespace), through librbd."""
-    pool, name = spec.split("/", 1)
-    digest = hashlib.sha256()
-    with (
-        rados.Rados(conffile=str(cluster.conf)) as client,
-        client.open_ioctx(pool) as ioctx,
-        rbd.Image(ioctx, name, read_only=True) as image,
-    ):
+SNAPSHOT_SHA256 = """
+import hashlib, sys
+import rados, rbd
+conf, pool, name, snap_id = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+digest = hashlib.sha256()
+with rados.Rados(conffile=conf) as client, client.open_ioctx(pool) as ioctx:
+    with rbd.Image(ioctx, name, read_only=True) as image:
         image.set_snap_by_id(snap_id)
         size = image.size()
         for offset in range(0, size, 4 << 20):
             digest.update(image.read(offset, min(4 << 20, size - offset)))
-    return digest.hexdigest()
+print(digest.hexdigest())
+"""
+
+
+def snapshot_sha256(cluster: Cluster, spec: str, snap_id: int) -> str:
+    """sha256 of an image as of one snapshot, chosen by id (any namespace), through librbd:
+    the release's own, in its runtime (the host's Pacific librbd cannot reach Tentacle)."""
+    pool, name = spec.split("/", 1)
+    proc = subprocess.run(
+        cluster.argv(
+            "/usr/bin/python3", "-c", SNAPSHOT_SHA256, str(cluster.conf), pool, name, str(snap_id)
+        ),
+        env=cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return proc.stdout.strip()
 
 
 def schedule_1m(cluster: Cluster) -> None:
@@ -223,7 +239,7 @@ def test_failover_to_site_b_and_replication_back(
                 DEMOTE_SYNC,
                 f"{SITE_B} to copy {spec}'s demotion snapshot {demoted[spec].id}",
             )
-            b.run("rbd", "mirror", "image", "promote", spec)
+            promote(b, spec)
         for spec in IMAGES:
             wait_until(
                 replaying(a, spec),
