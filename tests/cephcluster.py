@@ -407,6 +407,10 @@ osd journal size = 100
         proc = subprocess.Popen(
             # chroot and env exec the daemon: the pid is the daemon's.
             self.runtime.argv([*cmd, "-f", "--conf", str(self.conf)], extra),
+            # From /, as systemd runs them: Debian's Reef and Tentacle builds default
+            # osd_class_dir to the relative "lib/x86_64-linux-gnu/rados-classes", so an OSD
+            # started elsewhere finds no object classes (no cls_rbd: every rbd call EOPNOTSUPP).
+            cwd="/",
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,

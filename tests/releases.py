@@ -251,7 +251,8 @@ class Runtime:
         with _locked(self.release.name):
             if self.is_host:
                 if not self.installed():
-                    self._apt_install(host=True)
+                    with _locked("host-apt"):
+                        self._apt_install()
             else:
                 self._prepare_chroot()
             self._check_version()
@@ -262,7 +263,7 @@ class Runtime:
         if f"ceph version {self.release.version}" not in out:
             raise ReleaseError(f"{self!r}: expected Ceph {self.release.version}x, got {out!r}")
 
-    def _apt_install(self, *, host: bool) -> None:
+    def _apt_install(self) -> None:
         if os.geteuid() != 0:
             raise ReleaseError(f"{self!r}: Ceph packages missing and not root to install them")
         env = {"DEBIAN_FRONTEND": "noninteractive"}
@@ -303,13 +304,14 @@ class Runtime:
             return
         if os.geteuid() != 0:
             raise ReleaseError(f"{self!r} is not built and building it needs root")
-        if not shutil.which("debootstrap"):
-            log("installing debootstrap on the host")
-            _run(["apt-get", "update", "-qq"])
-            _run(
-                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"],
-                env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
-            )
+        with _locked("host-apt"):  # chroots are built side by side; the host has one dpkg
+            if not shutil.which("debootstrap"):
+                log("installing debootstrap on the host")
+                _run(["apt-get", "update", "-qq"])
+                _run(
+                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"],
+                    env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+                )
         if self.root.exists():  # a build that did not finish: start again, mounts first
             self._unmount()
             _run(["rm", "-rf", "--one-file-system", str(self.root)])
@@ -322,7 +324,7 @@ class Runtime:
         policy.chmod(0o755)
         shutil.copy("/etc/resolv.conf", self.path("/etc/resolv.conf"))
         self._mount()
-        self._apt_install(host=False)
+        self._apt_install()
         ready.write_text(self.release.name + "\n")
         log(f"{self.release.name}: chroot ready")
 
