@@ -109,15 +109,10 @@ class Cluster:
         """The variables that point ceph/rbd/rados clients (and librados users) here."""
         return {"CEPH_CONF": str(self.conf), "CEPH_ARGS": ""}
 
-    @property
-    def env(self) -> dict[str, str]:
-        """The process environment for ``argv`` commands."""
-        return self.runtime.process_env(self.client_env)
-
     def argv(self, *args: str, env: dict[str, str] | None = None) -> list[str]:
         """The command line that runs ``args`` in this cluster's release (host or chroot).
 
-        ``--conf`` is not added: ``CEPH_CONF`` points at this cluster. Run it with ``self.env``.
+        ``--conf`` is not added: ``CEPH_CONF`` points at this cluster.
         """
         return self.runtime.argv(args, {**self.client_env, **(env or {})})
 
@@ -129,7 +124,6 @@ class Cluster:
         try:
             proc = subprocess.run(
                 cmd,
-                env=self.env,
                 capture_output=True,
                 text=True,
                 timeout=timeout,
@@ -392,7 +386,6 @@ osd journal size = 100
     def _tool(self, *cmd: str) -> None:
         proc = subprocess.run(
             self.runtime.argv(cmd, {}),
-            env=self.runtime.process_env({}),
             capture_output=True,
             text=True,
             check=False,
@@ -415,7 +408,6 @@ osd journal size = 100
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=self.runtime.process_env(extra),
         )
         out.close()
         (self.run_dir / f"{name}.daemon-pid").write_text(str(proc.pid))

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.cephcluster import Cluster
-from tests.releases import RELEASES
+from tests.releases import RELEASES, host_release
 from tests.runtime_rpc import Remote
 
 
@@ -41,10 +41,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """One xdist group per release, the tests without a cluster in the host release's: with
+    as many workers as groups, xdist gives each worker exactly one group (more groups than
+    workers would hand a second release to a worker before its first is done, interleaving
+    them, so module fixtures of both would be torn down and rebuilt in turn)."""
+    host = host_release().name
     for item in items:
         callspec = getattr(item, "callspec", None)
-        if callspec is not None and "release" in callspec.params:
-            item.add_marker(pytest.mark.xdist_group(callspec.params["release"]))
+        params = callspec.params if callspec is not None else {}
+        item.add_marker(pytest.mark.xdist_group(params.get("release", host)))
 
 
 @pytest.fixture(scope="session")

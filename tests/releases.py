@@ -184,23 +184,20 @@ class Runtime:
         return {"PYTHONPATH": BCRYPT_SHIM_DIR} if (shim / "bcrypt").is_dir() else {}
 
     def argv(self, argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
-        """The command line that runs ``argv`` here with exactly the variables ``env`` adds.
+        """The command line that runs ``argv`` here with the variables ``env`` set.
 
-        On the host the caller passes ``env`` to the process itself; in a chroot it is set
-        inside (``env -i``), with a plain PATH and nothing else of the host's environment.
+        The variables are part of the command line (``env K=V …``, which execs, so a daemon's
+        pid is the daemon's), so any process environment will do. On the host the rest of the
+        environment is inherited; in a chroot nothing is (``env -i``) but a plain PATH.
         """
+        pairs = [f"{k}={v}" for k, v in env.items()]
         if self.is_host:
-            return list(argv)
-        pairs = [f"{k}={v}" for k, v in {"PATH": PATH, "LANG": "C.UTF-8", **env}.items()]
-        return ["chroot", str(self.root), "/usr/bin/env", "-i", *pairs, *argv]
-
-    def process_env(self, env: Mapping[str, str]) -> dict[str, str]:
-        """The environment to hand ``subprocess`` for ``argv(…, env)``."""
-        return dict(os.environ, **env) if self.is_host else dict(os.environ)
+            return ["/usr/bin/env", *pairs, *argv] if pairs else list(argv)
+        plain = [f"PATH={PATH}", "LANG=C.UTF-8"]
+        return ["chroot", str(self.root), "/usr/bin/env", "-i", *plain, *pairs, *argv]
 
     def run(self, *argv: str, env: Mapping[str, str] | None = None, timeout: float = 600) -> str:
-        extra = dict(env or {})
-        return _run(self.argv(argv, extra), env=self.process_env(extra), timeout=timeout)
+        return _run(self.argv(argv, dict(env or {})), timeout=timeout)
 
     # -- directories both sides see under one name -----------------------------------------
 

@@ -112,7 +112,6 @@ class Remote:
                 json.dumps(_enc(list(args))),
                 env={"PYTHONPATH": str(cluster.module_src)},
             ),
-            env=cluster.env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

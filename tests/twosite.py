@@ -263,9 +263,7 @@ def export_sha256(cluster: Cluster, spec: str, timeout: float = 120) -> str:
     """
     cmd = cluster.argv("rbd", "--conf", str(cluster.conf), "export", "--no-progress", spec, "-")
     try:
-        proc = subprocess.run(
-            cmd, env=cluster.env, capture_output=True, timeout=timeout, check=False
-        )
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as e:
         raise ClusterError(f"{' '.join(cmd)} timed out after {timeout}s") from e
     if proc.returncode != 0:

@@ -56,7 +56,6 @@ def test_adapter_on_this_release(cluster: Cluster, pools: Pools) -> None:
             "plain",
             env={"PYTHONPATH": str(cluster.module_src)},
         ),
-        env=cluster.env,
         capture_output=True,
         text=True,
         timeout=60,

@@ -49,7 +49,7 @@ def installer(
             *flags,
             env={"PYTHONPATH": str(src or cluster.module_src)},
         ),
-        env=cluster.env,
+        cwd="/",  # not the checkout: `python3 -m` puts the cwd before PYTHONPATH
         capture_output=True,
         text=True,
         timeout=300,
@@ -252,7 +252,6 @@ def command_help(cluster: Cluster) -> list[str]:
     """Every command's help text, as the active mgr declares them (the release's librados)."""
     proc = subprocess.run(
         cluster.argv("/usr/bin/python3", "-c", COMMAND_DESCRIPTIONS, str(cluster.conf)),
-        env=cluster.env,
         capture_output=True,
         text=True,
         timeout=60,
