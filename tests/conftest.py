@@ -2,15 +2,17 @@
 
 Every test that needs a cluster takes the ``release`` fixture (through ``cluster`` or directly)
 and runs once per release named by ``--releases`` (default: every supported one); its id ends in
-``[pacific]``, ``[reef]`` or ``[tentacle]``. With pytest-xdist's ``--dist loadgroup`` each
-release's tests stay on one worker, so the releases run side by side, one session cluster each,
-booted on first use by ``tests/cephcluster.py``. If a cluster cannot boot, every test of that
-release errors with the reason and the daemon log tails; none is skipped.
+``[pacific]``, ``[reef]`` or ``[tentacle]``. Under pytest-xdist (``-n 3``) each release's tests
+stay on one worker (``pytest_xdist_make_scheduler`` below), so the releases run side by side,
+one session cluster each, booted on first use by ``tests/cephcluster.py``. If a cluster cannot
+boot, every test of that release errors with the reason and the daemon log tails; none is
+skipped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -40,16 +42,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("release", selected_releases(metafunc.config), scope="session")
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """One xdist group per release, the tests without a cluster in the host release's: with
-    as many workers as groups, xdist gives each worker exactly one group (more groups than
-    workers would hand a second release to a worker before its first is done, interleaving
-    them, so module fixtures of both would be torn down and rebuilt in turn)."""
+def release_of(nodeid: str, host: str) -> str:
+    """The release a test id runs on: the release among its parameters, else the host's."""
+    params = nodeid.rpartition("[")[2].rstrip("]") if nodeid.endswith("]") else ""
+    found = [word for word in params.split("-") if word in RELEASES]
+    return found[-1] if found else host
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """One work unit per release, the tests without a cluster in the host release's.
+
+    With as many workers as units, xdist gives each worker exactly one unit, so each release's
+    session cluster lives on one worker and its module fixtures are set up once. (xdist's own
+    ``--dist loadgroup`` did not group conftest-marked or decorated tests here: pytest-xdist
+    3.8 with pytest 9 spread them like ``load``.)
+    """
+    from xdist.scheduler import LoadScopeScheduling
+
     host = host_release().name
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        params = callspec.params if callspec is not None else {}
-        item.add_marker(pytest.mark.xdist_group(params.get("release", host)))
+
+    class ByRelease(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return release_of(nodeid, host)
+
+    return ByRelease(config, log)
 
 
 @pytest.fixture(scope="session")

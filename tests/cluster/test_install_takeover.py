@@ -117,7 +117,12 @@ def test_install_take_over_and_uninstall(packaged: Cluster) -> None:
     assert "rbd_snapsched" in c.ceph_json("mgr", "module", "ls")["enabled_modules"]
     # Ours answers now, holds nothing yet, and warns that rbd_support still holds schedules.
     assert listing(c) == []
-    checks = health_checks(c)
+    # The warning comes with the module's first refresh, and reaches the mons with the mgr's
+    # next report (every few seconds): wait for it, at most 20 s.
+    deadline = time.monotonic() + 20
+    while "RBD_SNAPSCHED_RBD_SUPPORT_SCHEDULES" not in (checks := health_checks(c)):
+        assert time.monotonic() < deadline, f"no rbd_support warning: {checks}"
+        time.sleep(0.5)
     warning = json.dumps(checks["RBD_SNAPSCHED_RBD_SUPPORT_SCHEDULES"])
     assert "rbd_support still holds 3" in warning and "takeover" in warning
     status = json.loads(c.run(*SCHEDULE, "status", "--format", "json").stdout)
