@@ -18,14 +18,16 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from . import render
 from .catalog import ScheduleCatalog
 from .clock import Clock
-from .errors import InvalidArgument, SnapSchedError
+from .errors import InvalidArgument
 from .levels import ImageSpec, LevelSpec, PoolInfo, Resolver, resolve_name
 from .queue import ScheduleQueue
 from .requests import Outcome
 from .schedule import Interval, Schedule, ScheduleItem, StartTime
 from .store import ScheduleStore
+from .takeover import take_over
 from .throttle import Admission, Throttle
 
 DISPATCH_BATCH = 256
@@ -373,29 +375,10 @@ class Handler:
         """Our health warnings, in the mgr's ``set_health_checks`` format."""
         checks: dict[str, dict[str, Any]] = {}
         if self._peerless:
-            names = sorted(self._peerless.values())
-            checks["RBD_SNAPSCHED_NO_TX_PEER"] = {
-                "severity": "warning",
-                "summary": f"{len(names)} pool(s) with mirror snapshot schedules but no tx peer",
-                "count": len(names),
-                "detail": [
-                    f"pool {name}: scheduled images get no mirror snapshots until a peer is added"
-                    for name in names
-                ],
-            }
+            checks["RBD_SNAPSCHED_NO_TX_PEER"] = render.no_tx_peer(list(self._peerless.values()))
         if self._upstream_catalog:
-            levels = [level.name or "(global)" for level, _ in self._upstream_catalog]
-            checks["RBD_SNAPSCHED_RBD_SUPPORT_SCHEDULES"] = {
-                "severity": "warning",
-                "summary": f"rbd_support still holds {len(levels)} mirror snapshot schedule(s): "
-                "its images are not scheduled by rbd_snapsched",
-                "count": len(levels),
-                "detail": [
-                    "move them with `ceph rbd mirror snapshot schedule takeover` "
-                    "(add --dry-run to preview)",
-                    *(f"rbd_support schedule at level {name}" for name in levels),
-                ],
-            }
+            levels = [level.name for level, _ in self._upstream_catalog]
+            checks["RBD_SNAPSCHED_RBD_SUPPORT_SCHEDULES"] = render.rbd_support_schedules(levels)
         return checks
 
     def _apply(
@@ -453,16 +436,16 @@ class Handler:
 
     def add_schedule(self, level: LevelSpec, interval: str, start_time: str | None) -> None:
         item = ScheduleItem(Interval.parse(interval), StartTime.parse(start_time or ""))
-        self._change(level, lambda schedule: schedule.with_item(item))
+        self.change(level, lambda schedule: schedule.with_item(item))
 
     def remove_schedule(
         self, level: LevelSpec, interval: str | None, start_time: str | None
     ) -> None:
         parsed_interval = Interval.parse(interval) if interval is not None else None
         parsed_start = StartTime.parse(start_time) if start_time is not None else None
-        self._change(level, lambda schedule: schedule.without(parsed_interval, parsed_start))
+        self.change(level, lambda schedule: schedule.without(parsed_interval, parsed_start))
 
-    def _change(self, level: LevelSpec, edit: Callable[[Schedule], Schedule]) -> None:
+    def change(self, level: LevelSpec, edit: Callable[[Schedule], Schedule]) -> None:
         """Edit one level's schedule: write storage first, then memory, then re-queue."""
         with self._write_lock:
             with self._lock:
@@ -478,43 +461,21 @@ class Handler:
                 self._pending_scopes.append(level)
                 self._cond.notify_all()
 
-    def take_over(self, *, dry_run: bool, remove_upstream: Callable[[LevelSpec], str]) -> list[str]:
-        """Move every schedule rbd_support holds into ours; lines that say what happened.
+    def read_back(self, level: LevelSpec) -> Schedule | None:
+        """``level``'s schedule as stored now (not as cached)."""
+        return self._store.read(level)
 
-        Per level: write ours (merged with any we have), read it back, and only then remove
-        rbd_support's (``remove_upstream`` returns a note). Until that removal, the images
-        stay rbd_support's alone, so an interruption loses nothing and doubles nothing; a
-        rerun finishes the job.
-        """
+    def take_over(self, *, dry_run: bool, remove_upstream: Callable[[LevelSpec], str]) -> list[str]:
+        """Move every schedule rbd_support holds into ours (``takeover.py``)."""
         if self._upstream is None:
             return ["rbd_support's storage is not available"]
-        upstream = self._upstream.load(self._io.rbd_pools())
-        verb = "would move" if dry_run else "moved"
-        lines: list[str] = []
-        for level, schedule in upstream:
-            name = level.name or "(global)"
-            text = ", ".join(_describe(item) for item in schedule)
-            if not dry_run:
-                self._change(level, _merged_with(schedule))
-                stored = self._store.read(level)
-                if stored is None or not set(schedule).issubset(set(stored)):
-                    raise SnapSchedError(
-                        f"takeover stopped: {name} did not read back from our storage; "
-                        "rbd_support keeps it"
-                    )
-                text += remove_upstream(level)
-            lines.append(f"{verb} {name}: {text}")
-            if any(item.start_time is not None for item in schedule):
-                lines.append(
-                    f"  note: {name}: start times now fire in UTC, offsets applied correctly "
-                    "(rbd_support used mgr-local time and added the offset)"
-                )
-        for skipped in self._upstream.skipped:
-            where = f"pool {skipped.where}" if skipped.where else "global option"
-            why = "its level no longer exists" if skipped.stale else "it does not decode"
-            lines.append(f"not copied: {where} key {skipped.key!r}: {why} ({skipped.reason})")
-        if not lines:
-            lines.append("nothing to take over: rbd_support holds no mirror snapshot schedules")
+        lines = take_over(
+            self._upstream,
+            self._io.rbd_pools(),
+            self,
+            dry_run=dry_run,
+            remove_upstream=remove_upstream,
+        )
         if not dry_run:
             self.request_refresh()
         return lines
@@ -541,23 +502,4 @@ class Handler:
                 for due, image in self._queue.entries()
                 if level.matches(image) and visible(image)
             ]
-        return {
-            "scheduled_images": [
-                {"schedule_time": due.strftime("%Y-%m-%d %H:%M:00"), "image": name}
-                for due, name in entries
-            ]
-        }
-
-
-def _describe(item: ScheduleItem) -> str:
-    text = f"every {item.interval}"
-    return text if item.start_time is None else f"{text} starting at {item.start_time}"
-
-
-def _merged_with(new: Schedule) -> Callable[[Schedule], Schedule]:
-    def merge(old: Schedule) -> Schedule:
-        for item in new:
-            old = old.with_item(item)
-        return old
-
-    return merge
+        return render.status(entries)
