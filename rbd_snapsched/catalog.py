@@ -61,6 +61,14 @@ class ScheduleCatalog:
         entry = self._find(image)
         return None if entry is None else entry[1]
 
+    def candidates(self, image: ImageSpec) -> list[tuple[LevelSpec, Schedule]]:
+        """Every level with a schedule that covers ``image``, most specific first (the first
+        one governs)."""
+        pool_id, namespace, image_id = image
+        keys = ((pool_id, namespace, image_id), (pool_id, namespace, None), (pool_id, None, None))
+        found = [self._by_key.get(key) for key in (*keys, (None, None, None))]
+        return [entry for entry in found if entry is not None]
+
     def _find(self, image: ImageSpec) -> tuple[LevelSpec, Schedule] | None:
         # Hot path (every image, every refresh): plain tuple keys, most specific first.
         if not self._by_key:

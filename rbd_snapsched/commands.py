@@ -21,6 +21,7 @@ PREFIX: Final = "rbd mirror snapshot schedule"
 class ArgType(enum.Enum):
     STRING = "CephString"
     BOOL = "CephBool"
+    INT = "CephInt"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,12 @@ class NotAuthorized(SnapSchedError):
     errno = errno.EACCES
 
 
+class NotFound(SnapSchedError):
+    """What the command names does not exist (e.g. resuming a level that is not paused)."""
+
+    errno = errno.ENOENT
+
+
 class NotReady(SnapSchedError):
     """The module is starting or recovering from a blocklisting: try again."""
 

@@ -21,8 +21,9 @@ from typing import Any, Protocol
 from . import render
 from .catalog import ScheduleCatalog
 from .clock import Clock
-from .errors import InvalidArgument
+from .errors import InvalidArgument, NotFound
 from .levels import ImageSpec, LevelSpec, PoolInfo, Resolver, resolve_name
+from .pauses import Pauses, PauseStore, covers
 from .queue import ScheduleQueue
 from .requests import Outcome
 from .schedule import Interval, Schedule, ScheduleItem, StartTime
@@ -88,6 +89,7 @@ class Handler:
         max_concurrent: int = 10,
         refresh_interval: float = 60.0,
         upstream: ScheduleStore | None = None,
+        pauses: PauseStore | None = None,
     ) -> None:
         self._io = io
         self._resolver = resolver
@@ -95,6 +97,8 @@ class Handler:
         # rbd_support's storage, read only: an image it still schedules is not ours to snapshot
         self._upstream = upstream
         self._driver = driver
+        self._pause_store = pauses
+        self._pauses = Pauses()
         self._clock = clock
         self._log = log
         self.refresh_interval = refresh_interval
@@ -230,6 +234,8 @@ class Handler:
                 push(image, due)
                 if image.pool_id in self._peerless:
                     continue  # librbd would refuse: reported once, as a health warning
+                if self._pauses and self._pauses.covering(image) is not None:
+                    continue  # paused: keeps its slots, takes no snapshot
                 admission = admit(image)
                 if admission is Admission.START:
                     started.append((image, state.name))
@@ -288,6 +294,7 @@ class Handler:
             self._pending_scopes = []
         pools = self._io.rbd_pools()
         catalog = self._store.load(pools, previous)
+        pauses = self._pause_store.load() if self._pause_store is not None else self._pauses
         upstream = self._upstream.load(pools) if self._upstream is not None else ScheduleCatalog()
         with self._lock:
             if self._generation != generation:
@@ -298,6 +305,7 @@ class Handler:
         with self._lock:
             if self._generation == generation:
                 self._catalog = catalog
+                self._pauses = pauses
             if list(upstream) != list(self._upstream_catalog):
                 self._upstream_catalog = upstream
                 self._requeue(list(self._images), self._clock.now())
@@ -376,6 +384,10 @@ class Handler:
         checks: dict[str, dict[str, Any]] = {}
         if self._peerless:
             checks["RBD_SNAPSCHED_NO_TX_PEER"] = render.no_tx_peer(list(self._peerless.values()))
+        if self._pauses:
+            checks["RBD_SNAPSCHED_PAUSED"] = render.paused(
+                [(level.name, since) for level, since in self._pauses]
+            )
         if self._upstream_catalog:
             levels = [level.name for level, _ in self._upstream_catalog]
             checks["RBD_SNAPSCHED_RBD_SUPPORT_SCHEDULES"] = render.rbd_support_schedules(levels)
@@ -461,6 +473,110 @@ class Handler:
                 self._pending_scopes.append(level)
                 self._cond.notify_all()
 
+    def pause(self, level: LevelSpec) -> str:
+        """Stop scheduled snapshots under ``level`` until ``resume``; stored first."""
+        return self._set_paused(level, paused=True)
+
+    def resume(self, level: LevelSpec) -> str:
+        return self._set_paused(level, paused=False)
+
+    def _set_paused(self, level: LevelSpec, *, paused: bool) -> str:
+        name = level.name or "(global)"
+        with self._write_lock:
+            with self._lock:
+                old = self._pauses
+            if paused:
+                new = old.with_pause(level, self._clock.now())
+            elif old.since(level) is None:
+                raise NotFound(f"level {name} is not paused")
+            else:
+                new = old.without(level)
+            if new != old:
+                if self._pause_store is None:
+                    raise NotFound("pauses cannot be stored here")
+                self._pause_store.save(new)
+            with self._cond:
+                self._pauses = new
+                self._generation += 1
+                covered = sum(1 for _ in self._covered(level))
+                self._publish_health()
+        verb = "paused" if paused else "resumed"
+        return f"{verb} {name}: {covered} scheduled image(s) under it"
+
+    def _primary_images(self, level: LevelSpec) -> dict[ImageSpec, str]:
+        """Every primary snapshot-mirrored image under ``level``, scanned now (not only the
+        scheduled ones the scheduler knows)."""
+        found: dict[ImageSpec, str] = {}
+        for pool in self._io.rbd_pools():
+            if level.pool_id is not None and level.pool_id != pool.id:
+                continue
+            images = self._io.discover(pool, level.intersects) or {}
+            found.update((i, n) for i, n in images.items() if covers(level, i))
+        return found
+
+    def snapshot_now(self, level: LevelSpec) -> str:
+        """One mirror snapshot of each primary image under ``level`` now, through the cap.
+
+        The schedule is untouched and a pause does not apply (it is an explicit request). An
+        image with a request in flight is not asked twice.
+        """
+        images = self._primary_images(level)
+        started: list[tuple[ImageSpec, str]] = []
+        busy = peerless = 0
+        with self._lock:
+            for image, name in sorted(images.items(), key=lambda item: item[1]):
+                if image.pool_id in self._peerless:
+                    peerless += 1
+                    continue
+                admission = self._throttle.admit(image)
+                if admission is Admission.START:
+                    started.append((image, name))
+                elif admission is Admission.ALREADY_PENDING:
+                    busy += 1
+            running = self._throttle.running
+        self._start_requests(started)
+        name = level.name or "(global)"
+        notes = [f"{busy} already in progress"] if busy else []
+        if peerless:
+            notes.append(f"{peerless} in pools without a tx peer, skipped")
+        queued = len(images) - busy - peerless
+        text = f"snapshot requested for {queued} image(s) under {name}"
+        text += f" ({', '.join(notes)})" if notes else ""
+        return f"{text}; {running} request(s) running now"
+
+    def explain(
+        self, level: LevelSpec, count: int, visible: Callable[[ImageSpec], bool] = lambda i: True
+    ) -> dict[str, Any]:
+        """For each primary image under ``level``: which level governs it and why, whether
+        rbd_support still holds it, whether a pause holds it, and its next ``count`` runs."""
+        if not 1 <= count <= 100:
+            raise InvalidArgument(f"count must be from 1 to 100, not {count}")
+        images = {i: n for i, n in self._primary_images(level).items() if visible(i)}
+        now = self._clock.now()
+        entries: list[dict[str, Any]] = []
+        with self._lock:
+            catalog, upstream, pauses = self._catalog, self._upstream_catalog, self._pauses
+            for image, name in sorted(images.items(), key=lambda item: item[1]):
+                candidates = catalog.candidates(image)
+                theirs = upstream.governing_level(image)
+                paused = pauses.covering(image)
+                runs: list[datetime] = []
+                if candidates and theirs is None:
+                    schedule, due = candidates[0][1], now
+                    for _ in range(count):
+                        due = schedule.next_run(due)
+                        runs.append(due)
+                entries.append(
+                    render.explain(
+                        name,
+                        [(lv.name, list(items)) for lv, items in candidates],
+                        rbd_support=None if theirs is None else theirs.name,
+                        paused_by=None if paused is None else paused.name,
+                        next_runs=runs,
+                    )
+                )
+        return {"level": level.name, "now": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "images": entries}
+
     def read_back(self, level: LevelSpec) -> Schedule | None:
         """``level``'s schedule as stored now (not as cached)."""
         return self._store.read(level)
@@ -483,11 +599,16 @@ class Handler:
     def list(self, level: LevelSpec, visible: Callable[[LevelSpec], bool]) -> dict[str, Any]:
         with self._lock:
             selected = self._catalog.select(level)
-        return {
-            spec.id: {"name": spec.name, "schedule": schedule.items_for_json()}
-            for spec, schedule in selected
-            if visible(spec)
-        }
+            pauses = self._pauses
+        listed: dict[str, Any] = {}
+        for spec, schedule in selected:
+            if visible(spec):
+                entry: dict[str, Any] = {"name": spec.name, "schedule": schedule.items_for_json()}
+                since = pauses.since(spec)
+                if since is not None:
+                    entry["paused_since"] = since.isoformat()
+                listed[spec.id] = entry
+        return listed
 
     def image_state(self, image: ImageSpec) -> ImageState | None:
         """A copy of what the scheduler knows about ``image``."""
@@ -498,7 +619,7 @@ class Handler:
     def status(self, level: LevelSpec, visible: Callable[[ImageSpec], bool]) -> dict[str, Any]:
         with self._lock:
             entries = [
-                (due, self._images[image].name)
+                (due, self._images[image].name, self._pauses.covering(image))
                 for due, image in self._queue.entries()
                 if level.matches(image) and visible(image)
             ]

@@ -13,6 +13,7 @@ import rados
 import rbd
 from mgr_module import HandleCommandResult, MgrModule, NotifyType, Option
 
+from . import pauses
 from .clock import SystemClock
 from .cluster import (
     RadosOmap,
@@ -35,6 +36,7 @@ from .store import SCHEDULE_OID, UPSTREAM_SCHEDULE_OID, ScheduleStore
 OPTION_SCHEDULE: Final = "mirror_snapshot_schedule"
 OPTION_MAX_CONCURRENT: Final = "max_concurrent_snap_create"
 OPTION_REFRESH_INTERVAL: Final = "refresh_interval"
+OPTION_PAUSED: Final = pauses.OPTION
 UPSTREAM_MODULE: Final = "rbd_support"
 RETRY_SETUP_SECONDS: Final = 5.0
 SHUTDOWN_WAIT_SECONDS: Final = 60.0  # for snapshot requests in flight; never hang forever
@@ -96,6 +98,12 @@ class Module(MgrModule):
             type="str",
             default="",
             desc="the global level's mirror snapshot schedule (JSON, managed by commands)",
+        ),
+        Option(
+            name=OPTION_PAUSED,
+            type="str",
+            default="",
+            desc="paused levels (JSON, managed by the pause and resume commands)",
         ),
         Option(
             name=OPTION_MAX_CONCURRENT,
@@ -175,6 +183,9 @@ class Module(MgrModule):
             resolver=resolver,
             store=store,
             upstream=self._upstream,
+            pauses=pauses.PauseStore(
+                _ModuleOption(self, self.module_name, OPTION_PAUSED), resolver, self.log
+            ),
             driver=self._driver,
             clock=SystemClock(),
             log=self.log,
@@ -313,6 +324,47 @@ class Module(MgrModule):
     )
     def _list(self, handler: Handler, level: LevelSpec) -> HandleCommandResult:
         return self._json(handler.list(level, self._level_visible))
+
+    @_command(
+        "pause",
+        _LEVEL,
+        desc="Pause scheduled mirror snapshots under a level (kept across restarts)",
+        perm="w",
+        scope=Scope.LEVEL,
+    )
+    def _pause(self, handler: Handler, level: LevelSpec) -> HandleCommandResult:
+        return HandleCommandResult(0, handler.pause(level) + "\n", "")
+
+    @_command(
+        "resume",
+        _LEVEL,
+        desc="Resume scheduled mirror snapshots under a paused level",
+        perm="w",
+        scope=Scope.LEVEL,
+    )
+    def _resume(self, handler: Handler, level: LevelSpec) -> HandleCommandResult:
+        return HandleCommandResult(0, handler.resume(level) + "\n", "")
+
+    @_command(
+        "snapshot-now",
+        _LEVEL,
+        desc="Create one mirror snapshot of each primary image under a level now",
+        perm="w",
+        scope=Scope.LEVEL,
+    )
+    def _snapshot_now(self, handler: Handler, level: LevelSpec) -> HandleCommandResult:
+        return HandleCommandResult(0, handler.snapshot_now(level) + "\n", "")
+
+    @_command(
+        "explain",
+        _OPTIONAL_LEVEL,
+        Arg("count", ArgType.INT, required=False),
+        desc="Explain which schedule governs each image under a level, and its next runs",
+        perm="r",
+        scope=Scope.VISIBLE,
+    )
+    def _explain(self, handler: Handler, level: LevelSpec, count: int = 5) -> HandleCommandResult:
+        return self._json(handler.explain(level, int(count), self._image_visible()))
 
     @_command(
         "takeover",

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Final
 
+from .levels import LevelSpec
 from .schedule import ScheduleItem
 
 STATUS_TIME: Final = "%Y-%m-%d %H:%M:00"  # upstream's schedule_time, in UTC here
@@ -24,12 +25,45 @@ def describe(item: ScheduleItem) -> str:
     return text if item.start_time is None else f"{text} starting at {item.start_time}"
 
 
-def status(entries: Iterable[tuple[datetime, str]]) -> dict[str, Any]:
-    """Upstream's ``status`` JSON from (next run, image name) pairs in queue order."""
+def status(entries: Iterable[tuple[datetime, str, LevelSpec | None]]) -> dict[str, Any]:
+    """Upstream's ``status`` JSON from (next run, image name, paused level) in queue order;
+    a paused image carries the extra key ``paused_by`` (the paused level's name)."""
+    rows: list[dict[str, str]] = []
+    for due, name, paused_by in entries:
+        row = {"schedule_time": due.strftime(STATUS_TIME), "image": name}
+        if paused_by is not None:
+            row["paused_by"] = paused_by.name
+        rows.append(row)
+    return {"scheduled_images": rows}
+
+
+def explain(
+    name: str,
+    candidates: Sequence[tuple[str, Sequence[ScheduleItem]]],
+    *,
+    rbd_support: str | None,
+    paused_by: str | None,
+    next_runs: Sequence[datetime],
+) -> dict[str, Any]:
+    """One image's ``explain`` entry: who governs it, why, and when it runs next (UTC)."""
+    governing = candidates[0][0] if candidates else None
+    if rbd_support is not None:
+        why = f"rbd_support still schedules it (its level {rbd_support or '(global)'}): ours waits"
+    elif governing is None:
+        why = "no level above it has a schedule"
+    else:
+        why = f"{governing or '(global)'} is the most specific level with a schedule"
     return {
-        "scheduled_images": [
-            {"schedule_time": due.strftime(STATUS_TIME), "image": name} for due, name in entries
-        ]
+        "image": name,
+        "governed_by": governing,
+        "why": why,
+        "levels": [
+            {"level": level, "schedule": ", ".join(describe(item) for item in items)}
+            for level, items in candidates
+        ],
+        "rbd_support": rbd_support,
+        "paused_by": paused_by,
+        "next_runs": [due.strftime("%Y-%m-%dT%H:%M:00Z") for due in next_runs],
     }
 
 
@@ -50,6 +84,22 @@ def no_tx_peer(pool_names: Sequence[str]) -> Check:
             [
                 f"pool {name}: scheduled images get no mirror snapshots until a peer is added"
                 for name in names
+            ]
+        ),
+    }
+
+
+def paused(levels: Sequence[tuple[str, datetime]]) -> Check:
+    """The operator flag left on: like OSDMAP_FLAGS, named until resumed."""
+    return {
+        "severity": "warning",
+        "summary": f"{len(levels)} level(s) paused: no scheduled mirror snapshots there",
+        "count": len(levels),
+        "detail": capped(
+            [
+                f"level {name or '(global)'} paused since {since.strftime(STATUS_TIME)} UTC "
+                f"(ceph rbd mirror snapshot schedule resume '{name}')"
+                for name, since in levels
             ]
         ),
     }

@@ -21,6 +21,14 @@ MAX_INTERVAL_MINUTES = MAX_INTERVAL_DAYS * MINUTES_PER_DAY
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 _INTERVAL_RE = re.compile(r"([0-9]+)([dhm]?)\n?")
+# A date-time start anchor (upstream main, after Tentacle): an ISO 8601 date, optionally a time
+# (``T`` or a space) and a zone (``Z``, ``±HH:MM``, ``±HHMM``, ``±HH``). Checked strictly.
+_ANCHOR_RE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?"
+    r"(Z|[+-]\d{2}(?::?\d{2})?)?"
+)
+ANCHOR_FORMAT = "%Y-%m-%d %H:%M:00"  # how an anchor is stored and shown: in UTC
 _UNIT_MINUTES = {"d": 1440, "h": 60, "m": 1, "": 1}
 # A fixed, leap-year January default date: the date part is ignored, but this keeps inputs like
 # "31" or "feb 29" from depending on today's date.
@@ -80,33 +88,80 @@ def _fixed_offset(name: str | None, offset: int | None) -> tzinfo | None:
     return timezone(timedelta(seconds=offset))
 
 
+def _parse_anchor(text: str) -> datetime | None:
+    """The UTC instant of a date-time anchor (whole minute); None if ``text`` has no date.
+
+    Strict: a month, day, hour, minute or offset out of range is EINVAL, never wrapped.
+    """
+    match = _ANCHOR_RE.fullmatch(text.strip())
+    if match is None:
+        if re.match(r"\s*\d{4}-\d{1,2}-", text):
+            raise InvalidArgument(f"Invalid start time {text}: not an ISO 8601 date-time")
+        return None
+    year, month, day, hour, minute, _seconds, zone = match.groups()
+    offset = timedelta(0)
+    if zone and zone != "Z":
+        digits = zone[1:].replace(":", "")
+        hours, minutes = int(digits[:2]), int(digits[2:] or 0)
+        if hours > 23 or minutes > 59:
+            raise InvalidArgument(f"Invalid start time {text}: UTC offset out of range")
+        offset = timedelta(hours=hours, minutes=minutes) * (-1 if zone[0] == "-" else 1)
+    try:
+        local = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            tzinfo=timezone(offset),
+        )
+    except ValueError as e:
+        raise InvalidArgument(f"Invalid start time {text}: {e}") from e
+    return local.astimezone(timezone.utc)
+
+
 @dataclass(frozen=True, eq=False)
 class StartTime:
-    """A time of day with an optional UTC offset (``None``: no zone given, meaning UTC).
+    """When a schedule's slots start: a time of day, or a date-time anchor.
 
-    Two start times are equal when they fire at the same instants, i.e. have the same
-    ``utc_minute``; the given hour, minute and offset are kept for display.
+    A time of day has an optional UTC offset (``None``: no zone given, meaning UTC); its slots
+    are phased from the epoch plus that time. An ``anchor`` (aware UTC, whole minute) is the
+    first slot itself: none before it, then every interval. Two start times are equal when they
+    fire at the same instants; the given hour, minute and offset are kept for display.
     """
 
     hour: int
     minute: int
     offset_minutes: int | None = None
+    anchor: datetime | None = None
 
     def __post_init__(self) -> None:
         if not (0 <= self.hour < 24 and 0 <= self.minute < 60):
             raise ValueError(f"invalid time of day {self.hour}:{self.minute}")
         if self.offset_minutes is not None and abs(self.offset_minutes) >= MINUTES_PER_DAY:
             raise ValueError(f"invalid UTC offset of {self.offset_minutes} minutes")
+        if self.anchor is not None and self.anchor.utcoffset() != timedelta(0):
+            raise ValueError("an anchor must be an aware UTC datetime")
+
+    @classmethod
+    def at(cls, anchor: datetime) -> StartTime:
+        utc = anchor.astimezone(timezone.utc).replace(second=0, microsecond=0)
+        return cls(utc.hour, utc.minute, None, utc)
 
     @classmethod
     def parse(cls, text: str) -> StartTime | None:
-        """Parse leniently with dateutil as upstream does; ``''`` means no start time.
+        """Parse a start time; ``''`` means none.
 
-        Seconds and any date part are dropped. A zone name other than UTC/GMT/Z is refused
-        rather than silently read as UTC.
+        With a date (``2100-01-01T19:00Z``, ``2020-01-14T04:30+05:30``, ``2100-01-01``) it is
+        a date-time anchor, checked strictly and kept in UTC. Without one it is a time of day,
+        parsed leniently with dateutil as upstream does: seconds are dropped, and a zone name
+        other than UTC/GMT/Z is refused rather than silently read as UTC.
         """
         if text == "":
             return None
+        anchor = _parse_anchor(text)
+        if anchor is not None:
+            return cls.at(anchor)
         try:
             parsed = date_parser.parse(text, default=_PARSE_DEFAULT, tzinfos=_fixed_offset)
         except Exception as e:  # dateutil raises ParserError, ValueError, OverflowError, ...
@@ -120,7 +175,16 @@ class StartTime:
         """Minute of the UTC day (0..1439) at which this start time falls."""
         return (self.hour * 60 + self.minute - (self.offset_minutes or 0)) % MINUTES_PER_DAY
 
+    @property
+    def key(self) -> tuple[int, int]:
+        """What equality and order use: (0, UTC minute of day) or (1, anchor minute)."""
+        if self.anchor is None:
+            return (0, self.utc_minute)
+        return (1, (self.anchor - EPOCH) // timedelta(minutes=1))
+
     def __str__(self) -> str:
+        if self.anchor is not None:
+            return self.anchor.strftime(ANCHOR_FORMAT)
         text = f"{self.hour:02d}:{self.minute:02d}:00"
         if self.offset_minutes is None:
             return text
@@ -131,10 +195,10 @@ class StartTime:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, StartTime):
             return NotImplemented
-        return self.utc_minute == other.utc_minute
+        return self.key == other.key
 
     def __hash__(self) -> int:
-        return hash(self.utc_minute)
+        return hash(self.key)
 
 
 @dataclass(frozen=True)
@@ -145,18 +209,25 @@ class ScheduleItem:
     start_time: StartTime | None = None
 
     @property
-    def sort_key(self) -> tuple[int, int]:
-        start = -1 if self.start_time is None else self.start_time.utc_minute
-        return (self.interval.minutes, start)
+    def sort_key(self) -> tuple[int, int, int]:
+        start = (-1, -1) if self.start_time is None else self.start_time.key
+        return (self.interval.minutes, *start)
 
     def next_run(self, now: datetime) -> datetime:
         """The earliest slot strictly after the aware ``now``: aware UTC, whole minute.
 
         Slots are ``anchor + k * interval`` for integer k, the anchor being the epoch plus the
-        start time's UTC minute. Raises ValueError for a naive ``now``.
+        start time's UTC minute; for a date-time anchor, k >= 0 (the anchor is the first slot).
+        Raises ValueError for a naive ``now``.
         """
         if now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
+        if self.start_time is not None and self.start_time.anchor is not None:
+            anchor = self.start_time.anchor
+            if now < anchor:
+                return anchor
+            step = self.interval.timedelta
+            return anchor + ((now - anchor) // step + 1) * step
         # Integer microseconds since the epoch: exact, and floor division also handles times
         # before the anchor.
         since_epoch = now - EPOCH

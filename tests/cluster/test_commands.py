@@ -580,3 +580,49 @@ def test_max_concurrent_snap_create_zero_is_ignored(cluster: Cluster, pools: Poo
         assert json.loads(raw(cluster, "list", f"{pool}/").stdout)
     finally:
         config_restore(cluster, MAX_CONCURRENT_OPTION, "10")
+
+
+def test_date_time_start_anchors(
+    cluster: Cluster, pools: Pools, no_global_schedule_after: None
+) -> None:
+    """Upstream main's qa (after Tentacle), through both CLIs: a date-time start time is the
+    first slot, kept and shown in UTC; a bad one is EINVAL and stores nothing."""
+    pool = pools.rbd("p")
+    make_namespace(cluster, pool, "ns1")
+    make_image(cluster, f"{pool}/ns1/img")
+    sched(cluster, "add", "-p", f"{pool}/ns1", "1h", "2100-01-01T19:00Z")
+    assert ls_plain(cluster, "-p", f"{pool}/ns1") == "every 1h starting at 2100-01-01 19:00:00"
+    wait_until(lambda: bool(status_json(cluster, "-p", pool)), PROMPT, f"{pool} in `status`")
+    assert status_times(cluster, "-p", pool) == {
+        f"{pool}/ns1/img": datetime(2100, 1, 1, 19, 0, tzinfo=timezone.utc)
+    }
+    raw(cluster, "add", "", "1h", "2020-01-14T04:30+05:30")
+    listed = raw_list(cluster)[""]["schedule"]
+    assert listed == [{"interval": "1h", "start_time": "2020-01-13 23:00:00"}]
+    # The time-of-day form keeps its meaning beside it: a different item.
+    raw(cluster, "add", "", "1h", "23:00")
+    assert len(raw_list(cluster)[""]["schedule"]) == 2
+    raw(cluster, "remove", "", "1h", "2020-01-13T23:00Z")  # the same instant, another spelling
+    assert raw_list(cluster)[""]["schedule"] == [{"interval": "1h", "start_time": "23:00:00"}]
+    before = state(cluster, [pool])
+    for bad in (
+        "2020-13-14T04:30",
+        "2020-01-32T04:30",
+        "2020-01-14T25:30",
+        "2020-01-14T04:60",
+        "2020-01-14T04:30+24:00",
+    ):
+        proc = raw(cluster, "add", f"{pool}/ns1/", "1h", bad, check=False)
+        assert proc.returncode == EINVAL, (bad, proc.stderr)
+        assert f"Invalid start time {bad}: " in proc.stderr
+        assert_rbd_fails(
+            cluster,
+            "add",
+            "-p",
+            pool,
+            "1h",
+            bad,
+            message=f"Invalid start time {bad}: ",
+            prefix=True,
+        )
+    assert state(cluster, [pool]) == before

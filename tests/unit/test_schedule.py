@@ -177,7 +177,6 @@ def test_interval_parse_never_fails_otherwise(text: str) -> None:
         ("12:00 PM", "12:00:00", 720),
         ("1:2", "01:02:00", 62),
         ("12:00:30", "12:00:00", 720),
-        ("2026-01-01T06:00:00", "06:00:00", 360),
         ("14:00-05:00", "14:00:00-05:00", 19 * 60),
         ("14:00:00-05:00", "14:00:00-05:00", 19 * 60),
         ("14:00+05:00", "14:00:00+05:00", 9 * 60),
@@ -519,3 +518,63 @@ def test_from_json_errors(text: str, message: str) -> None:
     with pytest.raises(ScheduleDecodeError) as exc_info:
         Schedule.from_json(text)
     assert message in str(exc_info.value)
+
+
+# -- date-time start anchors (upstream main, after Tentacle) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("2100-01-01T19:00Z", "2100-01-01 19:00:00"),  # upstream qa
+        ("2020-01-14T04:30+05:30", "2020-01-13 23:00:00"),  # upstream qa: offset applied
+        ("2026-01-01T06:00:00", "2026-01-01 06:00:00"),  # no zone: UTC; seconds dropped
+        ("2026-01-01 06:00", "2026-01-01 06:00:00"),  # as stored and shown
+        ("2100-01-01", "2100-01-01 00:00:00"),
+        ("2026-03-01T00:30-0100", "2026-03-01 01:30:00"),
+    ],
+)
+def test_date_time_anchors_are_kept_in_utc(text: str, shown: str) -> None:
+    parsed = start(text)
+    assert parsed.anchor is not None and str(parsed) == shown
+    assert start(shown) == parsed and str(start(shown)) == shown  # the record round-trips
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2020-13-14T04:30",
+        "2020-01-32T04:30",
+        "2020-02-30T04:30",
+        "2020-01-14T25:30",
+        "2020-01-14T04:60",
+        "2020-01-14T04:30+24:00",
+        "2020-01-14T04:30+05:60",
+        "2020-1-14T04:30",
+        "2020-01-14T04:30 PM",
+    ],
+)
+def test_bad_date_time_anchors_are_einval(text: str) -> None:
+    with pytest.raises(InvalidArgument) as e:
+        StartTime.parse(text)
+    assert e.value.errno == errno.EINVAL and text in str(e.value)
+
+
+def test_an_anchor_is_the_first_slot_then_every_interval() -> None:
+    item = ScheduleItem(Interval.parse("1h"), start("2100-01-01T19:00Z"))
+    now = datetime(2026, 12, 2, 7, 13, tzinfo=timezone.utc)
+    assert item.next_run(now) == datetime(2100, 1, 1, 19, 0, tzinfo=timezone.utc)
+    past = ScheduleItem(Interval.parse("1d"), start("2020-01-14T04:30+05:30"))
+    assert past.next_run(now) == datetime(2026, 12, 2, 23, 0, tzinfo=timezone.utc)
+    at_slot = datetime(2026, 12, 2, 23, 0, tzinfo=timezone.utc)
+    assert past.next_run(at_slot) == datetime(2026, 12, 3, 23, 0, tzinfo=timezone.utc)
+
+
+def test_an_anchor_is_not_the_time_of_day_it_falls_on() -> None:
+    anchor = start("2020-01-13T23:00Z")
+    time_of_day = start("23:00Z")
+    assert anchor != time_of_day
+    schedule = Schedule().with_item(ScheduleItem(Interval.parse("1d"), anchor))
+    schedule = schedule.with_item(ScheduleItem(Interval.parse("1d"), time_of_day))
+    assert len(schedule) == 2
+    assert Schedule.from_json(schedule.to_json()) == schedule
