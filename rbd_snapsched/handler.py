@@ -32,6 +32,9 @@ from .takeover import take_over
 from .throttle import Admission, Throttle
 
 DISPATCH_BATCH = 256
+# A newly known image (module start, failover, blocklist recovery, promotion) whose next slot
+# is further away than this gets a catch-up request at once: upstream just waits for the slot.
+CATCH_UP_AFTER = timedelta(minutes=1)
 Scope = tuple[int, str]  # (pool id, namespace)
 
 
@@ -55,8 +58,15 @@ class SnapshotDriver(Protocol):
     """Runs one image's snapshot request and calls ``done`` exactly once, on any thread."""
 
     def start(
-        self, image: ImageSpec, name: str, done: Callable[[ImageSpec, Outcome], None]
-    ) -> None: ...
+        self,
+        image: ImageSpec,
+        name: str,
+        done: Callable[[ImageSpec, Outcome], None],
+        recent_since: datetime | None = None,
+    ) -> None:
+        """``recent_since``: a catch-up, which skips the snapshot if the image has a mirror
+        snapshot at least that recent."""
+        ...
 
 
 class _StartLoop(threading.local):
@@ -116,6 +126,7 @@ class Handler:
         self._throttle = Throttle(max_concurrent)
         self._next_refresh: datetime | None = None  # None: refresh at once
         self._pending_scopes: list[LevelSpec] = []  # levels to rescan soon
+        self._catch_up: dict[ImageSpec, datetime] = {}  # image -> recent_since, until started
         self._peerless: dict[int, str] = {}  # pools with scheduled images but no tx peer
         self._stopping = False
         self._starting = _StartLoop()
@@ -253,8 +264,10 @@ class Handler:
         try:
             while work:
                 image, name = work.popleft()
+                with self._lock:
+                    recent_since = self._catch_up.pop(image, None)
                 try:
-                    self._driver.start(image, name, self._request_done)
+                    self._driver.start(image, name, self._request_done, recent_since)
                 except Exception as e:
                     self._log.error("exception when starting snapshot request for %s: %s", name, e)
                     with self._cond:
@@ -400,19 +413,37 @@ class Handler:
         gone = [image for image in self._images if in_scope(image) and image not in found]
         for image in gone:
             del self._images[image]
+            self._catch_up.pop(image, None)
             scope = (image.pool_id, image.namespace)
             self._by_scope[scope].discard(image)
             if not self._by_scope[scope]:
                 del self._by_scope[scope]  # pools and namespaces come and go
             self._queue.remove(image)
+        new: list[ImageSpec] = []
         for image, name in found.items():
             state = self._images.get(image)
             if state is None:
                 state = self._images[image] = ImageState(name)
                 self._by_scope[(image.pool_id, image.namespace)].add(image)
+                new.append(image)
             else:
                 state.name = name
         self._requeue(found, now)
+        self._plan_catch_up(new, now)
+
+    def _plan_catch_up(self, images: Iterable[ImageSpec], now: datetime) -> None:
+        """Queue newly known images for a catch-up now if their next slot is far (lock held).
+
+        The request snapshots only if the image's newest mirror snapshot is older than its
+        shortest interval: one snapshot, not one per missed slot; then it follows its slots.
+        """
+        for image in images:
+            schedule = self._images[image].schedule
+            if schedule is None or schedule.next_run(now) - now <= CATCH_UP_AFTER:
+                continue
+            shortest = min(item.interval.timedelta for item in schedule)
+            self._catch_up[image] = now - shortest
+            self._queue.push(image, now)
 
     def _requeue(self, images: Iterable[ImageSpec], now: datetime) -> None:
         """Queue each image by its governing schedule, if that schedule changed (lock held)."""

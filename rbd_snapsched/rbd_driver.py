@@ -14,18 +14,22 @@ last.
 
 from __future__ import annotations
 
+import errno
 import logging
 import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import rados
 import rbd
 
+from . import compat
 from .levels import ImageSpec
 from .requests import (
     Action,
+    CheckRecent,
     CloseImage,
     CreateSnapshot,
     CreateSnapshotRequest,
@@ -63,8 +67,10 @@ class RbdDriver:
         )
         self._thread.start()
 
-    def start(self, image: ImageSpec, name: str, done: Done) -> None:
-        run = _Run(CreateSnapshotRequest(image), name, done)
+    def start(
+        self, image: ImageSpec, name: str, done: Done, recent_since: datetime | None = None
+    ) -> None:
+        run = _Run(CreateSnapshotRequest(image, recent_since), name, done)
         self._log.debug("%s: creating mirror snapshot", name)
         self._perform(run, run.request.start())
 
@@ -115,6 +121,13 @@ class RbdDriver:
             self._handle(run).aio_mirror_image_get_info(
                 lambda comp, info: put((run, comp.get_return_value(), info))
             )
+        elif isinstance(action, CheckRecent):
+            # Not an aio call: the open image holds its snapshot list in memory already.
+            try:
+                put((run, 0, newest_mirror_snapshot(self._handle(run))))
+            except rbd.Error as e:  # cannot tell: the request creates one (its table, [3])
+                self._log.warning("%s: cannot list mirror snapshots: %s", run.name, e)
+                put((run, -errno.EIO, None))
         elif isinstance(action, CreateSnapshot):
             self._handle(run).aio_mirror_image_create_snapshot(
                 action.flags, lambda comp, snap_id: put((run, comp.get_return_value(), snap_id))
@@ -176,3 +189,13 @@ class RbdDriver:
                 return
             del self._ioctxs[key]
         ioctx.close()
+
+
+def newest_mirror_snapshot(image: rbd.Image) -> datetime | None:
+    """When the image's newest mirror-namespace snapshot was taken (aware UTC), if any."""
+    newest: datetime | None = None
+    for snap in image.list_snaps():
+        if snap.get("namespace") == rbd.RBD_SNAP_NAMESPACE_TYPE_MIRROR:
+            taken = compat.utc(image.get_snap_timestamp(snap["id"]))
+            newest = taken if newest is None or taken > newest else newest
+    return newest

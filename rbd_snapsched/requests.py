@@ -14,6 +14,7 @@ import errno
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from rbd_snapsched.levels import ImageSpec
 
@@ -40,7 +41,10 @@ from rbd_snapsched.levels import ImageSpec
 #   GETTING_INFO  info is None or rc < 0            FAILED                 close
 #   GETTING_INFO  info['state'] != ENABLED          SKIPPED_DISABLED       close
 #   GETTING_INFO  not info['primary']               SKIPPED_NOT_PRIMARY    close
+#   GETTING_INFO  enabled and primary, catch-up     -                      CheckRecent(since)
 #   GETTING_INFO  enabled and primary               -                      CreateSnapshot(0)
+#   CHECKING_RECENT  newest mirror snap >= since    SKIPPED_RECENT         close
+#   CHECKING_RECENT  older, none, or rc < 0 [3]     -                      CreateSnapshot(0)
 #   CREATING      rc == -ENOENT                     VANISHED (quiet)       close
 #   CREATING      snap id is None or rc < 0         FAILED                 close
 #   CREATING      snap id                           CREATED                close
@@ -53,6 +57,9 @@ from rbd_snapsched.levels import ImageSpec
 # [1] A submit error in CLOSING keeps the outcome, like a failed close, with close_rc = -EIO.
 # [2] Raising leaves the state untouched, so the driver can still wind the request down with
 #     on_submit_error(): the "always closed" rule survives our own bugs.
+# [3] A catch-up request (``recent_since`` set: the module just started, or the image just
+#     became primary) only creates a snapshot if none is newer than ``since``; if the snapshots
+#     cannot be listed it creates one: one snapshot too many beats an unprotected interval.
 #
 # Invariants:
 #   - An image whose open succeeded is closed exactly once: every path out of GETTING_MODE,
@@ -74,6 +81,7 @@ class State(enum.Enum):
     OPENING = "opening image"
     GETTING_MODE = "getting mirror mode"
     GETTING_INFO = "getting mirror info"
+    CHECKING_RECENT = "checking for a recent mirror snapshot"
     CREATING = "creating mirror snapshot"
     CLOSING = "closing image"
     DONE = "done"
@@ -86,6 +94,7 @@ class OutcomeKind(enum.Enum):
     SKIPPED_NOT_SNAPSHOT = "skipped: not in snapshot mirror mode"
     SKIPPED_DISABLED = "skipped: mirroring disabled"
     SKIPPED_NOT_PRIMARY = "skipped: not primary"
+    SKIPPED_RECENT = "skipped: a recent mirror snapshot exists"
     VANISHED = "image vanished"
     FAILED = "failed"
 
@@ -129,6 +138,14 @@ class GetMirrorInfo:
 
 
 @dataclass(frozen=True)
+class CheckRecent:
+    """Find the open image's newest mirror snapshot time: complete with rc 0 and an aware UTC
+    datetime (None: no mirror snapshot), or rc < 0 if the snapshots cannot be listed."""
+
+    since: datetime
+
+
+@dataclass(frozen=True)
 class CreateSnapshot:
     """``image.aio_mirror_image_create_snapshot(flags)``: complete with the snap id."""
 
@@ -147,7 +164,9 @@ class Finish:
     outcome: Outcome
 
 
-Action = OpenImage | GetMirrorMode | GetMirrorInfo | CreateSnapshot | CloseImage | Finish
+Action = (
+    OpenImage | GetMirrorMode | GetMirrorInfo | CheckRecent | CreateSnapshot | CloseImage | Finish
+)
 
 
 class RequestStateError(RuntimeError):
@@ -218,6 +237,19 @@ def _judge_info(rc: int, value: object) -> Outcome | None:
     return None
 
 
+def _judge_recent(since: datetime) -> _Judge:
+    def judge(rc: int, value: object) -> Outcome | None:
+        step = State.CHECKING_RECENT
+        if value is not None and not isinstance(value, datetime):
+            raise _wrong_shape(step, value)
+        if rc >= 0 and value is not None and value >= since:
+            detail = f"mirror snapshot of {value:%Y-%m-%d %H:%M:%S} UTC is recent enough"
+            return _ended(OutcomeKind.SKIPPED_RECENT, step, rc, detail)
+        return None
+
+    return judge
+
+
 def _judge_create(rc: int, value: object) -> Outcome | None:
     step = State.CREATING
     if value is None:
@@ -240,16 +272,21 @@ _NEXT: dict[State, tuple[State, Action]] = {
     State.OPENING: (State.GETTING_MODE, GetMirrorMode()),
     State.GETTING_MODE: (State.GETTING_INFO, GetMirrorInfo()),
     State.GETTING_INFO: (State.CREATING, CreateSnapshot(flags=0)),
+    State.CHECKING_RECENT: (State.CREATING, CreateSnapshot(flags=0)),
 }
 
 
 class CreateSnapshotRequest:
-    """Create one mirror snapshot of one image: open, check mode and info, create, close."""
+    """Create one mirror snapshot of one image: open, check mode and info, create, close.
 
-    __slots__ = ("_image", "_opened", "_outcome", "_started", "_state")
+    With ``recent_since`` (a catch-up), only if it has no mirror snapshot that recent.
+    """
 
-    def __init__(self, image: ImageSpec) -> None:
+    __slots__ = ("_image", "_opened", "_outcome", "_recent_since", "_started", "_state")
+
+    def __init__(self, image: ImageSpec, recent_since: datetime | None = None) -> None:
         self._image = image
+        self._recent_since = recent_since
         self._state = State.OPENING
         self._started = False
         self._opened = False
@@ -292,11 +329,18 @@ class CreateSnapshotRequest:
             if rc < 0:
                 self._note_close_error(rc, f"error when closing image: {_describe_rc(rc)}")
             return self._finish()
-        verdict = _JUDGES[self._state](rc, value)
+        if self._state is State.CHECKING_RECENT:
+            assert self._recent_since is not None
+            verdict = _judge_recent(self._recent_since)(rc, value)
+        else:
+            verdict = _JUDGES[self._state](rc, value)
         if verdict is not None:
             return self._end(verdict)
         if self._state is State.OPENING:
             self._opened = True
+        if self._state is State.GETTING_INFO and self._recent_since is not None:
+            self._state = State.CHECKING_RECENT
+            return CheckRecent(self._recent_since)
         self._state, action = _NEXT[self._state]
         return action
 

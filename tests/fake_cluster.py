@@ -216,6 +216,7 @@ class Started:
     image: ImageSpec
     name: str
     done: Callable[[ImageSpec, Outcome], None]
+    recent_since: datetime | None = None
 
 
 class FakeDriver:
@@ -232,10 +233,14 @@ class FakeDriver:
         self.outcomes: list[tuple[ImageSpec, Outcome]] = []
 
     def start(
-        self, image: ImageSpec, name: str, done: Callable[[ImageSpec, Outcome], None]
+        self,
+        image: ImageSpec,
+        name: str,
+        done: Callable[[ImageSpec, Outcome], None],
+        recent_since: datetime | None = None,
     ) -> None:
         self.started.append(image)
-        run = Started(image, name, done)
+        run = Started(image, name, done, recent_since)
         if self.hold:
             self.held.append(run)
         else:
@@ -247,6 +252,6 @@ class FakeDriver:
             self._complete(run)
 
     def _complete(self, run: Started) -> None:
-        outcome = run_request(self.cluster.rbd, run.image).outcome
+        outcome = run_request(self.cluster.rbd, run.image, run.recent_since).outcome
         self.outcomes.append((run.image, outcome))
         run.done(run.image, outcome)

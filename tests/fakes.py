@@ -5,12 +5,14 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from rbd_snapsched.levels import ImageSpec
 from rbd_snapsched.requests import (
     MIRROR_IMAGE_ENABLED,
     MIRROR_IMAGE_MODE_SNAPSHOT,
     Action,
+    CheckRecent,
     CloseImage,
     CreateSnapshot,
     CreateSnapshotRequest,
@@ -30,6 +32,7 @@ class SubmitFailed(Exception):
 
 
 Completion = tuple[int, object]
+JUST_ENABLED = datetime(9999, 1, 1, tzinfo=timezone.utc)  # "a moment ago", for any fake clock
 
 
 @dataclass
@@ -49,6 +52,10 @@ class FakeImage:
     info_rc: int = 0
     create_rc: int = 0
     close_rc: int = 0
+    # Enabling snapshot mirroring takes a mirror snapshot: by default the image has a recent one
+    # (later than any catch-up cut-off). Set an old time, or None, to make it due a catch-up.
+    newest_mirror_snapshot: datetime | None = field(default_factory=lambda: JUST_ENABLED)
+    recent_rc: int = 0
     submit_errors: dict[type[Action], str] = field(default_factory=dict)
     on_step: Callable[[FakeImage, Action], None] | None = None
     # observed
@@ -79,6 +86,8 @@ class FakeImage:
         if isinstance(action, GetMirrorInfo):
             info = {"global_id": "gid", "state": self.state, "primary": self.primary}
             return self.info_rc, (info if self.info_rc >= 0 else None)
+        if isinstance(action, CheckRecent):
+            return self.recent_rc, (self.newest_mirror_snapshot if self.recent_rc >= 0 else None)
         if isinstance(action, CreateSnapshot):
             assert action.flags == 0
             if self.create_rc < 0:
@@ -133,9 +142,11 @@ class RequestTrace:
         return [type(a) for a in self.actions]
 
 
-def run_request(rbd: FakeRbd, image: ImageSpec) -> RequestTrace:
+def run_request(
+    rbd: FakeRbd, image: ImageSpec, recent_since: datetime | None = None
+) -> RequestTrace:
     """Drive one CreateSnapshotRequest to its Finish against ``rbd``, like a driver would."""
-    request = CreateSnapshotRequest(image)
+    request = CreateSnapshotRequest(image, recent_since)
     action: Action = request.start()
     trace = RequestTrace([action], [request.state])
     while not isinstance(action, Finish):

@@ -214,7 +214,11 @@ class InstantDriver:
         self._later: deque[tuple[ImageSpec, Callable[[ImageSpec, Outcome], None]]] = deque()
 
     def start(
-        self, image: ImageSpec, name: str, done: Callable[[ImageSpec, Outcome], None]
+        self,
+        image: ImageSpec,
+        name: str,
+        done: Callable[[ImageSpec, Outcome], None],
+        recent_since: datetime | None = None,
     ) -> None:
         self.started += 1
         if self.depth and not self.inline:

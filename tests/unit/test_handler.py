@@ -148,7 +148,7 @@ def test_add_requeues_only_the_images_the_level_governs(s: Setup) -> None:
     s.remove("")
     assert s.status() == []
     s.run_until(START + timedelta(days=1))
-    assert a not in s.driver.started
+    assert a not in s.created()
 
 
 def test_status_filters_as_upstream(s: Setup) -> None:
@@ -256,7 +256,12 @@ def test_a_driver_that_raises_releases_the_slot(s: Setup) -> None:
     images = [s.cluster.add_image(s.pool, f"img{i}") for i in range(3)]
     calls: list[ImageSpec] = []
 
-    def broken(image: ImageSpec, name: str, done: Callable[[ImageSpec, Outcome], None]) -> None:
+    def broken(
+        image: ImageSpec,
+        name: str,
+        done: Callable[[ImageSpec, Outcome], None],
+        recent_since: datetime | None = None,
+    ) -> None:
         calls.append(image)
         raise RuntimeError("ioctx open failed")
 
@@ -319,7 +324,7 @@ def test_a_pool_without_tx_peer_is_reported_once_and_skipped(
     s.add("rbd/", "1m")
     with caplog.at_level(logging.ERROR):
         s.run_until(START + timedelta(minutes=5))
-    assert a not in s.driver.started
+    assert a not in s.created()
     assert caplog.text.count("no mirror tx peer") == 1
     assert s.status() == [("2025-12-10 18:01:00", "rbd/a")]  # still scheduled
     assert [list(h) for h in health] == [["RBD_SNAPSCHED_NO_TX_PEER"]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from rbd_snapsched.requests import (
     MIRROR_IMAGE_MODE_SNAPSHOT,
     SUBMIT_ERROR_RC,
     Action,
+    CheckRecent,
     CloseImage,
     CreateSnapshot,
     CreateSnapshotRequest,
@@ -394,6 +396,10 @@ def test_impossible_completion_value_raises_and_leaves_the_state(
 
 # --- "an opened image is always closed", over random completions ------------------------------
 
+CUTOFF = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+OLD = CUTOFF - timedelta(hours=5)
+RECENT = CUTOFF + timedelta(minutes=1)
+
 RCS = st.sampled_from([0, 0, 0, ENOENT, EIO, -errno.EINVAL, -errno.ESHUTDOWN])
 VALUES: dict[State, st.SearchStrategy[object]] = {
     State.OPENING: st.none(),
@@ -406,6 +412,7 @@ VALUES: dict[State, st.SearchStrategy[object]] = {
             primary=st.sampled_from([True, True, False]),
         ),
     ),
+    State.CHECKING_RECENT: st.one_of(st.none(), st.sampled_from([OLD, RECENT])),
     State.CREATING: st.one_of(st.none(), st.integers(1, 1000)),
     State.CLOSING: st.none(),
 }
@@ -414,11 +421,12 @@ VALUES: dict[State, st.SearchStrategy[object]] = {
 @settings(max_examples=500, derandomize=True, deadline=None)
 @given(st.data())
 def test_an_opened_image_is_always_closed_once(data: st.DataObject) -> None:
-    req = CreateSnapshotRequest(IMAGE)
+    catch_up = data.draw(st.booleans(), label="catch-up?")
+    req = CreateSnapshotRequest(IMAGE, CUTOFF if catch_up else None)
     actions: list[Action] = [req.start()]
     opened = False
     while not isinstance(actions[-1], Finish):
-        assert len(actions) < 8
+        assert len(actions) < 9
         state = req.state
         if data.draw(st.integers(0, 9), label="submit error?") == 0:
             actions.append(req.on_submit_error("x"))
@@ -568,3 +576,52 @@ def test_runner_many_images() -> None:
     assert rbd.open_images() == []
     snap_ids = [sid for fake in rbd.images.values() for sid in fake.snap_ids]
     assert len(set(snap_ids)) == 10
+
+
+# --- catch-up: only a snapshot if none is recent enough ----------------------------------------
+
+
+def to_info(req: CreateSnapshotRequest) -> Action:
+    req.start()
+    req.on_complete(0)
+    req.on_complete(0, MIRROR_IMAGE_MODE_SNAPSHOT)
+    return req.on_complete(0, info())
+
+
+def test_a_catch_up_checks_for_a_recent_snapshot_after_the_mirror_info() -> None:
+    req = CreateSnapshotRequest(IMAGE, CUTOFF)
+    assert to_info(req) == CheckRecent(CUTOFF)
+    assert req.state is State.CHECKING_RECENT
+    action = req.on_complete(0, RECENT)
+    assert isinstance(action, CloseImage)
+    assert req.outcome is not None and req.outcome.kind is OutcomeKind.SKIPPED_RECENT
+    assert not req.outcome.is_error
+    assert isinstance(req.on_complete(0), Finish)
+
+
+@pytest.mark.parametrize(("rc", "newest"), [(0, OLD), (0, None), (EIO, None)])
+def test_a_catch_up_creates_when_the_newest_is_old_missing_or_unknown(
+    rc: int, newest: datetime | None
+) -> None:
+    req = CreateSnapshotRequest(IMAGE, CUTOFF)
+    to_info(req)
+    assert req.on_complete(rc, newest) == CreateSnapshot(flags=0)
+    assert req.state is State.CREATING
+
+
+def test_a_plain_request_never_checks() -> None:
+    req = CreateSnapshotRequest(IMAGE)
+    assert to_info(req) == CreateSnapshot(flags=0)
+
+
+def test_a_catch_up_against_the_scripted_rbd() -> None:
+    rbd = FakeRbd()
+    rbd.add(IMAGE, FakeImage(newest_mirror_snapshot=OLD))
+    trace = run_request(rbd, IMAGE, CUTOFF)
+    assert trace.outcome.kind is OutcomeKind.CREATED
+    rbd.add(IMAGE, FakeImage(newest_mirror_snapshot=RECENT))
+    assert run_request(rbd, IMAGE, CUTOFF).outcome.kind is OutcomeKind.SKIPPED_RECENT
+    with pytest.raises(RequestStateError):
+        req = CreateSnapshotRequest(IMAGE, CUTOFF)
+        to_info(req)
+        req.on_complete(0, "yesterday")
