@@ -1,0 +1,162 @@
+"""Operator controls through the ``ceph`` CLI on each release: pause/resume across a mgr
+restart, snapshot-now, explain, catch-up, and their errnos and caps.
+
+Waits for real minute slots, bounded: the pause test about three slots (at most 4 minutes),
+the catch-up test at most 3 minutes (its image must first be older than a 2m interval).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+from tests.cephcluster import Cluster
+from tests.cluster.helpers import PROMPT, Pools, make_images, raw, sched, wait_until
+from tests.cluster.test_scheduling import last_snap_id, mirror_snapshots, new_primary_snapshots
+
+pytestmark = pytest.mark.ceph_cluster
+
+ENOENT, EACCES, EINVAL = 2, 13, 22
+SLOT = 75.0  # seconds: one minute slot plus the snapshot's few seconds
+
+
+def checks(cluster: Cluster) -> dict[str, Any]:
+    found: dict[str, Any] = cluster.ceph_json("health", "detail").get("checks", {})
+    return found
+
+
+def raw_status(cluster: Cluster, level: str) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = json.loads(raw(cluster, "status", level).stdout)[
+        "scheduled_images"
+    ]
+    return rows
+
+
+def sleep_past_next_slot(margin: float = 8.0) -> None:
+    now = datetime.now(timezone.utc)
+    time.sleep(60 - now.second - now.microsecond / 1e6 + margin)
+
+
+def test_pause_holds_across_a_mgr_restart_until_resume(cluster: Cluster, pools: Pools) -> None:
+    pool = pools.rbd("p")
+    spec = f"{pool}/img"
+    make_images(cluster, spec)
+    sched(cluster, "add", "-p", pool, "1m")
+    wait_until(lambda: bool(raw_status(cluster, f"{pool}/")), PROMPT, f"{pool} in status")
+
+    out = raw(cluster, "pause", f"{pool}/").stdout.strip()
+    assert out == f"paused {pool}/: 1 scheduled image(s) under it"
+    (row,) = raw_status(cluster, f"{pool}/")
+    assert row["paused_by"] == f"{pool}/"
+    assert sched(cluster, "status", "-p", pool).returncode == 0  # the rbd CLI still parses it
+    wait_until(lambda: "RBD_SNAPSCHED_PAUSED" in checks(cluster), 20, "the pause warning")
+    assert f"level {pool}/ paused since" in json.dumps(checks(cluster)["RBD_SNAPSCHED_PAUSED"])
+
+    cluster.restart_mgr()  # the pause is stored: the new mgr keeps it
+    (level,) = [v for v in json.loads(raw(cluster, "list", f"{pool}/").stdout).values()]
+    assert "paused_since" in level
+    wait_until(lambda: "RBD_SNAPSCHED_PAUSED" in checks(cluster), 30, "the pause warning again")
+    before = last_snap_id(cluster, spec)
+    sleep_past_next_slot()
+    assert new_primary_snapshots(cluster, spec, before) == [], "a paused image got a snapshot"
+
+    assert raw(cluster, "resume", f"{pool}/").stdout.startswith(f"resumed {pool}/")
+    wait_until(lambda: "RBD_SNAPSCHED_PAUSED" not in checks(cluster), 20, "the warning to clear")
+    sleep_past_next_slot()
+    assert len(new_primary_snapshots(cluster, spec, before)) == 1
+    again = raw(cluster, "resume", f"{pool}/", check=False)
+    assert again.returncode == ENOENT and f"level {pool}/ is not paused" in again.stderr
+    missing = raw(cluster, "pause", f"{pool}nope/", check=False)
+    assert missing.returncode == ENOENT and "does not exist" in missing.stderr
+
+
+def test_snapshot_now_and_explain(cluster: Cluster, pools: Pools) -> None:
+    pool, other = pools.create("p", "q")
+    specs = (f"{pool}/a", f"{pool}/b")
+    make_images(cluster, *specs, f"{other}/c")
+    sched(cluster, "add", "-p", pool, "1d", "03:00")
+    listed = raw(cluster, "list", f"{pool}/").stdout
+    before = {spec: last_snap_id(cluster, spec) for spec in specs}
+
+    out = raw(cluster, "snapshot-now", f"{pool}/").stdout
+    assert out.startswith(f"snapshot requested for 2 image(s) under {pool}/"), out
+
+    def each_has_one() -> bool:
+        return all(len(new_primary_snapshots(cluster, s, before[s])) == 1 for s in specs)
+
+    wait_until(each_has_one, PROMPT, "one new mirror snapshot of each image")
+    assert raw(cluster, "list", f"{pool}/").stdout == listed  # the schedule is untouched
+
+    explained = json.loads(raw(cluster, "explain", f"{pool}/", "3").stdout)
+    assert [e["image"] for e in explained["images"]] == list(specs)
+    first = explained["images"][0]
+    assert first["governed_by"] == f"{pool}/" and first["paused_by"] is None
+    assert first["why"] == f"{pool}/ is the most specific level with a schedule"
+    assert len(first["next_runs"]) == 3 and all(
+        r.endswith("T03:00:00Z") for r in first["next_runs"]
+    )
+    (unscheduled,) = json.loads(raw(cluster, "explain", f"{other}/c").stdout)["images"]
+    assert unscheduled["governed_by"] is None and unscheduled["next_runs"] == []
+    bad = raw(cluster, "explain", f"{pool}/", "0", check=False)
+    assert bad.returncode == EINVAL and "count must be from 1 to 100" in bad.stderr
+
+    # Caps: a client allowed on `pool` only is refused elsewhere and at the global level.
+    keyring = cluster.root / "operator.keyring"
+    cluster.run(
+        "ceph", "auth", "get-or-create", "client.operator", "mon", "profile rbd",
+        "osd", f"profile rbd pool={pool}",
+        "mgr", f"profile rbd pool={pool}, allow module rbd_snapsched with pool={pool} rw",
+        "-o", str(keyring),
+    )  # fmt: skip
+    try:
+
+        def as_operator(*args: str) -> int:
+            who = ("--id", "operator", "--keyring", str(keyring))
+            return raw(cluster, *args, *who, check=False).returncode
+
+        assert as_operator("explain", f"{pool}/") == 0
+        for verb in ("pause", "snapshot-now", "explain"):
+            assert as_operator(verb, f"{other}/") == EACCES, verb
+        assert as_operator("pause", "") == EACCES
+    finally:
+        cluster.run("ceph", "auth", "rm", "client.operator")
+
+
+def test_catch_up_snapshots_an_image_behind_its_interval_at_once(
+    cluster: Cluster, pools: Pools
+) -> None:
+    """An image whose newest mirror snapshot is older than the interval, newly covered, gets
+    one snapshot at once instead of at its next slot; a mgr restart then adds none."""
+    pool = pools.rbd("p")
+    spec = f"{pool}/img"
+    make_images(cluster, spec)  # enabling takes its first mirror snapshot: now
+    (first,) = mirror_snapshots(cluster, spec)
+    # Wait until that snapshot is older than 2m, at a moment when the next 2m slot is more
+    # than a minute away (else the slot itself comes first): at most about 3 minutes.
+    deadline = time.monotonic() + 200
+    while True:
+        now = time.time()
+        if now - created_at(first) > 125 and 120 - now % 120 > 70:
+            break
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    sched(cluster, "add", "-p", pool, "2m")
+    wait_until(
+        lambda: len(new_primary_snapshots(cluster, spec, int(first["id"]))) == 1,
+        20,
+        "the catch-up snapshot (well before the next 2m slot)",
+    )
+    (taken,) = new_primary_snapshots(cluster, spec, int(first["id"]))
+    assert 120 - created_at(taken) % 120 > 40, "that was the slot, not a catch-up"
+    cluster.restart_mgr()
+    time.sleep(10)  # the new mgr's first pass: its catch-up finds the recent snapshot
+    assert len(new_primary_snapshots(cluster, spec, int(first["id"]))) == 1
+
+
+def created_at(snap: dict[str, Any]) -> float:
+    stamp = datetime.strptime(snap["timestamp"], "%a %b %d %H:%M:%S %Y")
+    return stamp.replace(tzinfo=timezone.utc).timestamp()
