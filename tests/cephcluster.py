@@ -530,7 +530,8 @@ osd journal size = 100
         for mgr_id in self.mgr_ids:
             self._start_mgr(mgr_id)
         wait_for("mgr available", self._mgr_available, 60)
-        wait_for("rbd_snapsched answering", self.module_answers, 60)
+        # Bounded generously: on a loaded 2-core machine a Pacific mgr took over 60 s once.
+        wait_for("rbd_snapsched answering", self.module_answers, 120)
 
     def log_tails(self, lines: int = 30) -> str:
         parts = []
