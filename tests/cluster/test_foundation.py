@@ -56,10 +56,25 @@ def test_commands_declared_with_upstream_signatures(remote_client: Remote) -> No
         for d in json.loads(out).values()
         if d["sig"][: len(prefix)] == prefix
     ]
-    # Ours and rbd_support's: the same four signatures, declared twice; plus our takeover.
-    takeover = ["takeover", {"name": "dry_run", "req": "false", "type": "CephBool"}]
-    expected = [*UPSTREAM_SIGNATURES, *UPSTREAM_SIGNATURES, takeover]
-    assert sorted(map(json.dumps, sigs)) == sorted(map(json.dumps, expected))
+    # Ours and rbd_support's: the same four signatures, declared twice; plus our own commands.
+    level = {"name": "level_spec", "type": "CephString"}
+    ours = [
+        ["takeover", {"name": "dry_run", "req": "false", "type": "CephBool"}],
+        ["pause", level],
+        ["resume", level],
+        ["snapshot-now", level],
+        [
+            "explain",
+            {**level, "req": "false"},
+            {"name": "count", "req": "false", "type": "CephInt"},
+        ],
+    ]
+    expected = [*UPSTREAM_SIGNATURES, *UPSTREAM_SIGNATURES, *ours]
+
+    def key(sig: Any) -> str:
+        return json.dumps(sig, sort_keys=True)
+
+    assert sorted(map(key, sigs)) == sorted(map(key, expected))
 
 
 def test_empty_listings_through_the_cli(cluster: Cluster) -> None:
