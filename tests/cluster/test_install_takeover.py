@@ -269,6 +269,12 @@ def command_help(cluster: Cluster) -> list[str]:
 def test_upgrade_reaches_the_standby_too(packaged: Cluster) -> None:
     c = packaged
     installer(c, "install")
+    # The install respawned every mgr: the upgrade below must find the standby registered, or
+    # there is no standby for it to reach (bounded: 60 s).
+    deadline = time.monotonic() + 60
+    while len(c.ceph_json("mgr", "dump").get("standbys", [])) < 1:
+        assert time.monotonic() < deadline, "the standby mgr did not come back"
+        time.sleep(1)
     marker = "Show rbd mirror snapshot schedule status (upgraded)"
     new = c.root / "upgrade-src"
     shutil.copytree(c.module_src / "rbd_snapsched", new / "rbd_snapsched")
