@@ -67,9 +67,8 @@ def test_a_restart_catches_up_and_a_promotion_too() -> None:
 
 
 def test_paused_images_wait_for_resume_to_catch_up() -> None:
-    from tests.unit.test_pauses import PausedSetup
 
-    s = PausedSetup()
+    s = Setup()
     image = s.cluster.add_image(s.pool, "a")
     s.cluster.rbd.images[image].newest_mirror_snapshot = START - timedelta(days=3)
     s.add("rbd/", "1d")

@@ -15,6 +15,7 @@ from rbd_snapsched.clock import SystemClock
 from rbd_snapsched.errors import InvalidArgument
 from rbd_snapsched.handler import Handler
 from rbd_snapsched.levels import ImageSpec, LevelSpec, PoolInfo
+from rbd_snapsched.pauses import PauseStore
 from rbd_snapsched.requests import Outcome, OutcomeKind
 from rbd_snapsched.store import SCHEDULE_OID, UPSTREAM_SCHEDULE_OID, ScheduleStore
 from tests.fake_cluster import (
@@ -49,6 +50,7 @@ class Setup:
             LOG,
             prune=False,
         )
+        self.pause_option = FakeOption()  # our paused levels (pauses.PauseStore)
         self.handler = self.make_handler(max_concurrent)
 
     def make_handler(self, max_concurrent: int = 10) -> Handler:
@@ -61,6 +63,7 @@ class Setup:
             log=LOG,
             max_concurrent=max_concurrent,
             upstream=self.upstream,
+            pauses=PauseStore(self.pause_option, self.cluster, LOG),
         )
 
     def add(self, level: str, interval: str, start: str | None = None) -> None:

@@ -9,16 +9,15 @@ import pytest
 from rbd_snapsched.errors import InvalidArgument
 from tests.fake_cluster import JOURNAL
 from tests.unit.test_handler import START, Setup
-from tests.unit.test_pauses import PausedSetup
 
 
 @pytest.fixture
-def s() -> PausedSetup:
-    return PausedSetup()
+def s() -> Setup:
+    return Setup()
 
 
 def test_snapshot_now_takes_one_snapshot_of_each_primary_image_under_the_level(
-    s: PausedSetup,
+    s: Setup,
 ) -> None:
     a = s.cluster.add_image(s.pool, "a")
     b = s.cluster.add_image(s.pool, "b", "ns")
@@ -54,7 +53,7 @@ def test_snapshot_now_covers_unscheduled_images_and_respects_the_cap() -> None:
     assert s.created() == {i: 1 for i in images}
 
 
-def test_explain_names_the_governing_level_why_and_the_next_runs(s: PausedSetup) -> None:
+def test_explain_names_the_governing_level_why_and_the_next_runs(s: Setup) -> None:
     a = s.cluster.add_image(s.pool, "a")
     s.cluster.add_image(s.pool, "b", "ns")
     s.add("", "1d")
@@ -81,7 +80,7 @@ def test_explain_names_the_governing_level_why_and_the_next_runs(s: PausedSetup)
     assert s.handler.image_state(a) is not None
 
 
-def test_explain_says_when_rbd_support_holds_an_image_or_nothing_governs(s: PausedSetup) -> None:
+def test_explain_says_when_rbd_support_holds_an_image_or_nothing_governs(s: Setup) -> None:
     s.cluster.add_image(s.pool, "a")
     (entry,) = s.handler.explain(s.handler.resolve("rbd/"), 5)["images"]
     assert entry["governed_by"] is None and entry["next_runs"] == []
@@ -96,7 +95,7 @@ def test_explain_says_when_rbd_support_holds_an_image_or_nothing_governs(s: Paus
 
 
 @pytest.mark.parametrize("count", [0, 101, -1])
-def test_explain_count_out_of_range_is_einval(s: PausedSetup, count: int) -> None:
+def test_explain_count_out_of_range_is_einval(s: Setup, count: int) -> None:
     with pytest.raises(InvalidArgument):
         s.handler.explain(s.handler.resolve(""), count)
     assert s.clock.now() == START

@@ -10,7 +10,6 @@ from datetime import timedelta
 import pytest
 
 from rbd_snapsched.errors import NotFound
-from rbd_snapsched.handler import Handler
 from rbd_snapsched.levels import LevelSpec
 from rbd_snapsched.pauses import Pauses, PauseStore, covers
 from rbd_snapsched.store import SCHEDULE_OID, ScheduleStore
@@ -20,31 +19,12 @@ from tests.unit.test_handler import START, Setup
 LOG = logging.getLogger("test_pauses")
 
 
-class PausedSetup(Setup):
-    def __init__(self) -> None:
-        self.pause_option = FakeOption()
-        super().__init__()
-
-    def make_handler(self, max_concurrent: int = 10) -> Handler:
-        return Handler(
-            io=self.cluster,
-            resolver=self.cluster,
-            store=self.store,
-            driver=self.driver,
-            clock=self.clock,
-            log=LOG,
-            max_concurrent=max_concurrent,
-            upstream=self.upstream,
-            pauses=PauseStore(self.pause_option, self.cluster, LOG),
-        )
-
-
 @pytest.fixture
-def s() -> PausedSetup:
-    return PausedSetup()
+def s() -> Setup:
+    return Setup()
 
 
-def test_a_paused_pool_gets_no_scheduled_snapshots_until_resumed(s: PausedSetup) -> None:
+def test_a_paused_pool_gets_no_scheduled_snapshots_until_resumed(s: Setup) -> None:
     a = s.cluster.add_image(s.pool, "a")
     b = s.cluster.add_image(s.pool, "b", "ns")
     s.add("rbd/", "1m")
@@ -66,7 +46,7 @@ def test_a_paused_pool_gets_no_scheduled_snapshots_until_resumed(s: PausedSetup)
     assert s.created() == {a: 2, b: 2}
 
 
-def test_a_pause_covers_only_what_lies_under_it(s: PausedSetup) -> None:
+def test_a_pause_covers_only_what_lies_under_it(s: Setup) -> None:
     a = s.cluster.add_image(s.pool, "a")
     b = s.cluster.add_image(s.pool, "b", "ns")
     s.add("", "1m")
@@ -78,7 +58,7 @@ def test_a_pause_covers_only_what_lies_under_it(s: PausedSetup) -> None:
     assert covers(s.handler.resolve("rbd/"), b) and covers(s.handler.resolve(""), b)
 
 
-def test_pauses_survive_a_restart_and_stay_out_of_the_schedule_records(s: PausedSetup) -> None:
+def test_pauses_survive_a_restart_and_stay_out_of_the_schedule_records(s: Setup) -> None:
     s.cluster.add_image(s.pool, "a")
     s.add("rbd/", "1m")
     before = dict(s.pool.objects.get(SCHEDULE_OID, {}))
@@ -98,7 +78,7 @@ def test_pauses_survive_a_restart_and_stay_out_of_the_schedule_records(s: Paused
 
 
 def test_resume_of_a_level_that_is_not_paused_is_enoent_and_changes_nothing(
-    s: PausedSetup,
+    s: Setup,
 ) -> None:
     s.cluster.add_image(s.pool, "a")
     s.handler.pause(s.handler.resolve("rbd/"))
@@ -110,7 +90,7 @@ def test_resume_of_a_level_that_is_not_paused_is_enoent_and_changes_nothing(
 
 
 def test_pauses_of_levels_that_are_gone_are_dropped_and_corrupt_ones_skipped() -> None:
-    s = PausedSetup()
+    s = Setup()
     other = s.cluster.add_pool("other")
     s.handler.pause(s.handler.resolve("other/"))
     s.handler.pause(s.handler.resolve("rbd/"))
@@ -126,7 +106,7 @@ def test_pauses_of_levels_that_are_gone_are_dropped_and_corrupt_ones_skipped() -
     assert store.load() == Pauses()
 
 
-def test_store_is_unused_by_schedules(s: PausedSetup) -> None:
+def test_store_is_unused_by_schedules(s: Setup) -> None:
     # The schedule store never sees the pause option: its records keep rbd_support's format.
     store = ScheduleStore(FakeOmap(s.cluster, SCHEDULE_OID), FakeOption(), s.cluster, LOG)
     s.handler.pause(LevelSpec.global_level())
