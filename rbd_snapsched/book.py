@@ -1,0 +1,361 @@
+"""The per-image book: what each known image's snapshot requests did, and how late it is.
+
+Pure: no I/O, no clock, no lock (the handler's lock guards it). The handler reports events with
+the time they happened (``track``, ``seed``, ``dispatched``, ``skipped``, ``finished``); status,
+health checks and metrics read views of it. Like APScheduler's job results beside its store.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+from bisect import bisect_left
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final, NamedTuple
+
+from .levels import ImageSpec, LevelSpec
+from .requests import Outcome, OutcomeKind, State
+from .schedule import Schedule
+
+# Theory of operation
+# -------------------
+# A *record* exists for every image discovery found (primary, snapshot-mirrored, under some
+# level of ours or rbd_support's). Its *reference* is its last successful mirror snapshot, or,
+# before any is known, the time the image became known. An image with a schedule of ours
+# is *late* from reference + factor * its shortest interval on (its late-at deadline).
+#
+# Lateness changes only two ways: time passes (an image becomes late) or an event moves the
+# reference or the interval (it may stop being late). The first is found without scanning: a
+# heap of late-at deadlines. The second is an event, handled in O(1): a success moves the
+# deadline later, and the heap is not touched then. Invariant: every record that has a
+# late-at and is not late has a heap entry at or before its late-at; an entry that reaches the
+# top before its record's (later) late-at is pushed again at it, and entries of forgotten,
+# unscheduled or late records are dropped there.
+#
+# Missed slots: slots since the last success that produced no snapshot (skipped before a
+# request, or a request that ended without creating one); a success resets them.
+
+LATENCY_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+class Skip(enum.Enum):
+    """Why a due slot started no request."""
+
+    PAUSED = "paused"
+    NO_TX_PEER = "no_tx_peer"
+    IN_PROGRESS = "in_progress"  # the previous request is still running
+
+
+# How each outcome counts: (result, reason) for the metrics' totals.
+RESULTS: Final[dict[OutcomeKind, tuple[str, str]]] = {
+    OutcomeKind.CREATED: ("created", "created"),
+    OutcomeKind.SKIPPED_NOT_SNAPSHOT: ("skipped", "not_snapshot_mode"),
+    OutcomeKind.SKIPPED_DISABLED: ("skipped", "mirroring_disabled"),
+    OutcomeKind.SKIPPED_NOT_PRIMARY: ("skipped", "not_primary"),
+    OutcomeKind.SKIPPED_RECENT: ("skipped", "recent_snapshot"),
+    OutcomeKind.VANISHED: ("skipped", "vanished"),
+    OutcomeKind.FAILED: ("failed", "failed"),
+}
+STEP_NAMES: Final[dict[State, str]] = {
+    State.OPENING: "open",
+    State.GETTING_MODE: "get_mirror_mode",
+    State.GETTING_INFO: "get_mirror_info",
+    State.CHECKING_RECENT: "list_snapshots",
+    State.CREATING: "create_snapshot",
+    State.CLOSING: "close",
+    State.DONE: "done",
+}
+
+
+class Attempt(NamedTuple):
+    """One snapshot request: the slot it served (None: snapshot-now or catch-up), when it
+    was dispatched (waiting for the cap included) and ended, and how (None while it runs).
+
+    A tuple: one is made per request on the scheduler's hot path."""
+
+    slot: datetime | None
+    started: datetime
+    finished: datetime | None = None
+    outcome: Outcome | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome is not None and self.outcome.kind is OutcomeKind.FAILED
+
+
+@dataclass(slots=True)
+class ImageRecord:
+    """Everything known about one image. ``schedule`` is the one governing it (None: not ours
+    to snapshot, e.g. rbd_support still holds it)."""
+
+    name: str
+    known_since: datetime
+    pool: str = ""  # the pool's name, for metrics labels (from ``name``)
+    schedule: Schedule | None = None
+    interval: timedelta | None = None  # the schedule's shortest interval
+    next_run: datetime | None = None  # when it is queued for (None: not queued)
+    last_success: datetime | None = None
+    last_attempt: Attempt | None = None
+    missed: int = 0
+    failures: int = 0  # attempts failed in a row
+    late_at: datetime | None = None  # when it becomes late at the book's factor
+
+    @property
+    def reference(self) -> datetime:
+        return self.last_success or self.known_since
+
+    def lateness(self, now: datetime) -> timedelta:
+        """How long since its last mirror snapshot (or since it became known)."""
+        return max(now - self.reference, timedelta(0))
+
+
+class Late(NamedTuple):
+    image: ImageSpec
+    record: ImageRecord
+    lateness: timedelta
+
+
+@dataclass
+class Totals:
+    """Counters since the module started, for metrics."""
+
+    results: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # pool, result, why
+    latency_buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
+    latency_count: int = 0
+    latency_sum: float = 0.0
+
+    def observe_latency(self, seconds: float) -> None:
+        self.latency_count += 1
+        self.latency_sum += seconds
+        i = bisect_left(LATENCY_BUCKETS, seconds)  # the first bound >= seconds
+        if i < len(LATENCY_BUCKETS):
+            self.latency_buckets[i] += 1  # not cumulative: summed when rendered
+
+
+class Book:
+    """The records of every known image, late detection and the counters."""
+
+    def __init__(self, late_factor: float = 2.0) -> None:
+        _check_factor(late_factor)
+        self._factor = late_factor
+        self._records: dict[ImageSpec, ImageRecord] = {}
+        self._by_scope: defaultdict[tuple[int, str], set[ImageSpec]] = defaultdict(set)
+        self._deadlines: list[tuple[datetime, int, ImageSpec]] = []
+        self._seq = 0
+        self._late: set[ImageSpec] = set()
+        self._failing: set[ImageSpec] = set()
+        self.totals = Totals()
+
+    # -- reading --------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, image: object) -> bool:
+        return image in self._records
+
+    def __iter__(self) -> Iterator[ImageSpec]:
+        return iter(self._records)
+
+    def __getitem__(self, image: ImageSpec) -> ImageRecord:
+        return self._records[image]
+
+    def get(self, image: ImageSpec) -> ImageRecord | None:
+        return self._records.get(image)
+
+    def items(self) -> Iterable[tuple[ImageSpec, ImageRecord]]:
+        return self._records.items()
+
+    def covered(self, level: LevelSpec) -> list[ImageSpec]:
+        """Known images inside ``level``."""
+        if level.pool_id is None:
+            return list(self._records)
+        if level.image_id is not None:
+            image = ImageSpec(level.pool_id, level.namespace or "", level.image_id)
+            return [image] if image in self._records else []
+        return [
+            image
+            for (pool_id, namespace), images in self._by_scope.items()
+            if pool_id == level.pool_id and level.namespace in (None, namespace)
+            for image in images
+        ]
+
+    @property
+    def late_factor(self) -> float:
+        return self._factor
+
+    def late(self, now: datetime) -> list[Late]:
+        """Late images, worst first (call ``advance`` first to catch those newly late)."""
+        records = self._records
+        found = [Late(image, records[image], records[image].lateness(now)) for image in self._late]
+        found.sort(key=lambda late: (-late.lateness, late.record.name))
+        return found
+
+    def failing(self) -> list[tuple[ImageSpec, ImageRecord]]:
+        """Images whose last attempt failed, most failures in a row first."""
+        found = [(image, self._records[image]) for image in self._failing]
+        found.sort(key=lambda pair: (-pair[1].failures, pair[1].name))
+        return found
+
+    def next_late_at(self) -> datetime | None:
+        """The next time an image may become late (None: none can, as things stand)."""
+        heap = self._deadlines
+        while heap:
+            when, _, image = heap[0]
+            record = self._records.get(image)
+            if record is None or record.late_at is None or image in self._late:
+                heapq.heappop(heap)
+            elif record.late_at > when:  # moved later since: push it again there
+                heapq.heappop(heap)
+                self._push(record.late_at, image)
+            else:
+                return when
+        return None
+
+    # -- events ---------------------------------------------------------------------------
+
+    def track(self, image: ImageSpec, name: str, now: datetime) -> tuple[ImageRecord, bool]:
+        """The image is known (found by discovery); returns its record and whether it is new."""
+        record = self._records.get(image)
+        if record is not None:
+            if record.name != name:
+                record.name, record.pool = name, name.partition("/")[0]
+            return record, False
+        record = self._records[image] = ImageRecord(name, now, name.partition("/")[0])
+        self._by_scope[(image.pool_id, image.namespace)].add(image)
+        return record, True
+
+    def forget(self, image: ImageSpec) -> None:
+        if self._records.pop(image, None) is None:
+            return
+        scope = (image.pool_id, image.namespace)
+        self._by_scope[scope].discard(image)
+        if not self._by_scope[scope]:
+            del self._by_scope[scope]  # pools and namespaces come and go
+        self._late.discard(image)
+        self._failing.discard(image)
+
+    def set_schedule(self, image: ImageSpec, schedule: Schedule | None) -> None:
+        record = self._records[image]
+        record.schedule = schedule
+        interval = min((item.interval.timedelta for item in schedule or ()), default=None)
+        if interval != record.interval:
+            record.interval = interval
+            self._rearm(image, record)
+
+    def seed(self, image: ImageSpec, newest: datetime | None) -> None:
+        """The image's newest primary mirror snapshot, read from the cluster: the last success
+        until one of ours is newer (right after a restart or failover, not only since)."""
+        record = self._records.get(image)
+        if record is None or newest is None:
+            return
+        if record.last_success is None or newest > record.last_success:
+            record.last_success = newest
+            self._rearm(image, record)
+
+    def dispatched(self, image: ImageSpec, slot: datetime | None, now: datetime) -> None:
+        """A request for ``slot`` (None: not a scheduled slot) started."""
+        record = self._records.get(image)
+        if record is not None:
+            record.last_attempt = Attempt(slot, now)
+
+    def skipped(self, image: ImageSpec, why: Skip) -> None:
+        """A due slot started no request."""
+        record = self._records.get(image)
+        if record is not None:
+            record.missed += 1
+            self.totals.results[(record.pool, "skipped", why.value)] += 1
+
+    def finished(self, image: ImageSpec, outcome: Outcome, now: datetime) -> None:
+        record = self._records.get(image)
+        if record is None:
+            return
+        attempt = record.last_attempt
+        if attempt is None or attempt.finished is not None:
+            attempt = Attempt(None, now)  # not seen starting: count it all the same
+        record.last_attempt = Attempt(attempt.slot, attempt.started, now, outcome)
+        totals = self.totals
+        totals.observe_latency(max((now - attempt.started).total_seconds(), 0.0))
+        kind = outcome.kind
+        if kind is OutcomeKind.CREATED:
+            totals.results[(record.pool, "created", "created")] += 1
+            if record.failures:
+                record.failures = 0
+                self._failing.discard(image)
+            record.missed = 0
+            record.last_success = now
+            self._rearm(image, record)
+            return
+        result, why = RESULTS[kind]
+        if result == "failed":
+            why = STEP_NAMES[outcome.step]
+        totals.results[(record.pool, result, why)] += 1
+        if kind is OutcomeKind.FAILED:
+            record.failures += 1
+            self._failing.add(image)
+            if attempt.slot is not None:
+                record.missed += 1
+            return
+        record.failures = 0
+        self._failing.discard(image)
+        if kind is not OutcomeKind.SKIPPED_RECENT and attempt.slot is not None:
+            record.missed += 1
+
+    def set_late_factor(self, factor: float) -> None:
+        """A new threshold: every deadline is recomputed (O(n), on an option change only)."""
+        _check_factor(factor)
+        self._factor = factor
+        self._deadlines.clear()
+        self._late.clear()
+        for image, record in self._records.items():
+            record.late_at = None  # the heap is empty: every deadline is pushed anew
+            self._rearm(image, record)
+
+    def advance(self, now: datetime) -> bool:
+        """Mark the images whose deadline has passed as late; True if any became late."""
+        changed = False
+        heap, records, late = self._deadlines, self._records, self._late
+        while heap and heap[0][0] <= now:
+            _, _, image = heapq.heappop(heap)
+            record = records.get(image)
+            if record is None or record.late_at is None or image in late:
+                continue
+            if record.late_at <= now:
+                late.add(image)
+                changed = True
+            else:
+                self._push(record.late_at, image)  # moved later since: wait for it there
+        return changed
+
+    def _rearm(self, image: ImageSpec, record: ImageRecord) -> None:
+        """The reference or interval moved: not late any more; a new late-at. O(1) when it
+        moved later (a success): the heap entry before it stands for it."""
+        was_late = image in self._late
+        if was_late:
+            self._late.discard(image)
+        old = record.late_at
+        if record.interval is None:
+            record.late_at = None
+            return
+        new = record.late_at = record.reference + record.interval * self._factor
+        if was_late or old is None or new < old:
+            self._push(new, image)
+
+    def _push(self, when: datetime, image: ImageSpec) -> None:
+        self._seq += 1
+        heapq.heappush(self._deadlines, (when, self._seq, image))
+        if len(self._deadlines) > 2 * len(self._records) + 64:
+            self._deadlines = [
+                (record.late_at, seq, image)
+                for seq, (image, record) in enumerate(self._records.items())
+                if record.late_at is not None and image not in self._late
+            ]
+            heapq.heapify(self._deadlines)
+
+
+def _check_factor(factor: float) -> None:
+    if not factor > 0:
+        raise ValueError(f"late factor must be > 0, not {factor}")
