@@ -49,6 +49,8 @@ class Skip(enum.Enum):
     IN_PROGRESS = "in_progress"  # the previous request is still running
 
 
+CREATED: Final = Outcome(OutcomeKind.CREATED, State.CREATING, 0, None, "mirror snapshot created")
+
 # How each outcome counts: (result, reason) for the metrics' totals.
 RESULTS: Final[dict[OutcomeKind, tuple[str, str]]] = {
     OutcomeKind.CREATED: ("created", "created"),
@@ -72,9 +74,7 @@ STEP_NAMES: Final[dict[State, str]] = {
 
 class Attempt(NamedTuple):
     """One snapshot request: the slot it served (None: snapshot-now or catch-up), when it
-    was dispatched (waiting for the cap included) and ended, and how (None while it runs).
-
-    A tuple: one is made per request on the scheduler's hot path."""
+    was dispatched (waiting for the cap included) and ended, and how (None while it runs)."""
 
     slot: datetime | None
     started: datetime
@@ -89,23 +89,45 @@ class Attempt(NamedTuple):
 @dataclass(slots=True)
 class ImageRecord:
     """Everything known about one image. ``schedule`` is the one governing it (None: not ours
-    to snapshot, e.g. rbd_support still holds it)."""
+    to snapshot, e.g. rbd_support still holds it).
+
+    Kept flat and small (one per image, up to a million): the last attempt's fields sit here
+    rather than in an object of their own, times and graces are shared where they can be.
+    """
 
     name: str
     known_since: datetime
-    pool: str = ""  # the pool's name, for metrics labels (from ``name``)
+    pool: str = ""  # the pool's name, for metrics labels (from ``name``, interned)
     schedule: Schedule | None = None
-    interval: timedelta | None = None  # the schedule's shortest interval
+    grace: timedelta | None = None  # late this long after the reference (factor x interval)
     next_run: datetime | None = None  # when it is queued for (None: not queued)
     last_success: datetime | None = None
-    last_attempt: Attempt | None = None
+    slot: datetime | None = None  # the last attempt's: the slot it served (None: not a slot)
+    started: datetime | None = None  # dispatched (waiting for the cap included); None: never
+    finished: datetime | None = None  # None while it runs
+    outcome: Outcome | None = None  # a created one is CREATED (its snap id is not kept)
     missed: int = 0
     failures: int = 0  # attempts failed in a row
-    late_at: datetime | None = None  # when it becomes late at the book's factor
 
     @property
     def reference(self) -> datetime:
         return self.last_success or self.known_since
+
+    @property
+    def late_at(self) -> datetime | None:
+        """When it is (or was) late at the book's factor; None: not ours to schedule."""
+        return None if self.grace is None else self.reference + self.grace
+
+    @property
+    def interval(self) -> timedelta | None:
+        """Its schedule's shortest interval."""
+        return min((item.interval.timedelta for item in self.schedule or ()), default=None)
+
+    @property
+    def last_attempt(self) -> Attempt | None:
+        if self.started is None:
+            return None
+        return Attempt(self.slot, self.started, self.finished, self.outcome)
 
     def lateness(self, now: datetime) -> timedelta:
         """How long since its last mirror snapshot (or since it became known)."""
@@ -123,9 +145,17 @@ class Totals:
     """Counters since the module started, for metrics."""
 
     results: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # pool, result, why
+    created: dict[str, int] = field(default_factory=dict)  # per pool: kept apart, it is hot
     latency_buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
     latency_count: int = 0
     latency_sum: float = 0.0
+
+    def all_results(self) -> dict[tuple[str, str, str], int]:
+        """Every (pool, result, reason) count, the created ones included."""
+        merged = dict(self.results)
+        for pool, count in self.created.items():
+            merged[(pool, "created", "created")] = count
+        return merged
 
     def observe_latency(self, seconds: float) -> None:
         self.latency_count += 1
@@ -142,9 +172,10 @@ class Book:
         _check_factor(late_factor)
         self._factor = late_factor
         self._records: dict[ImageSpec, ImageRecord] = {}
+        self._pools: dict[str, str] = {}  # interned pool names
+        self._graces: dict[Schedule, timedelta | None] = {}  # most images share few schedules
         self._by_scope: defaultdict[tuple[int, str], set[ImageSpec]] = defaultdict(set)
-        self._deadlines: list[tuple[datetime, int, ImageSpec]] = []
-        self._seq = 0
+        self._deadlines: list[tuple[datetime, ImageSpec]] = []
         self._late: set[ImageSpec] = set()
         self._failing: set[ImageSpec] = set()
         self.totals = Totals()
@@ -204,13 +235,14 @@ class Book:
         """The next time an image may become late (None: none can, as things stand)."""
         heap = self._deadlines
         while heap:
-            when, _, image = heap[0]
+            when, image = heap[0]
             record = self._records.get(image)
-            if record is None or record.late_at is None or image in self._late:
+            late_at = None if record is None else record.late_at
+            if late_at is None or image in self._late:
                 heapq.heappop(heap)
-            elif record.late_at > when:  # moved later since: push it again there
+            elif late_at > when:  # moved later since: push it again there
                 heapq.heappop(heap)
-                self._push(record.late_at, image)
+                self._push(late_at, image)
             else:
                 return when
         return None
@@ -220,11 +252,13 @@ class Book:
     def track(self, image: ImageSpec, name: str, now: datetime) -> tuple[ImageRecord, bool]:
         """The image is known (found by discovery); returns its record and whether it is new."""
         record = self._records.get(image)
+        pool = name.partition("/")[0]
+        pool = self._pools.setdefault(pool, pool)
         if record is not None:
             if record.name != name:
-                record.name, record.pool = name, name.partition("/")[0]
+                record.name, record.pool = name, pool
             return record, False
-        record = self._records[image] = ImageRecord(name, now, name.partition("/")[0])
+        record = self._records[image] = ImageRecord(name, now, pool)
         self._by_scope[(image.pool_id, image.namespace)].add(image)
         return record, True
 
@@ -241,10 +275,20 @@ class Book:
     def set_schedule(self, image: ImageSpec, schedule: Schedule | None) -> None:
         record = self._records[image]
         record.schedule = schedule
-        interval = min((item.interval.timedelta for item in schedule or ()), default=None)
-        if interval != record.interval:
-            record.interval = interval
-            self._rearm(image, record)
+        grace = self._grace(schedule)
+        if grace != record.grace:
+            old = record.late_at
+            record.grace = grace
+            self._rearm(image, record, old)
+
+    def _grace(self, schedule: Schedule | None) -> timedelta | None:
+        if schedule is None:
+            return None
+        grace = self._graces.get(schedule)
+        if grace is None:
+            shortest = min(item.interval.timedelta for item in schedule)
+            grace = self._graces[schedule] = shortest * self._factor
+        return grace
 
     def seed(self, image: ImageSpec, newest: datetime | None) -> None:
         """The image's newest primary mirror snapshot, read from the cluster: the last success
@@ -253,14 +297,15 @@ class Book:
         if record is None or newest is None:
             return
         if record.last_success is None or newest > record.last_success:
+            old = record.late_at
             record.last_success = newest
-            self._rearm(image, record)
+            self._rearm(image, record, old)
 
     def dispatched(self, image: ImageSpec, slot: datetime | None, now: datetime) -> None:
         """A request for ``slot`` (None: not a scheduled slot) started."""
         record = self._records.get(image)
         if record is not None:
-            record.last_attempt = Attempt(slot, now)
+            record.slot, record.started, record.finished, record.outcome = slot, now, None, None
 
     def skipped(self, image: ImageSpec, why: Skip) -> None:
         """A due slot started no request."""
@@ -273,22 +318,27 @@ class Book:
         record = self._records.get(image)
         if record is None:
             return
-        attempt = record.last_attempt
-        if attempt is None or attempt.finished is not None:
-            attempt = Attempt(None, now)  # not seen starting: count it all the same
-        record.last_attempt = Attempt(attempt.slot, attempt.started, now, outcome)
+        started = record.started
+        if started is None or record.finished is not None:
+            record.slot = None  # not seen starting: count it all the same
+            started = record.started = now
+        record.finished = now
         totals = self.totals
-        totals.observe_latency(max((now - attempt.started).total_seconds(), 0.0))
+        totals.observe_latency((now - started).total_seconds())
         kind = outcome.kind
-        if kind is OutcomeKind.CREATED:
-            totals.results[(record.pool, "created", "created")] += 1
+        if kind is OutcomeKind.CREATED:  # the hot path: one per image per slot
+            record.outcome = CREATED
+            totals.created[record.pool] = totals.created.get(record.pool, 0) + 1
             if record.failures:
                 record.failures = 0
                 self._failing.discard(image)
             record.missed = 0
-            record.last_success = now
-            self._rearm(image, record)
+            record.last_success = now  # later than before: the heap entry stands (see top)
+            if image in self._late and record.grace is not None:
+                self._late.discard(image)
+                self._push(now + record.grace, image)
             return
+        record.outcome = outcome
         result, why = RESULTS[kind]
         if result == "failed":
             why = STEP_NAMES[outcome.step]
@@ -296,62 +346,59 @@ class Book:
         if kind is OutcomeKind.FAILED:
             record.failures += 1
             self._failing.add(image)
-            if attempt.slot is not None:
+            if record.slot is not None:
                 record.missed += 1
             return
         record.failures = 0
         self._failing.discard(image)
-        if kind is not OutcomeKind.SKIPPED_RECENT and attempt.slot is not None:
+        if kind is not OutcomeKind.SKIPPED_RECENT and record.slot is not None:
             record.missed += 1
 
     def set_late_factor(self, factor: float) -> None:
         """A new threshold: every deadline is recomputed (O(n), on an option change only)."""
         _check_factor(factor)
         self._factor = factor
+        self._graces.clear()
         self._deadlines.clear()
         self._late.clear()
         for image, record in self._records.items():
-            record.late_at = None  # the heap is empty: every deadline is pushed anew
-            self._rearm(image, record)
+            record.grace = self._grace(record.schedule)
+            self._rearm(image, record, None)  # the heap is empty: every deadline anew
 
     def advance(self, now: datetime) -> bool:
         """Mark the images whose deadline has passed as late; True if any became late."""
         changed = False
         heap, records, late = self._deadlines, self._records, self._late
         while heap and heap[0][0] <= now:
-            _, _, image = heapq.heappop(heap)
+            _, image = heapq.heappop(heap)
             record = records.get(image)
-            if record is None or record.late_at is None or image in late:
+            late_at = None if record is None else record.late_at
+            if late_at is None or image in late:
                 continue
-            if record.late_at <= now:
+            if late_at <= now:
                 late.add(image)
                 changed = True
             else:
-                self._push(record.late_at, image)  # moved later since: wait for it there
+                self._push(late_at, image)  # moved later since: wait for it there
         return changed
 
-    def _rearm(self, image: ImageSpec, record: ImageRecord) -> None:
-        """The reference or interval moved: not late any more; a new late-at. O(1) when it
-        moved later (a success): the heap entry before it stands for it."""
+    def _rearm(self, image: ImageSpec, record: ImageRecord, old: datetime | None) -> None:
+        """The reference or grace moved (late-at was ``old``): not late any more; a heap
+        entry unless the one at or before ``old`` stands for the new late-at."""
         was_late = image in self._late
         if was_late:
             self._late.discard(image)
-        old = record.late_at
-        if record.interval is None:
-            record.late_at = None
-            return
-        new = record.late_at = record.reference + record.interval * self._factor
-        if was_late or old is None or new < old:
+        new = record.late_at
+        if new is not None and (was_late or old is None or new < old):
             self._push(new, image)
 
     def _push(self, when: datetime, image: ImageSpec) -> None:
-        self._seq += 1
-        heapq.heappush(self._deadlines, (when, self._seq, image))
+        heapq.heappush(self._deadlines, (when, image))
         if len(self._deadlines) > 2 * len(self._records) + 64:
             self._deadlines = [
-                (record.late_at, seq, image)
-                for seq, (image, record) in enumerate(self._records.items())
-                if record.late_at is not None and image not in self._late
+                (late_at, image)
+                for image, record in self._records.items()
+                if (late_at := record.late_at) is not None and image not in self._late
             ]
             heapq.heapify(self._deadlines)
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
 from typing import Any
 
 import rados
 import rbd
 
+from . import compat
 from .compat import image_mirror_mode
 from .levels import ImageInfo, ImageSpec, LevelSpec, PoolInfo
 from .store import PoolGone
@@ -213,3 +215,39 @@ class RadosOmap:
             ioctx.remove_omap_keys(op, tuple(keys))
             with contextlib.suppress(rados.ObjectNotFound):  # no object: nothing to delete
                 ioctx.operate_write_op(op, self._oid)
+
+
+def newest_mirror_snapshot(image: rbd.Image, *, primary_only: bool = False) -> datetime | None:
+    """When the image's newest mirror-namespace snapshot was taken (aware UTC), if any;
+    ``primary_only``: only snapshots this image took as primary (not ones received, nor the
+    demotion's)."""
+    newest: datetime | None = None
+    for snap in image.list_snaps():
+        if snap.get("namespace") != rbd.RBD_SNAP_NAMESPACE_TYPE_MIRROR:
+            continue
+        mirror = snap.get("mirror")
+        if primary_only and (
+            mirror is None or mirror["state"] != rbd.RBD_SNAP_MIRROR_STATE_PRIMARY
+        ):
+            continue
+        taken = compat.utc(image.get_snap_timestamp(snap["id"]))
+        newest = taken if newest is None or taken > newest else newest
+    return newest
+
+
+def newest_primary_mirror_snapshot(
+    client: rados.Rados, image: ImageSpec, log: logging.Logger
+) -> datetime | None:
+    """When ``image`` last took a primary mirror snapshot; None if never, or if it cannot be
+    read (logged; a lost connection propagates). Blocking: opens the image read-only."""
+    try:
+        with client.open_ioctx2(image.pool_id) as ioctx:
+            ioctx.set_namespace(image.namespace)
+            with rbd.Image(ioctx, image_id=image.image_id, read_only=True) as handle:
+                return newest_mirror_snapshot(handle, primary_only=True)
+    except Exception as e:
+        if is_connection_shutdown(e):
+            raise
+        if not isinstance(e, (rbd.ImageNotFound, rados.ObjectNotFound)):
+            log.warning("cannot read the mirror snapshots of image %s: %s", image, e)
+        return None

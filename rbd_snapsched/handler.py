@@ -5,27 +5,34 @@ thread refreshes (loads schedules, discovers images) without the lock, then appl
 result under it; it pops due images in small batches so a command never waits behind a drain.
 Commands change one level at a time and re-queue only the images that level governs.
 
-Per-image state lives in ``ImageState``, one record per known image, owned here.
+What each image's requests did lives in the book (``book.py``), which this feeds; status,
+health checks and metrics read it. Wording is ``render.py``'s.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
-from . import render
+from . import health, render
+from .book import Book, ImageRecord, Skip
 from .catalog import ScheduleCatalog
 from .clock import Clock
+from .discovery import discover, primary_images
 from .errors import InvalidArgument, NotFound
-from .levels import ImageSpec, LevelSpec, PoolInfo, Resolver, resolve_name
-from .pauses import Pauses, PauseStore, covers
+from .explain import explain
+from .levels import ImageSpec, LevelSpec, Resolver, resolve_name
+from .metrics import Sample
+from .pauses import Pauses, PauseStore
+from .ports import ClusterIO, SnapshotDriver
 from .queue import ScheduleQueue
 from .requests import Outcome
+from .sampling import collect
 from .schedule import Interval, Schedule, ScheduleItem, StartTime
 from .store import ScheduleStore
 from .takeover import take_over
@@ -35,38 +42,10 @@ DISPATCH_BATCH = 256
 # A newly known image (module start, failover, blocklist recovery, promotion) whose next slot
 # is further away than this gets a catch-up request at once: upstream just waits for the slot.
 CATCH_UP_AFTER = timedelta(minutes=1)
-Scope = tuple[int, str]  # (pool id, namespace)
-
-
-class ClusterIO(Protocol):
-    """What the scheduler reads from the cluster, besides stored schedules."""
-
-    def rbd_pools(self) -> list[PoolInfo]: ...
-
-    def discover(
-        self, pool: PoolInfo, wanted: Callable[[LevelSpec], bool]
-    ) -> dict[ImageSpec, str] | None:
-        """Primary snapshot-mirrored images -> display name; None if the pool failed."""
-        ...
-
-    def has_tx_peer(self, pool_id: int) -> bool:
-        """The pool has a mirror peer to send snapshots to (librbd refuses them otherwise)."""
-        ...
-
-
-class SnapshotDriver(Protocol):
-    """Runs one image's snapshot request and calls ``done`` exactly once, on any thread."""
-
-    def start(
-        self,
-        image: ImageSpec,
-        name: str,
-        done: Callable[[ImageSpec, Outcome], None],
-        recent_since: datetime | None = None,
-    ) -> None:
-        """``recent_since``: a catch-up, which skips the snapshot if the image has a mirror
-        snapshot at least that recent."""
-        ...
+SEED_BATCH = 32  # images whose newest mirror snapshot one pass reads (blocking I/O)
+HEALTH_DEBOUNCE = timedelta(seconds=1)  # health republished at most this often on events
+HEALTH_REFRESH = timedelta(seconds=60)  # while images are late, their lateness is re-told
+HEARTBEAT = timedelta(seconds=60)  # the thread passes at least this often (metrics heartbeat)
 
 
 class _StartLoop(threading.local):
@@ -74,16 +53,6 @@ class _StartLoop(threading.local):
 
     def __init__(self) -> None:
         self.work: deque[tuple[ImageSpec, str]] | None = None
-
-
-@dataclass(slots=True)
-class ImageState:
-    """Everything the scheduler knows about one image."""
-
-    name: str
-    schedule: Schedule | None = None
-    last_outcome: Outcome | None = None
-    last_finished: datetime | None = None
 
 
 class Handler:
@@ -100,6 +69,7 @@ class Handler:
         refresh_interval: float = 60.0,
         upstream: ScheduleStore | None = None,
         pauses: PauseStore | None = None,
+        late_factor: float = 2.0,
     ) -> None:
         self._io = io
         self._resolver = resolver
@@ -120,8 +90,12 @@ class Handler:
         self._upstream_catalog = ScheduleCatalog()
         self._health: dict[str, dict[str, Any]] = {}
         self._generation = 0  # bumped by every command that changes the catalog
-        self._images: dict[ImageSpec, ImageState] = {}
-        self._by_scope: defaultdict[Scope, set[ImageSpec]] = defaultdict(set)
+        self._book = Book(late_factor)
+        self._to_seed: deque[ImageSpec] = deque()  # newly known: read their newest snapshot
+        self._health_dirty = False  # an event may have changed a health check
+        self._health_told = clock.now() - HEALTH_REFRESH  # when health was last published
+        self._heartbeat = clock.now()  # the thread's last pass
+        self._refreshed: tuple[datetime, float] | None = None  # last full refresh: end, seconds
         self._queue = ScheduleQueue()
         self._throttle = Throttle(max_concurrent)
         self._next_refresh: datetime | None = None  # None: refresh at once
@@ -175,11 +149,20 @@ class Handler:
         if limit < 1:
             raise InvalidArgument(f"max_concurrent_snap_create must be >= 1, not {limit}")
         with self._lock:
-            ready = [
-                (i, self._images[i].name if i in self._images else str(i))
-                for i in self._throttle.set_limit(limit)
-            ]
+            ready = [(i, self._name(i)) for i in self._throttle.set_limit(limit)]
         self._start_requests(ready)
+
+    def set_late_factor(self, factor: float) -> None:
+        if not factor > 0:
+            raise InvalidArgument(f"late factor must be > 0, not {factor}")
+        with self._cond:
+            self._book.set_late_factor(factor)
+            self._health_dirty = True
+            self._cond.notify_all()
+
+    def _name(self, image: ImageSpec) -> str:
+        record = self._book.get(image)
+        return record.name if record else f"{image.pool_id}/{image.image_id}"
 
     # -- the thread ---------------------------------------------------------------------
 
@@ -203,7 +186,7 @@ class Handler:
         Returns when to run again (the next slot or refresh; None: when notified).
         """
         with self._lock:
-            now = self._clock.now()
+            now = self._heartbeat = self._clock.now()
             full = self._next_refresh is None or now >= self._next_refresh
             scopes = [] if full else self._pending_scopes
             if not full:
@@ -214,13 +197,42 @@ class Handler:
             self._refresh_scopes(scopes)
         while not self._stopping and self._dispatch_due():
             pass
+        seeding = self._seed_some()
         with self._lock:
-            deadline = self._queue.next_deadline()
-            if self._next_refresh is not None and (
-                deadline is None or self._next_refresh < deadline
-            ):
-                deadline = self._next_refresh
-            return deadline
+            now = self._clock.now()
+            due = self._health_due()
+            if self._book.advance(now) or (due is not None and due <= now):
+                self._publish_health()  # newly late at once; events debounced; lateness re-told
+            times = (
+                self._queue.next_deadline(),
+                self._next_refresh,
+                self._book.next_late_at(),
+                self._health_due(),
+                now + HEARTBEAT,
+                now if seeding else None,
+            )
+            return min((t for t in times if t is not None), default=None)
+
+    def _health_due(self) -> datetime | None:
+        """When health should be published next, if at all (lock held)."""
+        if self._health_dirty:
+            return self._health_told + HEALTH_DEBOUNCE
+        if "RBD_SNAPSCHED_LATE" in self._health:
+            return self._health_told + HEALTH_REFRESH
+        return None
+
+    def _seed_some(self) -> bool:
+        """Read one batch of newly known images' newest mirror snapshot (their last success
+        until ours is newer); True if more wait."""
+        with self._lock:
+            batch = [self._to_seed.popleft() for _ in range(min(SEED_BATCH, len(self._to_seed)))]
+        if not batch:
+            return False
+        found = [(image, self._io.newest_mirror_snapshot(image)) for image in batch]
+        with self._lock:
+            for image, newest in found:
+                self._book.seed(image, newest)
+            return bool(self._to_seed)
 
     def _dispatch_due(self) -> bool:
         """Pop up to one batch of due images, re-queue them, start what the cap admits.
@@ -233,25 +245,32 @@ class Handler:
             now = self._clock.now()
             popped = self._queue.pop_due_many(now, DISPATCH_BATCH)
             next_runs: dict[Schedule, datetime] = {}  # most images share a few schedules
-            images, push, admit = self._images, self._queue.push, self._throttle.admit
+            book, push, admit = self._book, self._queue.push, self._throttle.admit
             for image in popped:
-                state = images[image]
-                schedule = state.schedule
+                record = book[image]
+                schedule = record.schedule
                 if schedule is None:
                     continue
+                slot = None if image in self._catch_up else record.next_run
                 due = next_runs.get(schedule)
                 if due is None:
                     due = next_runs[schedule] = schedule.next_run(now)
                 push(image, due)
+                record.next_run = due
                 if image.pool_id in self._peerless:
-                    continue  # librbd would refuse: reported once, as a health warning
+                    book.skipped(image, Skip.NO_TX_PEER)  # librbd would refuse: told in health
+                    continue
                 if self._pauses and self._pauses.covering(image) is not None:
-                    continue  # paused: keeps its slots, takes no snapshot
+                    book.skipped(image, Skip.PAUSED)  # keeps its slots, takes no snapshot
+                    continue
                 admission = admit(image)
+                if admission is Admission.ALREADY_PENDING:
+                    self._log.debug("%s: previous request is still in progress", record.name)
+                    book.skipped(image, Skip.IN_PROGRESS)
+                    continue
+                book.dispatched(image, slot, now)
                 if admission is Admission.START:
-                    started.append((image, state.name))
-                elif admission is Admission.ALREADY_PENDING:
-                    self._log.debug("%s: previous request is still in progress", state.name)
+                    started.append((image, record.name))
         self._start_requests(started)
         return len(popped) == DISPATCH_BATCH
 
@@ -279,18 +298,17 @@ class Handler:
         """Free ``image``'s slot; queue the next waiting image to start (lock held)."""
         ready = self._throttle.finish(image)
         if ready is not None:
-            state = self._images.get(ready)
-            work.append((ready, state.name if state else f"{ready.pool_id}/{ready.image_id}"))
+            work.append((ready, self._name(ready)))
         if self._throttle.idle:
             self._cond.notify_all()  # shutdown() waits for this
 
     def _request_done(self, image: ImageSpec, outcome: Outcome) -> None:
         work: deque[tuple[ImageSpec, str]] = deque()
         with self._cond:
-            state = self._images.get(image)
-            if state is not None:
-                state.last_outcome = outcome
-                state.last_finished = self._clock.now()
+            self._book.finished(image, outcome, self._clock.now())
+            if not self._health_dirty:
+                self._health_dirty = True
+                self._cond.notify_all()  # the thread republishes health (debounced)
             self._release(image, work)
         if work:
             self._start_requests(work)
@@ -305,6 +323,7 @@ class Handler:
             # Changes made so far are in storage, so this refresh covers them; a change made
             # from now on leaves its scope pending for the next pass.
             self._pending_scopes = []
+            began = self._clock.now()
         pools = self._io.rbd_pools()
         catalog = self._store.load(pools, previous)
         pauses = self._pause_store.load() if self._pause_store is not None else self._pauses
@@ -314,18 +333,20 @@ class Handler:
                 # A command changed the catalog meanwhile: keep its (newer) view.
                 catalog = self._catalog.copy()
         covered = [p for p in pools if catalog.intersects(LevelSpec.for_pool(p))]
-        found, failed, peerless = self._discover(covered, catalog)
+        found, failed, peerless = discover(self._io, covered, catalog.intersects)
         with self._lock:
             if self._generation == generation:
                 self._catalog = catalog
                 self._pauses = pauses
             if list(upstream) != list(self._upstream_catalog):
                 self._upstream_catalog = upstream
-                self._requeue(list(self._images), self._clock.now())
+                self._requeue(list(self._book), self._clock.now())
             self._set_peerless((set(self._peerless) | {p.id for p in pools}) - failed, peerless)
             # Images of pools that failed to scan stay as they were; all others are replaced.
             self._apply(found, lambda image: image.pool_id not in failed, self._clock.now())
-            self._next_refresh = self._clock.now() + timedelta(seconds=self.refresh_interval)
+            now = self._clock.now()
+            self._refreshed = (now, (now - began).total_seconds())
+            self._next_refresh = now + timedelta(seconds=self.refresh_interval)
             self._cond.notify_all()
 
     def _refresh_scopes(self, levels: list[LevelSpec]) -> None:
@@ -334,7 +355,7 @@ class Handler:
         with self._lock:
             catalog = self._catalog.copy()
         touched = [p for p in pools if any(lv.intersects(LevelSpec.for_pool(p)) for lv in levels)]
-        found, failed, peerless = self._discover(touched, catalog)
+        found, failed, peerless = discover(self._io, touched, catalog.intersects)
         scanned = {p.id for p in touched} - failed
         present = {p.id for p in pools}
 
@@ -345,26 +366,6 @@ class Handler:
             self._set_peerless(scanned, peerless)
             self._apply(found, in_scope, self._clock.now())
             self._cond.notify_all()
-
-    def _discover(
-        self, pools: list[PoolInfo], catalog: ScheduleCatalog
-    ) -> tuple[dict[ImageSpec, str], set[int], dict[int, str]]:
-        """Scan ``pools`` for the images ``catalog`` covers.
-
-        Also returns the ids of pools that failed, and the pools with images but no tx peer.
-        """
-        found: dict[ImageSpec, str] = {}
-        failed: set[int] = set()
-        peerless: dict[int, str] = {}
-        for pool in pools:
-            images = self._io.discover(pool, catalog.intersects)
-            if images is None:
-                failed.add(pool.id)
-                continue
-            found.update(images)
-            if images and not self._io.has_tx_peer(pool.id):
-                peerless[pool.id] = pool.name
-        return found, failed, peerless
 
     def _set_peerless(self, checked: set[int], peerless: dict[int, str]) -> None:
         """Record which of the ``checked`` pools lack a tx peer; report changes (lock held)."""
@@ -386,48 +387,40 @@ class Handler:
 
     def _publish_health(self) -> None:
         """Hand our health checks to ``on_health`` when they change (lock held)."""
-        checks = self.health_checks()
+        now = self._clock.now()
+        checks = health.checks(
+            now,
+            book=self._book,
+            peerless=list(self._peerless.values()),
+            pauses=self._pauses,
+            upstream=self._upstream_catalog,
+        )
+        self._health_dirty = False
+        self._health_told = now
         if checks != self._health:
             self._health = checks
             if self.on_health is not None:
                 self.on_health(checks)
 
     def health_checks(self) -> dict[str, dict[str, Any]]:
-        """Our health warnings, in the mgr's ``set_health_checks`` format."""
-        checks: dict[str, dict[str, Any]] = {}
-        if self._peerless:
-            checks["RBD_SNAPSCHED_NO_TX_PEER"] = render.no_tx_peer(list(self._peerless.values()))
-        if self._pauses:
-            checks["RBD_SNAPSCHED_PAUSED"] = render.paused(
-                [(level.name, since) for level, since in self._pauses]
-            )
-        if self._upstream_catalog:
-            levels = [level.name for level, _ in self._upstream_catalog]
-            checks["RBD_SNAPSCHED_RBD_SUPPORT_SCHEDULES"] = render.rbd_support_schedules(levels)
-        return checks
+        """The health checks last published."""
+        with self._lock:
+            return dict(self._health)
 
     def _apply(
         self, found: dict[ImageSpec, str], in_scope: Callable[[ImageSpec], bool], now: datetime
     ) -> None:
         """Make the known images of the scanned pools equal ``found`` (lock held)."""
-        gone = [image for image in self._images if in_scope(image) and image not in found]
-        for image in gone:
-            del self._images[image]
+        book = self._book
+        for image in [image for image in book if in_scope(image) and image not in found]:
+            book.forget(image)
             self._catch_up.pop(image, None)
-            scope = (image.pool_id, image.namespace)
-            self._by_scope[scope].discard(image)
-            if not self._by_scope[scope]:
-                del self._by_scope[scope]  # pools and namespaces come and go
             self._queue.remove(image)
         new: list[ImageSpec] = []
         for image, name in found.items():
-            state = self._images.get(image)
-            if state is None:
-                state = self._images[image] = ImageState(name)
-                self._by_scope[(image.pool_id, image.namespace)].add(image)
+            if book.track(image, name, now)[1]:
                 new.append(image)
-            else:
-                state.name = name
+        self._to_seed.extend(new)
         self._requeue(found, now)
         self._plan_catch_up(new, now)
 
@@ -438,39 +431,29 @@ class Handler:
         shortest interval: one snapshot, not one per missed slot; then it follows its slots.
         """
         for image in images:
-            schedule = self._images[image].schedule
+            record = self._book[image]
+            schedule = record.schedule
             if schedule is None or schedule.next_run(now) - now <= CATCH_UP_AFTER:
                 continue
             shortest = min(item.interval.timedelta for item in schedule)
             self._catch_up[image] = now - shortest
             self._queue.push(image, now)
+            record.next_run = now
 
     def _requeue(self, images: Iterable[ImageSpec], now: datetime) -> None:
         """Queue each image by its governing schedule, if that schedule changed (lock held)."""
         for image in images:
-            state = self._images[image]
+            record = self._book[image]
             schedule = None if self._upstream_catalog.find(image) else self._catalog.find(image)
-            if schedule == state.schedule and (schedule is None or image in self._queue):
+            if schedule == record.schedule and (schedule is None or image in self._queue):
                 continue
-            state.schedule = schedule
+            self._book.set_schedule(image, schedule)
             if schedule is None:
                 self._queue.remove(image)
+                record.next_run = None
             else:
-                self._queue.push(image, schedule.next_run(now))
-
-    def _covered(self, level: LevelSpec) -> list[ImageSpec]:
-        """Known images inside ``level`` (lock held)."""
-        if level.pool_id is None:
-            return list(self._images)
-        if level.image_id is not None:
-            image = ImageSpec(level.pool_id, level.namespace or "", level.image_id)
-            return [image] if image in self._images else []
-        return [
-            image
-            for (pool_id, namespace), images in self._by_scope.items()
-            if pool_id == level.pool_id and level.namespace in (None, namespace)
-            for image in images
-        ]
+                record.next_run = schedule.next_run(now)
+                self._queue.push(image, record.next_run)
 
     # -- commands -----------------------------------------------------------------------
 
@@ -500,7 +483,7 @@ class Handler:
             with self._cond:
                 self._catalog.set(level, new)
                 self._generation += 1
-                self._requeue(self._covered(level), self._clock.now())
+                self._requeue(self._book.covered(level), self._clock.now())
                 self._pending_scopes.append(level)
                 self._cond.notify_all()
 
@@ -527,21 +510,10 @@ class Handler:
             with self._cond:
                 self._pauses = new
                 self._generation += 1
-                covered = sum(1 for _ in self._covered(level))
+                covered = sum(1 for _ in self._book.covered(level))
                 self._publish_health()
         verb = "paused" if paused else "resumed"
         return f"{verb} {name}: {covered} scheduled image(s) under it"
-
-    def _primary_images(self, level: LevelSpec) -> dict[ImageSpec, str]:
-        """Every primary snapshot-mirrored image under ``level``, scanned now (not only the
-        scheduled ones the scheduler knows)."""
-        found: dict[ImageSpec, str] = {}
-        for pool in self._io.rbd_pools():
-            if level.pool_id is not None and level.pool_id != pool.id:
-                continue
-            images = self._io.discover(pool, level.intersects) or {}
-            found.update((i, n) for i, n in images.items() if covers(level, i))
-        return found
 
     def snapshot_now(self, level: LevelSpec) -> str:
         """One mirror snapshot of each primary image under ``level`` now, through the cap.
@@ -549,7 +521,7 @@ class Handler:
         The schedule is untouched and a pause does not apply (it is an explicit request). An
         image with a request in flight is not asked twice.
         """
-        images = self._primary_images(level)
+        images = primary_images(self._io, level)
         started: list[tuple[ImageSpec, str]] = []
         busy = peerless = 0
         with self._lock:
@@ -558,20 +530,15 @@ class Handler:
                     peerless += 1
                     continue
                 admission = self._throttle.admit(image)
+                if admission is Admission.ALREADY_PENDING:
+                    busy += 1
+                    continue
+                self._book.dispatched(image, None, self._clock.now())
                 if admission is Admission.START:
                     started.append((image, name))
-                elif admission is Admission.ALREADY_PENDING:
-                    busy += 1
             running = self._throttle.running
         self._start_requests(started)
-        name = level.name or "(global)"
-        notes = [f"{busy} already in progress"] if busy else []
-        if peerless:
-            notes.append(f"{peerless} in pools without a tx peer, skipped")
-        queued = len(images) - busy - peerless
-        text = f"snapshot requested for {queued} image(s) under {name}"
-        text += f" ({', '.join(notes)})" if notes else ""
-        return f"{text}; {running} request(s) running now"
+        return render.snapshot_now(level.name, len(images), busy, peerless, running)
 
     def explain(
         self, level: LevelSpec, count: int, visible: Callable[[ImageSpec], bool] = lambda i: True
@@ -580,31 +547,17 @@ class Handler:
         rbd_support still holds it, whether a pause holds it, and its next ``count`` runs."""
         if not 1 <= count <= 100:
             raise InvalidArgument(f"count must be from 1 to 100, not {count}")
-        images = {i: n for i, n in self._primary_images(level).items() if visible(i)}
-        now = self._clock.now()
-        entries: list[dict[str, Any]] = []
+        images = {i: n for i, n in primary_images(self._io, level).items() if visible(i)}
         with self._lock:
-            catalog, upstream, pauses = self._catalog, self._upstream_catalog, self._pauses
-            for image, name in sorted(images.items(), key=lambda item: item[1]):
-                candidates = catalog.candidates(image)
-                theirs = upstream.governing_level(image)
-                paused = pauses.covering(image)
-                runs: list[datetime] = []
-                if candidates and theirs is None:
-                    schedule, due = candidates[0][1], now
-                    for _ in range(count):
-                        due = schedule.next_run(due)
-                        runs.append(due)
-                entries.append(
-                    render.explain(
-                        name,
-                        [(lv.name, list(items)) for lv, items in candidates],
-                        rbd_support=None if theirs is None else theirs.name,
-                        paused_by=None if paused is None else paused.name,
-                        next_runs=runs,
-                    )
-                )
-        return {"level": level.name, "now": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "images": entries}
+            return explain(
+                level,
+                images,
+                catalog=self._catalog,
+                upstream=self._upstream_catalog,
+                pauses=self._pauses,
+                now=self._clock.now(),
+                count=count,
+            )
 
     def read_back(self, level: LevelSpec) -> Schedule | None:
         """``level``'s schedule as stored now (not as cached)."""
@@ -627,29 +580,49 @@ class Handler:
 
     def list(self, level: LevelSpec, visible: Callable[[LevelSpec], bool]) -> dict[str, Any]:
         with self._lock:
-            selected = self._catalog.select(level)
-            pauses = self._pauses
-        listed: dict[str, Any] = {}
-        for spec, schedule in selected:
-            if visible(spec):
-                entry: dict[str, Any] = {"name": spec.name, "schedule": schedule.items_for_json()}
-                since = pauses.since(spec)
-                if since is not None:
-                    entry["paused_since"] = since.isoformat()
-                listed[spec.id] = entry
-        return listed
+            selected = [(spec, sch) for spec, sch in self._catalog.select(level) if visible(spec)]
+            return render.listing(selected, self._pauses)
 
-    def image_state(self, image: ImageSpec) -> ImageState | None:
-        """A copy of what the scheduler knows about ``image``."""
+    def image_record(self, image: ImageSpec) -> ImageRecord | None:
+        """A copy of what the book knows about ``image``."""
         with self._lock:
-            state = self._images.get(image)
-            return None if state is None else replace(state)
+            record = self._book.get(image)
+            return None if record is None else replace(record)
+
+    def _entries(
+        self, level: LevelSpec, visible: Callable[[ImageSpec], bool]
+    ) -> render.StatusEntries:
+        """Queued images under ``level`` the caller may see, in queue order (lock held)."""
+        return [
+            (due, self._book[image], self._pauses.covering(image))
+            for due, image in self._queue.entries()
+            if level.matches(image) and visible(image)
+        ]
 
     def status(self, level: LevelSpec, visible: Callable[[ImageSpec], bool]) -> dict[str, Any]:
         with self._lock:
-            entries = [
-                (due, self._images[image].name, self._pauses.covering(image))
-                for due, image in self._queue.entries()
-                if level.matches(image) and visible(image)
-            ]
-        return render.status(entries)
+            self._book.advance(self._clock.now())
+            entries = [(d, replace(r), p) for d, r, p in self._entries(level, visible)]
+        return render.status(entries, self._clock.now())
+
+    def report(self, level: LevelSpec, visible: Callable[[ImageSpec], bool]) -> str:
+        with self._lock:
+            entries = [(d, replace(r), p) for d, r, p in self._entries(level, visible)]
+        return render.report(entries, self._clock.now())
+
+    def metrics(self, image_limit: int) -> Sample:
+        """What a scrape shows (``metrics.collect``), copied under the lock."""
+        with self._lock:
+            now = self._clock.now()
+            self._book.advance(now)
+            return collect(
+                self._book,
+                now=now,
+                heartbeat=self._heartbeat,
+                pauses=self._pauses,
+                in_flight=self._throttle.running,
+                waiting=self._throttle.waiting,
+                queue_length=len(self._queue),
+                refreshed=self._refreshed,
+                image_limit=image_limit,
+            )

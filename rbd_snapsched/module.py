@@ -6,14 +6,15 @@ import errno
 import json
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, Final
 
 import mgr_module
 import rados
 import rbd
-from mgr_module import HandleCommandResult, MgrModule, NotifyType, Option
+from mgr_module import HandleCommandResult, MgrModule, MgrStandbyModule, NotifyType, Option
 
-from . import pauses
+from . import metrics, pauses
 from .clock import SystemClock
 from .cluster import (
     RadosOmap,
@@ -22,12 +23,14 @@ from .cluster import (
     has_tx_peer,
     is_connection_shutdown,
     list_rbd_pools,
+    newest_primary_mirror_snapshot,
     rbd_pools,
 )
 from .commands import PREFIX, Arg, ArgType, CommandTable, Scope
 from .compat import declare_commands
 from .errors import InvalidArgument, NotAuthorized, NotReady, SnapSchedError
 from .handler import Handler
+from .httpd import MetricsServer
 from .levels import ImageSpec, LevelSpec, PoolInfo
 from .rbd_driver import RbdDriver
 from .schedule import Schedule
@@ -37,6 +40,11 @@ OPTION_SCHEDULE: Final = "mirror_snapshot_schedule"
 OPTION_MAX_CONCURRENT: Final = "max_concurrent_snap_create"
 OPTION_REFRESH_INTERVAL: Final = "refresh_interval"
 OPTION_PAUSED: Final = pauses.OPTION
+OPTION_LATE_FACTOR: Final = "late_factor"
+OPTION_METRICS_ADDR: Final = "metrics_server_addr"
+OPTION_METRICS_PORT: Final = "metrics_server_port"
+OPTION_IMAGE_SERIES: Final = "metrics_image_series_limit"
+DEFAULT_METRICS_PORT: Final = 9289
 UPSTREAM_MODULE: Final = "rbd_support"
 RETRY_SETUP_SECONDS: Final = 5.0
 SHUTDOWN_WAIT_SECONDS: Final = 60.0  # for snapshot requests in flight; never hang forever
@@ -84,6 +92,9 @@ class _MgrClusterIO:
             self._module.log.warning("cannot list mirror peers of pool %s: %s", pool_id, e)
             return True  # unknown: let the snapshot request find out
 
+    def newest_mirror_snapshot(self, image: ImageSpec) -> datetime | None:
+        return newest_primary_mirror_snapshot(self._client, image, self._module.log)
+
 
 TABLE = CommandTable()
 _command = TABLE.command
@@ -121,6 +132,40 @@ class Module(MgrModule):
             runtime=True,
             desc="seconds between full rescans of schedules and mirrored images",
         ),
+        Option(
+            name=OPTION_LATE_FACTOR,
+            type="float",
+            default=2.0,
+            min=1.0,
+            runtime=True,
+            desc="an image is late (RBD_SNAPSCHED_LATE) once its last mirror snapshot is older "
+            "than this many times its interval",
+        ),
+        Option(
+            name=OPTION_METRICS_ADDR,
+            type="str",
+            default="::",
+            runtime=True,
+            desc="address the Prometheus metrics endpoint listens on (per mgr: localized)",
+        ),
+        Option(
+            name=OPTION_METRICS_PORT,
+            type="int",
+            default=DEFAULT_METRICS_PORT,
+            min=0,
+            max=65535,
+            runtime=True,
+            desc="port of the Prometheus metrics endpoint (0: off)",
+        ),
+        Option(
+            name=OPTION_IMAGE_SERIES,
+            type="int",
+            default=10000,
+            min=0,
+            runtime=True,
+            desc="per-image metric series only while at most this many images are scheduled "
+            "(0: never); pool aggregates always",
+        ),
     ]
 
     NOTIFY_TYPES = [NotifyType.osd_map]  # noqa: RUF012 - the mgr reads this class attribute
@@ -135,10 +180,12 @@ class Module(MgrModule):
         self._stop = threading.Event()
         self._blocklisted = threading.Event()
         self._wake = threading.Event()
+        self._endpoint = _Endpoint(self, self._scrape, lambda: "rbd_snapsched is not ready yet")
 
     # -- life cycle: set up, then rebuild after a blocklisting -----------------------
 
     def serve(self) -> None:
+        self._endpoint.configure()
         while not self._stop.is_set():
             try:
                 self._handler = self._setup()
@@ -191,6 +238,7 @@ class Module(MgrModule):
             log=self.log,
             max_concurrent=self._int_option(OPTION_MAX_CONCURRENT, 10),
             refresh_interval=float(self._int_option(OPTION_REFRESH_INTERVAL, 60)),
+            late_factor=self._late_factor(),
         )
         handler.on_fatal = self._on_fatal
         handler.on_health = self.set_health_checks
@@ -215,19 +263,39 @@ class Module(MgrModule):
         self._stop.set()
         self._wake.set()
         self._ready = False
+        self._endpoint.stop()
         self._teardown()
         super().shutdown()
 
-    def _int_option(self, name: str, default: int) -> int:
+    def _int_option(self, name: str, default: int, least: int = 1) -> int:
         value = self.get_module_option(name, default)
         try:
             number = int(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             return default
-        if number < 1:
-            self.log.error("%s must be >= 1, not %s: using %s", name, number, default)
+        if number < least:
+            self.log.error("%s must be >= %s, not %s: using %s", name, least, number, default)
             return default
         return number
+
+    def _late_factor(self) -> float:
+        value = self.get_module_option(OPTION_LATE_FACTOR, 2.0)
+        try:
+            factor = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            factor = 0.0
+        if factor < 1.0:
+            self.log.error("%s must be >= 1, not %s: using 2", OPTION_LATE_FACTOR, value)
+            return 2.0
+        return factor
+
+    def _scrape(self) -> bytes | None:
+        """The metrics text; None while not ready (answered 503, never stale numbers)."""
+        handler = self._handler
+        if not self._ready or handler is None:
+            return None
+        limit = self._int_option(OPTION_IMAGE_SERIES, 10000, least=0)
+        return metrics.render(handler.metrics(limit))
 
     def notify(self, notify_type: NotifyType, notify_id: str) -> None:
         """A new OSD map: rescan at once if RBD pools appeared or went away."""
@@ -244,6 +312,8 @@ class Module(MgrModule):
         if handler is not None:
             handler.set_max_concurrent(self._int_option(OPTION_MAX_CONCURRENT, 10))
             handler.set_refresh_interval(float(self._int_option(OPTION_REFRESH_INTERVAL, 60)))
+            handler.set_late_factor(self._late_factor())
+        self._endpoint.configure()
 
     # -- commands ---------------------------------------------------------------------
 
@@ -378,6 +448,16 @@ class Module(MgrModule):
         return HandleCommandResult(0, "\n".join(lines) + "\n", "")
 
     @_command(
+        "report",
+        _OPTIONAL_LEVEL,
+        desc="Show each scheduled image's last mirror snapshot, lateness and last result",
+        perm="r",
+        scope=Scope.VISIBLE,
+    )
+    def _report(self, handler: Handler, level: LevelSpec) -> HandleCommandResult:
+        return HandleCommandResult(0, handler.report(level, self._image_visible()), "")
+
+    @_command(
         "status",
         _OPTIONAL_LEVEL,
         desc="Show rbd mirror snapshot schedule status",
@@ -440,6 +520,90 @@ class Module(MgrModule):
             return cache[key]
 
         return visible
+
+
+class _Endpoint:
+    """The metrics endpoint of one mgr, active or standby: (re)bound to the localized address
+    and port options, its URL published in the mgr map by the active one."""
+
+    def __init__(
+        self,
+        module: MgrModule | MgrStandbyModule,
+        source: Callable[[], bytes | None],
+        unavailable: Callable[[], str],
+    ) -> None:
+        self._module = module
+        self._source = source
+        self._unavailable = unavailable
+        self._server: MetricsServer | None = None
+        self._bound: tuple[str, int] | None = None
+        self._lock = threading.Lock()
+
+    def configure(self) -> None:
+        """Bind to the configured address and port, if they changed; port 0 stops it."""
+        get = self._module.get_localized_module_option
+        addr = str(get(OPTION_METRICS_ADDR, "::") or "::")
+        try:
+            port = int(get(OPTION_METRICS_PORT, DEFAULT_METRICS_PORT))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            port = DEFAULT_METRICS_PORT
+        with self._lock:
+            if self._bound == (addr, port):
+                return
+            self._stop_locked()
+            self._bound = (addr, port)
+            if port == 0:
+                return
+            server = MetricsServer(
+                addr, port, self._source, self._module.log, unavailable=self._unavailable
+            )
+            try:
+                server.start()
+            except OSError as e:
+                self._module.log.error(
+                    "metrics endpoint: cannot listen on %s:%s: %s", addr, port, e
+                )
+                return
+            self._server = server
+            self._module.log.info("metrics endpoint at %s", server.url)
+            if isinstance(self._module, MgrModule):
+                self._module.set_uri(server.url)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop_locked()
+            self._bound = None
+
+    def _stop_locked(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
+
+
+class StandbyModule(MgrStandbyModule):
+    """On a standby mgr: the metrics endpoint answers 503 and names the active one's, so a
+    scrape of every mgr reads numbers from the active only, never stale ones."""
+
+    MODULE_OPTIONS = Module.MODULE_OPTIONS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stop = threading.Event()
+        self._endpoint = _Endpoint(self, lambda: None, self._unavailable)
+
+    def _unavailable(self) -> str:
+        active = self.get_active_uri()
+        where = f"; the active mgr serves metrics at {active}" if active else ""
+        return f"rbd_snapsched: mgr {self.get_mgr_id()} is a standby{where}"
+
+    def serve(self) -> None:
+        while not self._stop.is_set():
+            self._endpoint.configure()  # a standby gets no config_notify: look now and then
+            self._stop.wait(10)
+        self._endpoint.stop()
+
+    def shutdown(self) -> None:
+        self._stop.set()
 
 
 declare_commands(Module, TABLE, mgr_module)

@@ -25,7 +25,7 @@ from datetime import datetime
 import rados
 import rbd
 
-from . import compat
+from .cluster import newest_mirror_snapshot
 from .levels import ImageSpec
 from .requests import (
     Action,
@@ -189,13 +189,3 @@ class RbdDriver:
                 return
             del self._ioctxs[key]
         ioctx.close()
-
-
-def newest_mirror_snapshot(image: rbd.Image) -> datetime | None:
-    """When the image's newest mirror-namespace snapshot was taken (aware UTC), if any."""
-    newest: datetime | None = None
-    for snap in image.list_snaps():
-        if snap.get("namespace") == rbd.RBD_SNAP_NAMESPACE_TYPE_MIRROR:
-            taken = compat.utc(image.get_snap_timestamp(snap["id"]))
-            newest = taken if newest is None or taken > newest else newest
-    return newest

@@ -7,13 +7,16 @@ reads is worded here, so JSON, tables and health checks say the same thing the s
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
+from .book import RESULTS, STEP_NAMES, ImageRecord, Late
 from .levels import LevelSpec
-from .schedule import ScheduleItem
+from .pauses import Pauses
+from .schedule import Schedule, ScheduleItem
 
 STATUS_TIME: Final = "%Y-%m-%d %H:%M:00"  # upstream's schedule_time, in UTC here
+ISO: Final = "%Y-%m-%dT%H:%M:%SZ"  # every new time field: UTC ISO 8601
 DETAIL_LINES: Final = 30  # health detail lines at most, then "and N more"
 
 Check = dict[str, Any]
@@ -25,16 +28,126 @@ def describe(item: ScheduleItem) -> str:
     return text if item.start_time is None else f"{text} starting at {item.start_time}"
 
 
-def status(entries: Iterable[tuple[datetime, str, LevelSpec | None]]) -> dict[str, Any]:
-    """Upstream's ``status`` JSON from (next run, image name, paused level) in queue order;
-    a paused image carries the extra key ``paused_by`` (the paused level's name)."""
-    rows: list[dict[str, str]] = []
-    for due, name, paused_by in entries:
-        row = {"schedule_time": due.strftime(STATUS_TIME), "image": name}
+def iso(when: datetime | None) -> str | None:
+    return None if when is None else when.strftime(ISO)
+
+
+def duration(span: timedelta) -> str:
+    """``45s``, ``3m20s``, ``2h05m``, ``3d04h``: short, for tables and health detail."""
+    seconds = max(int(span.total_seconds()), 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def result(record: ImageRecord) -> str:
+    """The last attempt in a word or two: ``created``, ``failed``, ``running``, ``skipped: …``."""
+    attempt = record.last_attempt
+    if attempt is None:
+        return "none"
+    if attempt.outcome is None:
+        return "running"
+    kind, why = RESULTS[attempt.outcome.kind]
+    return kind if kind in ("created", "failed") else f"{kind}: {why}"
+
+
+def image_fields(record: ImageRecord, now: datetime, late_at: datetime | None) -> dict[str, Any]:
+    """The per-image keys ``status`` adds beside upstream's (times UTC ISO 8601)."""
+    attempt = record.last_attempt
+    outcome = attempt.outcome if attempt is not None else None
+    failed = attempt is not None and attempt.failed and outcome is not None
+    return {
+        "next_run": iso(record.next_run),
+        "last_success": iso(record.last_success),
+        "lateness_seconds": int(record.lateness(now).total_seconds()),
+        "late": late_at is not None and now >= late_at,
+        "missed_slots": record.missed,
+        "last_attempt_slot": iso(attempt.slot) if attempt else None,
+        "last_attempt_start": iso(attempt.started) if attempt else None,
+        "last_attempt_end": iso(attempt.finished) if attempt else None,
+        "last_result": result(record),
+        "last_failed_step": STEP_NAMES[outcome.step] if failed and outcome else None,
+        "last_errno": -outcome.rc if failed and outcome and outcome.rc < 0 else None,
+        "last_error": outcome.detail if failed and outcome else None,
+        "failures_in_a_row": record.failures,
+    }
+
+
+StatusEntry = tuple[datetime, ImageRecord, LevelSpec | None]
+StatusEntries = list[StatusEntry]
+
+
+def status(entries: Iterable[StatusEntry], now: datetime) -> dict[str, Any]:
+    """Upstream's ``status`` JSON from (next run, record, paused level) in queue order, each
+    row with the extra keys of :func:`image_fields`; a paused image also has ``paused_by``."""
+    rows: list[dict[str, Any]] = []
+    for due, record, paused_by in entries:
+        row: dict[str, Any] = {"schedule_time": due.strftime(STATUS_TIME), "image": record.name}
+        row.update(image_fields(record, now, record.late_at))
         if paused_by is not None:
             row["paused_by"] = paused_by.name
         rows.append(row)
     return {"scheduled_images": rows}
+
+
+REPORT_COLUMNS: Final = ("IMAGE", "NEXT RUN", "LAST SUCCESS", "AGO", "LATE", "MISSED", "LAST")
+
+
+def report(entries: Iterable[StatusEntry], now: datetime) -> str:
+    """``status`` as a table for people, latest first: one line per scheduled image."""
+    rows = sorted(entries, key=lambda e: (e[1].reference, e[1].name))
+    table = [REPORT_COLUMNS]
+    for due, record, paused_by in rows:
+        success = record.last_success
+        last = result(record)
+        if record.failures:
+            last = f"{last} x{record.failures}"
+        if paused_by is not None:
+            last = f"{last}, paused by {paused_by.name}"
+        table.append(
+            (
+                record.name,
+                due.strftime("%Y-%m-%d %H:%M"),
+                success.strftime("%Y-%m-%d %H:%M:%S") if success else "never",
+                duration(now - success) if success else "-",
+                "yes" if record.late_at is not None and now >= record.late_at else "no",
+                str(record.missed),
+                last,
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(REPORT_COLUMNS))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in table
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def listing(selected: Sequence[tuple[LevelSpec, Schedule]], pauses: Pauses) -> dict[str, Any]:
+    """Upstream's ``list`` JSON (level id -> name, schedule); a paused level adds
+    ``paused_since``."""
+    listed: dict[str, Any] = {}
+    for spec, schedule in selected:
+        entry: dict[str, Any] = {"name": spec.name, "schedule": schedule.items_for_json()}
+        since = pauses.since(spec)
+        if since is not None:
+            entry["paused_since"] = since.isoformat()
+        listed[spec.id] = entry
+    return listed
+
+
+def snapshot_now(level: str, images: int, busy: int, peerless: int, running: int) -> str:
+    notes = [f"{busy} already in progress"] if busy else []
+    if peerless:
+        notes.append(f"{peerless} in pools without a tx peer, skipped")
+    text = f"snapshot requested for {images - busy - peerless} image(s) under {level or '(global)'}"
+    text += f" ({', '.join(notes)})" if notes else ""
+    return f"{text}; {running} request(s) running now"
 
 
 def explain(
@@ -119,4 +232,45 @@ def rbd_support_schedules(level_names: Sequence[str]) -> Check:
                 *(f"rbd_support schedule at level {name}" for name in levels),
             ]
         ),
+    }
+
+
+def late(images: Sequence[Late], factor: float) -> Check:
+    """Images with no mirror snapshot for longer than ``factor`` times their interval."""
+    lines = []
+    for item in images:
+        record = item.record
+        since = "" if record.last_success else " since it became known"
+        interval = record.interval or timedelta(0)
+        lines.append(
+            f"image {record.name}: no mirror snapshot for {duration(item.lateness)}{since} "
+            f"(interval {duration(interval)}, {record.missed} slot(s) missed)"
+        )
+    return {
+        "severity": "warning",
+        "summary": f"{len(images)} image(s) without a mirror snapshot for more than "
+        f"{factor:g}x their interval",
+        "count": len(images),
+        "detail": capped(lines),
+    }
+
+
+def failing(images: Sequence[ImageRecord]) -> Check:
+    """Images whose last snapshot attempt failed, with the step and the error."""
+    lines = []
+    for record in images:
+        attempt = record.last_attempt
+        outcome = attempt.outcome if attempt is not None else None
+        if attempt is None or outcome is None:
+            continue
+        when = iso(attempt.finished)
+        lines.append(
+            f"image {record.name}: {record.failures} attempt(s) failed in a row, last at "
+            f"{when} in step {STEP_NAMES[outcome.step]}: {outcome.detail}"
+        )
+    return {
+        "severity": "warning",
+        "summary": f"{len(lines)} image(s) whose last mirror snapshot attempt failed",
+        "count": len(lines),
+        "detail": capped(lines),
     }

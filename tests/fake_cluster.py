@@ -1,6 +1,6 @@
 """An in-memory cluster for unit tests of the handler, store and levels.
 
-``FakeCluster`` implements the production protocols: ``levels.Resolver``, ``handler.ClusterIO``
+``FakeCluster`` implements the production protocols: ``levels.Resolver``, ``ports.ClusterIO``
 and, through ``FakeOmap``/``FakeOption``, ``store.OmapBackend``/``store.OptionBackend``.
 ``tests/contract/`` runs the same checks against these and the real cluster.
 """
@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from rbd_snapsched.levels import ImageInfo, ImageSpec, LevelSpec, PoolInfo
 from rbd_snapsched.requests import MIRROR_IMAGE_ENABLED, MIRROR_IMAGE_MODE_SNAPSHOT, Outcome
 from rbd_snapsched.store import PoolGone
-from tests.fakes import FakeImage, FakeRbd, run_request
+from tests.fakes import JUST_ENABLED, FakeImage, FakeRbd, run_request
 
 JOURNAL = 0
 
@@ -43,6 +43,7 @@ class FakeCluster:
         self.pools: dict[int, FakePool] = {}
         self.rbd = FakeRbd()
         self.failing_pools: set[int] = set()  # discover() and omap reads fail for these
+        self.seeded: list[ImageSpec] = []  # images whose newest mirror snapshot was read
         self._next_pool = 1
         self._next_image = 0
 
@@ -121,7 +122,7 @@ class FakeCluster:
             return None
         return self._image_info(ImageSpec(pool_id, namespace, image_id), name)
 
-    # -- handler.ClusterIO ----------------------------------------------------------------
+    # -- ports.ClusterIO ----------------------------------------------------------------
 
     def rbd_pools(self) -> list[PoolInfo]:
         return [self._info(p) for p in self.pools.values() if p.is_rbd]
@@ -148,6 +149,13 @@ class FakeCluster:
 
     def has_tx_peer(self, pool_id: int) -> bool:
         return self.pools[pool_id].tx_peer
+
+    def newest_mirror_snapshot(self, image: ImageSpec) -> datetime | None:
+        self.seeded.append(image)
+        fake = self.rbd.images.get(image)
+        if fake is None or fake.newest_mirror_snapshot == JUST_ENABLED:
+            return None  # "a moment ago" has no date: as if it had none
+        return fake.newest_mirror_snapshot
 
 
 class FakeOmap:
@@ -220,7 +228,7 @@ class Started:
 
 
 class FakeDriver:
-    """``handler.SnapshotDriver`` running the real request machine against ``FakeRbd``.
+    """``ports.SnapshotDriver`` running the real request machine against ``FakeRbd``.
 
     With ``hold=True`` requests wait in ``held`` until ``release()``, to test the cap.
     """

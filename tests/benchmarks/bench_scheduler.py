@@ -122,6 +122,9 @@ class FakeClusterIO:
     def has_tx_peer(self, pool_id: int) -> bool:
         return True
 
+    def newest_mirror_snapshot(self, image: ImageSpec) -> datetime | None:
+        return None  # as a pool just enabled: nothing to seed
+
 
 class FakeResolver:
     """levels.Resolver for the one pool; image lookups are never needed (pool-level schedule)."""

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from rbd_snapsched import render
 from rbd_snapsched.errors import InvalidArgument
 from tests.fake_cluster import JOURNAL
 from tests.unit.test_handler import START, Setup
@@ -30,12 +31,13 @@ def test_snapshot_now_takes_one_snapshot_of_each_primary_image_under_the_level(
     out = s.handler.snapshot_now(s.handler.resolve("rbd/"))
     assert out.startswith("snapshot requested for 2 image(s) under rbd/")
     assert s.created() == {a: 1, b: 1}
-    assert s.handler.image_state(a) is not None
-    state = s.handler.image_state(a)
-    assert state is not None and state.last_outcome is not None  # recorded like a scheduled one
+    record = s.handler.image_record(a)
+    assert record is not None and record.last_attempt is not None  # recorded like a slot's
+    assert record.last_attempt.slot is None and render.result(record) == "created"
     # The schedule is untouched: same next runs.
-    assert s.handler.status(s.handler.resolve(""), lambda i: True)["scheduled_images"] == [
-        dict(row, paused_by="rbd/") for row in before["scheduled_images"]
+    after = s.handler.status(s.handler.resolve(""), lambda i: True)["scheduled_images"]
+    assert [(r["schedule_time"], r["image"], r["paused_by"]) for r in after] == [
+        (r["schedule_time"], r["image"], "rbd/") for r in before["scheduled_images"]
     ]
 
 
@@ -77,7 +79,7 @@ def test_explain_names_the_governing_level_why_and_the_next_runs(s: Setup) -> No
     assert second["image"] == "rbd/ns/b" and second["governed_by"] == "rbd/"
     assert second["paused_by"] == "rbd/ns/"
     assert len(s.handler.explain(s.handler.resolve("rbd/a"), 1)["images"]) == 1
-    assert s.handler.image_state(a) is not None
+    assert s.handler.image_record(a) is not None
 
 
 def test_explain_says_when_rbd_support_holds_an_image_or_nothing_governs(s: Setup) -> None:

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from rbd_snapsched import render
+from rbd_snapsched.book import ImageRecord
 from rbd_snapsched.levels import LevelSpec
 from rbd_snapsched.schedule import Interval, ScheduleItem, StartTime
 
 
 def test_status_keeps_upstreams_shape_in_utc() -> None:
     due = datetime(2026, 1, 2, 3, 4, 59, tzinfo=timezone.utc)
-    assert render.status([(due, "p/img", None)]) == {
-        "scheduled_images": [{"schedule_time": "2026-01-02 03:04:00", "image": "p/img"}]
-    }
+    record = ImageRecord("p/img", due - timedelta(minutes=3))
+    (row,) = render.status([(due, record, None)], due)["scheduled_images"]
+    assert (row["schedule_time"], row["image"]) == ("2026-01-02 03:04:00", "p/img")
+    assert "paused_by" not in row
     paused = LevelSpec(1, None, None, "p/")
-    assert render.status([(due, "p/img", paused)])["scheduled_images"][0]["paused_by"] == "p/"
-    assert render.status([]) == {"scheduled_images": []}
+    assert render.status([(due, record, paused)], due)["scheduled_images"][0]["paused_by"] == "p/"
+    assert render.status([], due) == {"scheduled_images": []}
 
 
 def test_describe_is_what_the_rbd_cli_prints() -> None:

@@ -1,0 +1,50 @@
+"""Our health checks, composed from the scheduler's state. Pure; the wording is ``render.py``'s.
+
+Every check is named ``RBD_SNAPSCHED_*``, has a summary with a count and a capped detail, and
+is absent (cleared) when its condition ends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from . import render
+from .book import Book
+from .catalog import ScheduleCatalog
+from .pauses import Pauses
+
+Checks = dict[str, render.Check]
+
+
+def checks(
+    now: datetime,
+    *,
+    book: Book,
+    peerless: Sequence[str],
+    pauses: Pauses,
+    upstream: ScheduleCatalog,
+) -> Checks:
+    """The mgr's ``set_health_checks`` argument. ``book.advance(now)`` must have run.
+
+    Paused images are neither late nor failing here: their level's pause is the warning.
+    """
+    found: Checks = {}
+    if peerless:
+        found["RBD_SNAPSCHED_NO_TX_PEER"] = render.no_tx_peer(peerless)
+    if pauses:
+        found["RBD_SNAPSCHED_PAUSED"] = render.paused([(lv.name, since) for lv, since in pauses])
+    if upstream:
+        levels = [level.name for level, _ in upstream]
+        found["RBD_SNAPSCHED_RBD_SUPPORT_SCHEDULES"] = render.rbd_support_schedules(levels)
+    late = [item for item in book.late(now) if not pauses or not pauses.covering(item.image)]
+    if late:
+        found["RBD_SNAPSCHED_LATE"] = render.late(late, book.late_factor)
+    failing = [
+        record
+        for image, record in book.failing()
+        if record.schedule and (not pauses or not pauses.covering(image))
+    ]
+    if failing:
+        found["RBD_SNAPSCHED_FAILING"] = render.failing(failing)
+    return found
