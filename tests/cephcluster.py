@@ -253,6 +253,7 @@ class Cluster:
             # parser splits names at '_'.
             self.run("ceph", "mgr", "module", "enable", self.module_dir.name, "--force")
 
+        self._configure_metrics()
         for mgr_id in self.mgr_ids:
             self._start_mgr(mgr_id)
 
@@ -286,6 +287,24 @@ class Cluster:
             wait_for("mgr to report rbd_snapsched", self._module_available, 60)
             wait_for("rbd_snapsched enabled and answering", self.module_answers, 60)
         self.wait_healthy(health_timeout)
+
+    def _configure_metrics(self) -> None:
+        """Each mgr's metrics endpoint on 127.0.0.1 and a port of its own, so clusters (and
+        mgrs) side by side never contend for the default port. ``--force``: no mgr has
+        reported the module's options yet."""
+        option = f"mgr/{self.module_dir.name}/metrics_server"
+        self.run("ceph", "config", "set", "mgr", f"{option}_addr", "127.0.0.1", "--force")
+        for mgr_id in self.mgr_ids:
+            port = free_port()
+            (self.root / f"mgr.{mgr_id}" / "metrics_port").write_text(f"{port}\n")
+            self.run(
+                "ceph", "config", "set", f"mgr.{mgr_id}", f"{option}_port", str(port), "--force"
+            )
+
+    def metrics_url(self, mgr_id: str = "x") -> str:
+        """Where mgr ``mgr_id``'s rbd_snapsched metrics endpoint listens."""
+        port = int((self.root / f"mgr.{mgr_id}" / "metrics_port").read_text())
+        return f"http://127.0.0.1:{port}/metrics"
 
     def _start_mgr(self, mgr_id: str) -> None:
         keyring = self.root / f"mgr.{mgr_id}" / "keyring"

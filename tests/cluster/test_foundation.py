@@ -68,6 +68,7 @@ def test_commands_declared_with_upstream_signatures(remote_client: Remote) -> No
             {**level, "req": "false"},
             {"name": "count", "req": "false", "type": "CephInt"},
         ],
+        ["report", {**level, "req": "false"}],
     ]
     expected = [*UPSTREAM_SIGNATURES, *UPSTREAM_SIGNATURES, *ours]
 
