@@ -178,6 +178,7 @@ class Book:
         self._deadlines: list[tuple[datetime, ImageSpec]] = []
         self._late: set[ImageSpec] = set()
         self._failing: set[ImageSpec] = set()
+        self._scheduled = 0
         self.totals = Totals()
 
     # -- reading --------------------------------------------------------------------------
@@ -213,6 +214,18 @@ class Book:
             if pool_id == level.pool_id and level.namespace in (None, namespace)
             for image in images
         ]
+
+    def is_late(self, image: ImageSpec) -> bool:
+        """Late as of the last ``advance``."""
+        return image in self._late
+
+    def is_failing(self, image: ImageSpec) -> bool:
+        return image in self._failing
+
+    @property
+    def scheduled(self) -> int:
+        """How many records have a schedule (are ours to snapshot)."""
+        return self._scheduled
 
     @property
     def late_factor(self) -> float:
@@ -263,8 +276,10 @@ class Book:
         return record, True
 
     def forget(self, image: ImageSpec) -> None:
-        if self._records.pop(image, None) is None:
+        record = self._records.pop(image, None)
+        if record is None:
             return
+        self._scheduled -= record.schedule is not None
         scope = (image.pool_id, image.namespace)
         self._by_scope[scope].discard(image)
         if not self._by_scope[scope]:
@@ -274,6 +289,7 @@ class Book:
 
     def set_schedule(self, image: ImageSpec, schedule: Schedule | None) -> None:
         record = self._records[image]
+        self._scheduled += (schedule is not None) - (record.schedule is not None)
         record.schedule = schedule
         grace = self._grace(schedule)
         if grace != record.grace:

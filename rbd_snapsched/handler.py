@@ -32,7 +32,7 @@ from .pauses import Pauses, PauseStore
 from .ports import ClusterIO, SnapshotDriver
 from .queue import ScheduleQueue
 from .requests import Outcome
-from .sampling import collect
+from .sampling import CHUNK, Collector
 from .schedule import Interval, Schedule, ScheduleItem, StartTime
 from .store import ScheduleStore
 from .takeover import take_over
@@ -611,15 +611,20 @@ class Handler:
         return render.report(entries, self._clock.now())
 
     def metrics(self, image_limit: int) -> Sample:
-        """What a scrape shows (``metrics.collect``), copied under the lock."""
+        """What a scrape shows (``sampling.Collector``): the lock is held a chunk at a time."""
         with self._lock:
             now = self._clock.now()
             self._book.advance(now)
-            return collect(
+            images = list(self._book)
+            collector = Collector(per_image=0 < self._book.scheduled <= image_limit)
+        for start in range(0, len(images), CHUNK):
+            with self._lock:
+                collector.add(self._book, images[start : start + CHUNK], self._pauses)
+        with self._lock:
+            return collector.sample(
                 self._book,
                 now=now,
                 heartbeat=self._heartbeat,
-                pauses=self._pauses,
                 in_flight=self._throttle.running,
                 waiting=self._throttle.waiting,
                 queue_length=len(self._queue),

@@ -2,75 +2,95 @@
 
 Label cardinality is bounded by design: per-pool aggregates always (one series per pool and
 family), per-image series only while the scheduled images number at most ``image_limit``.
+
+A :class:`Collector` takes the records a chunk at a time, so the caller can hold its lock for
+one chunk, not for every image: at 100k images one pass is tens of milliseconds, and a
+command must not wait behind a scrape. Records that change between chunks are read as they
+are then: a scrape is a moment's view, not a transaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from .book import LATENCY_BUCKETS, Book
+from .levels import ImageSpec
 from .metrics import ImageSample, PoolSample, Sample
 from .pauses import Pauses
 
 _INF = float("inf")
+CHUNK = 4096  # records per lock hold
 
 
-def collect(
-    book: Book,
-    *,
-    now: datetime,
-    heartbeat: datetime,
-    pauses: Pauses,
-    in_flight: int,
-    waiting: int,
-    queue_length: int,
-    refreshed: tuple[datetime, float] | None,
-    image_limit: int,
-) -> Sample:
-    """One scrape's numbers; ``book.advance(now)`` must have run. O(images)."""
-    late = {item.image for item in book.late(now)}
-    failing = {image for image, _ in book.failing()}
-    scheduled = [(image, record) for image, record in book.items() if record.schedule]
-    per_image = 0 < len(scheduled) <= image_limit
-    pools: dict[str, list[float]] = {}  # pool -> [images, late, failing, paused, oldest]
-    images: list[ImageSample] = []
-    for image, record in scheduled:
-        agg = pools.get(record.pool)
-        if agg is None:
-            agg = pools[record.pool] = [0, 0, 0, 0, _INF]
-        success = record.last_success.timestamp() if record.last_success else None
-        is_late, is_failing = image in late, image in failing
-        agg[0] += 1
-        agg[1] += is_late
-        agg[2] += is_failing
-        agg[3] += bool(pauses) and pauses.covering(image) is not None
-        if success is not None and success < agg[4]:
-            agg[4] = success
-        if per_image:
-            due = record.next_run.timestamp() if record.next_run else None
-            images.append(ImageSample(record.name, record.pool, success, due, is_late, is_failing))
-    totals = book.totals
-    return Sample(
-        now=now.timestamp(),
-        heartbeat=heartbeat.timestamp(),
-        pools={
-            name: PoolSample(
-                int(a[0]), int(a[1]), int(a[2]), int(a[3]), a[4] if a[4] < _INF else None
-            )
-            for name, a in pools.items()
-        },
-        results=totals.all_results(),
-        latency_bounds=list(LATENCY_BUCKETS),
-        latency_buckets=list(totals.latency_buckets),
-        latency_count=totals.latency_count,
-        latency_sum=totals.latency_sum,
-        in_flight=in_flight,
-        waiting=waiting,
-        queue_length=queue_length,
-        known_images=len(book),
-        refresh_duration=refreshed[1] if refreshed else None,
-        last_refresh=refreshed[0].timestamp() if refreshed else None,
-        late_factor=book.late_factor,
-        images=images if per_image else None,
-        image_series_limit=image_limit,
-    )
+class Collector:
+    """Accumulates one scrape's per-pool aggregates (and per-image samples) chunk by chunk."""
+
+    def __init__(self, *, per_image: bool) -> None:
+        self.per_image = per_image
+        self._pools: dict[str, list[float]] = {}  # pool -> [images, late, failing, paused, oldest]
+        self._images: list[ImageSample] = []
+
+    def add(self, book: Book, images: Iterable[ImageSpec], pauses: Pauses) -> None:
+        """Fold in these images' records (those still known and scheduled); ``book.advance``
+        must have run for the scrape's time."""
+        pools, per_image = self._pools, self.per_image
+        for image in images:
+            record = book.get(image)
+            if record is None or record.schedule is None:
+                continue
+            agg = pools.get(record.pool)
+            if agg is None:
+                agg = pools[record.pool] = [0, 0, 0, 0, _INF]
+            success = record.last_success.timestamp() if record.last_success else None
+            is_late, is_failing = book.is_late(image), book.is_failing(image)
+            agg[0] += 1
+            agg[1] += is_late
+            agg[2] += is_failing
+            agg[3] += bool(pauses) and pauses.covering(image) is not None
+            if success is not None and success < agg[4]:
+                agg[4] = success
+            if per_image:
+                due = record.next_run.timestamp() if record.next_run else None
+                self._images.append(
+                    ImageSample(record.name, record.pool, success, due, is_late, is_failing)
+                )
+
+    def sample(
+        self,
+        book: Book,
+        *,
+        now: datetime,
+        heartbeat: datetime,
+        in_flight: int,
+        waiting: int,
+        queue_length: int,
+        refreshed: tuple[datetime, float] | None,
+        image_limit: int,
+    ) -> Sample:
+        """The Sample: the aggregates so far plus the book's counters (read now)."""
+        totals = book.totals
+        return Sample(
+            now=now.timestamp(),
+            heartbeat=heartbeat.timestamp(),
+            pools={
+                name: PoolSample(
+                    int(a[0]), int(a[1]), int(a[2]), int(a[3]), a[4] if a[4] < _INF else None
+                )
+                for name, a in self._pools.items()
+            },
+            results=totals.all_results(),
+            latency_bounds=list(LATENCY_BUCKETS),
+            latency_buckets=list(totals.latency_buckets),
+            latency_count=totals.latency_count,
+            latency_sum=totals.latency_sum,
+            in_flight=in_flight,
+            waiting=waiting,
+            queue_length=queue_length,
+            known_images=len(book),
+            refresh_duration=refreshed[1] if refreshed else None,
+            last_refresh=refreshed[0].timestamp() if refreshed else None,
+            late_factor=book.late_factor,
+            images=self._images if self.per_image else None,
+            image_series_limit=image_limit,
+        )

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from rbd_snapsched.book import LATENCY_BUCKETS
 from rbd_snapsched.httpd import MetricsServer
 from rbd_snapsched.metrics import ImageSample, PoolSample, Sample, render
+from rbd_snapsched.sampling import CHUNK, Collector
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 NAMESPACES = ("", "ns1", "ns2")
@@ -199,6 +200,41 @@ def parse_count(text: str) -> int:
     return value
 
 
+def handler_path(n_images: int, limit: int, runs: int) -> tuple[str, str, str, str, str]:
+    """Time ``Handler.metrics`` (the lock-held part of a scrape) and its render, from a real
+    handler whose every image got one snapshot; and the book's memory per image."""
+    from tests.benchmarks.bench_scheduler import build_ours, drain_ours
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base, _ = tracemalloc.get_traced_memory()
+        setup, _ = build_ours(n_images)
+        drain_ours(setup)
+        gc.collect()
+        with_book, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    book = setup.handler._book
+    records = sum(sys.getsizeof(book[i]) for i in book) / max(len(book), 1)
+    handler = setup.handler
+    collect_s = timed(lambda: handler.metrics(limit), runs)
+    sample = handler.metrics(limit)
+    render_s = timed(lambda: render(sample), runs)
+    chunk = list(book)[:CHUNK]  # one lock hold: Collector.add over one chunk
+    per_chunk = Collector(per_image=sample.images is not None)
+    hold_s = timed(lambda: per_chunk.add(book, chunk, handler._pauses), runs)
+    per_image = (with_book - base) / max(n_images, 1)
+    label = f"{limit}" + (" (per-image on)" if 0 < n_images <= limit else " (pools only)")
+    return (
+        label,
+        ms(collect_s),
+        ms(hold_s),
+        ms(render_s),
+        f"{records:.0f} record, {per_image:.0f} handler in all",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python3 -m tests.benchmarks.bench_metrics", description=__doc__.split("\n")[0]
@@ -249,6 +285,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for line in table(headers, rows):
         print("  " + line)
+    print()
+    print("  From the handler: the real Book after one drained 1m slot (bench_scheduler's fakes)")
+    hrows = [handler_path(args.images, limit, args.runs) for limit in (args.images, 0)]
+    for line in table(
+        ("series limit", "metrics() ms", "lock hold ms", "render ms", "memory B/image"), hrows
+    ):
+        print("  " + line)
+    print()
+    print("  metrics() = Handler.metrics() in all; lock hold = its longest hold of the handler's")
+    print("  lock (one chunk of records, what a command can wait behind a scrape); memory =")
+    print("  sys.getsizeof of one record, and tracemalloc of the whole handler per image")
     print()
     print("  render = render(sample) alone; series = sample lines of the exposition;")
     print("  Sample MiB = what the Sample retains (tracemalloc); render peak = render's transient")

@@ -192,6 +192,7 @@ def test_late_set_equals_brute_force(
         if record.interval is not None and now >= record.reference + record.interval * factor
     }
     assert {late.image for late in book.late(now)} == expected
+    assert book.scheduled == sum(1 for _, record in book.items() if record.schedule)
     upcoming = book.next_late_at()
     pending = [
         record.reference + record.interval * factor
