@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import heapq
+import math
 from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
@@ -116,7 +117,12 @@ class ImageRecord:
     @property
     def late_at(self) -> datetime | None:
         """When it is (or was) late at the book's factor; None: not ours to schedule."""
-        return None if self.grace is None else self.reference + self.grace
+        if self.grace is None:
+            return None
+        try:
+            return self.reference + self.grace
+        except OverflowError:  # beyond year 9999: never
+            return None
 
     @property
     def interval(self) -> timedelta | None:
@@ -300,10 +306,14 @@ class Book:
     def _grace(self, schedule: Schedule | None) -> timedelta | None:
         if schedule is None:
             return None
-        grace = self._graces.get(schedule)
-        if grace is None:
-            shortest = min(item.interval.timedelta for item in schedule)
-            grace = self._graces[schedule] = shortest * self._factor
+        if schedule in self._graces:
+            return self._graces[schedule]
+        shortest = min(item.interval.timedelta for item in schedule)
+        try:
+            grace: timedelta | None = shortest * self._factor
+        except OverflowError:  # a huge factor: never late
+            grace = None
+        self._graces[schedule] = grace
         return grace
 
     def seed(self, image: ImageSpec, newest: datetime | None) -> None:
@@ -349,10 +359,18 @@ class Book:
                 record.failures = 0
                 self._failing.discard(image)
             record.missed = 0
+            previous = record.last_success
+            if previous is not None and now < previous:  # a seed stamped by a clock ahead
+                old = record.late_at
+                record.last_success = now
+                self._rearm(image, record, old)
+                return
             record.last_success = now  # later than before: the heap entry stands (see top)
-            if image in self._late and record.grace is not None:
+            if image in self._late:
                 self._late.discard(image)
-                self._push(now + record.grace, image)
+                late_at = record.late_at
+                if late_at is not None:
+                    self._push(late_at, image)
             return
         record.outcome = outcome
         result, why = RESULTS[kind]
@@ -373,6 +391,8 @@ class Book:
     def set_late_factor(self, factor: float) -> None:
         """A new threshold: every deadline is recomputed (O(n), on an option change only)."""
         _check_factor(factor)
+        if factor == self._factor:
+            return
         self._factor = factor
         self._graces.clear()
         self._deadlines.clear()
@@ -396,6 +416,8 @@ class Book:
                 changed = True
             else:
                 self._push(late_at, image)  # moved later since: wait for it there
+        if len(heap) > 2 * len(records) + 64:
+            self._compact()  # never inside a loop over the heap (they hold it by name)
         return changed
 
     def _rearm(self, image: ImageSpec, record: ImageRecord, old: datetime | None) -> None:
@@ -410,15 +432,17 @@ class Book:
 
     def _push(self, when: datetime, image: ImageSpec) -> None:
         heapq.heappush(self._deadlines, (when, image))
-        if len(self._deadlines) > 2 * len(self._records) + 64:
-            self._deadlines = [
-                (late_at, image)
-                for image, record in self._records.items()
-                if (late_at := record.late_at) is not None and image not in self._late
-            ]
-            heapq.heapify(self._deadlines)
+
+    def _compact(self) -> None:
+        """Rebuild the heap from the records: one entry per record that can go late."""
+        self._deadlines = [
+            (late_at, image)
+            for image, record in self._records.items()
+            if (late_at := record.late_at) is not None and image not in self._late
+        ]
+        heapq.heapify(self._deadlines)
 
 
 def _check_factor(factor: float) -> None:
-    if not factor > 0:
+    if not (factor > 0 and math.isfinite(factor)):
         raise ValueError(f"late factor must be > 0, not {factor}")

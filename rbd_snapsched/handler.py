@@ -156,7 +156,17 @@ class Handler:
         if not factor > 0:
             raise InvalidArgument(f"late factor must be > 0, not {factor}")
         with self._cond:
+            if factor == self._book.late_factor:
+                return  # config_notify comes for any option: rebuild only on a change
             self._book.set_late_factor(factor)
+            self._advance(self._clock.now())
+            self._health_dirty = True
+            self._cond.notify_all()
+
+    def _advance(self, now: datetime) -> None:
+        """Mark images late up to ``now``; if some became late, health is due (lock held).
+        Whoever advances (the thread, status, a scrape) tells the thread."""
+        if self._book.advance(now):
             self._health_dirty = True
             self._cond.notify_all()
 
@@ -173,6 +183,10 @@ class Handler:
                 with self._cond:
                     if self._stopping:
                         return
+                    # What changed since tick() let go of the lock (a request's end, a new
+                    # factor) only notified: take it into the wait, or it waits a heartbeat.
+                    later = (self._health_due(), self._book.next_late_at())
+                    deadline = min((t for t in (deadline, *later) if t is not None), default=None)
                     if not self._pending_scopes and self._next_refresh is not None:
                         self._clock.wait(self._cond, deadline)
         except BaseException as e:
@@ -200,8 +214,9 @@ class Handler:
         seeding = self._seed_some()
         with self._lock:
             now = self._clock.now()
+            newly_late = self._book.advance(now)
             due = self._health_due()
-            if self._book.advance(now) or (due is not None and due <= now):
+            if newly_late or (due is not None and due <= now):
                 self._publish_health()  # newly late at once; events debounced; lateness re-told
             times = (
                 self._queue.next_deadline(),
@@ -413,6 +428,7 @@ class Handler:
         """Make the known images of the scanned pools equal ``found`` (lock held)."""
         book = self._book
         for image in [image for image in book if in_scope(image) and image not in found]:
+            self._health_dirty = True  # it may have been late or failing
             book.forget(image)
             self._catch_up.pop(image, None)
             self._queue.remove(image)
@@ -483,6 +499,7 @@ class Handler:
             with self._cond:
                 self._catalog.set(level, new)
                 self._generation += 1
+                self._health_dirty = True  # images may have left our schedules
                 self._requeue(self._book.covered(level), self._clock.now())
                 self._pending_scopes.append(level)
                 self._cond.notify_all()
@@ -601,7 +618,7 @@ class Handler:
 
     def status(self, level: LevelSpec, visible: Callable[[ImageSpec], bool]) -> dict[str, Any]:
         with self._lock:
-            self._book.advance(self._clock.now())
+            self._advance(self._clock.now())
             entries = [(d, replace(r), p) for d, r, p in self._entries(level, visible)]
         return render.status(entries, self._clock.now())
 
@@ -614,7 +631,7 @@ class Handler:
         """What a scrape shows (``sampling.Collector``): the lock is held a chunk at a time."""
         with self._lock:
             now = self._clock.now()
-            self._book.advance(now)
+            self._advance(now)
             images = list(self._book)
             collector = Collector(per_image=0 < self._book.scheduled <= image_limit)
         for start in range(0, len(images), CHUNK):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -45,6 +46,7 @@ OPTION_METRICS_ADDR: Final = "metrics_server_addr"
 OPTION_METRICS_PORT: Final = "metrics_server_port"
 OPTION_IMAGE_SERIES: Final = "metrics_image_series_limit"
 DEFAULT_METRICS_PORT: Final = 9289
+MAX_LATE_FACTOR: Final = 1000.0
 UPSTREAM_MODULE: Final = "rbd_support"
 RETRY_SETUP_SECONDS: Final = 5.0
 SHUTDOWN_WAIT_SECONDS: Final = 60.0  # for snapshot requests in flight; never hang forever
@@ -137,6 +139,7 @@ class Module(MgrModule):
             type="float",
             default=2.0,
             min=1.0,
+            max=MAX_LATE_FACTOR,
             runtime=True,
             desc="an image is late (RBD_SNAPSCHED_LATE) once its last mirror snapshot is older "
             "than this many times its interval",
@@ -284,8 +287,13 @@ class Module(MgrModule):
             factor = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             factor = 0.0
-        if factor < 1.0:
-            self.log.error("%s must be >= 1, not %s: using 2", OPTION_LATE_FACTOR, value)
+        if not 1.0 <= factor <= MAX_LATE_FACTOR:  # NaN too; Pacific's mon enforces no bounds
+            self.log.error(
+                "%s must be from 1 to %g, not %s: using 2",
+                OPTION_LATE_FACTOR,
+                MAX_LATE_FACTOR,
+                value,
+            )
             return 2.0
         return factor
 
@@ -536,23 +544,36 @@ class _Endpoint:
         self._source = source
         self._unavailable = unavailable
         self._server: MetricsServer | None = None
-        self._bound: tuple[str, int] | None = None
+        self._bound: tuple[str, int] | None = None  # listening there (port 0: off)
+        self._failed: tuple[str, int] | None = None  # the last bind that failed
+        self._closed = False
         self._lock = threading.Lock()
 
     def configure(self) -> None:
-        """Bind to the configured address and port, if they changed; port 0 stops it."""
+        """Bind to the configured address and port, if they changed; port 0 stops it.
+
+        Never raises: the metrics endpoint failing must not take the scheduler with it."""
+        try:
+            self._configure()
+        except Exception:
+            self._module.log.exception("metrics endpoint: configuring it failed")
+
+    def _configure(self) -> None:
         get = self._module.get_localized_module_option
         addr = str(get(OPTION_METRICS_ADDR, "::") or "::")
         try:
             port = int(get(OPTION_METRICS_PORT, DEFAULT_METRICS_PORT))  # type: ignore[arg-type]
         except (TypeError, ValueError):
-            port = DEFAULT_METRICS_PORT
+            port = -1
+        if not 0 <= port <= 65535:  # Pacific's mon enforces no bounds
+            self._module.log.error("metrics_server_port must be from 0 to 65535: endpoint off")
+            port = 0
         with self._lock:
-            if self._bound == (addr, port):
+            if self._closed or self._bound == (addr, port):
                 return
             self._stop_locked()
-            self._bound = (addr, port)
             if port == 0:
+                self._bound = (addr, port)
                 return
             server = MetricsServer(
                 addr, port, self._source, self._module.log, unavailable=self._unavailable
@@ -560,24 +581,33 @@ class _Endpoint:
             try:
                 server.start()
             except OSError as e:
-                self._module.log.error(
-                    "metrics endpoint: cannot listen on %s:%s: %s", addr, port, e
+                # Tried again at the next look (an option change; a standby's poll), told once.
+                level = logging.DEBUG if self._failed == (addr, port) else logging.ERROR
+                self._module.log.log(
+                    level, "metrics endpoint: cannot listen on %s:%s: %s", addr, port, e
                 )
+                self._failed = (addr, port)
                 return
-            self._server = server
+            self._server, self._bound, self._failed = server, (addr, port), None
             self._module.log.info("metrics endpoint at %s", server.url)
-            if isinstance(self._module, MgrModule):
-                self._module.set_uri(server.url)
+            self._publish(server.url)
 
     def stop(self) -> None:
+        """Stop for good (the module is shutting down)."""
         with self._lock:
+            self._closed = True
             self._stop_locked()
-            self._bound = None
 
     def _stop_locked(self) -> None:
         server, self._server = self._server, None
+        self._bound = None
         if server is not None:
             server.stop()
+            self._publish("")  # no stale URL in `ceph mgr services`
+
+    def _publish(self, url: str) -> None:
+        if isinstance(self._module, MgrModule):
+            self._module.set_uri(url)
 
 
 class StandbyModule(MgrStandbyModule):

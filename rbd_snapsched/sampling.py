@@ -43,11 +43,14 @@ class Collector:
             if agg is None:
                 agg = pools[record.pool] = [0, 0, 0, 0, _INF]
             success = record.last_success.timestamp() if record.last_success else None
-            is_late, is_failing = book.is_late(image), book.is_failing(image)
+            paused = bool(pauses) and pauses.covering(image) is not None
+            # As in health: a paused image is neither late nor failing (its pause is the news).
+            is_late = not paused and book.is_late(image)
+            is_failing = not paused and book.is_failing(image)
             agg[0] += 1
             agg[1] += is_late
             agg[2] += is_failing
-            agg[3] += bool(pauses) and pauses.covering(image) is not None
+            agg[3] += paused
             if success is not None and success < agg[4]:
                 agg[4] = success
             if per_image:

@@ -196,6 +196,20 @@ def test_prometheus_scrapes_the_module(cluster: Cluster, pools: Pools) -> None:
             assert prom.query(f"rbd_snapsched_{family}"), family
         assert prom.query("rbd_snapsched_refresh_duration_seconds")
 
+    # Port 0 turns the endpoint off and withdraws its URL; the old port turns it on again.
+    port = target.rpartition(":")[2]
+    option = OPTION + "metrics_server_port"
+    cluster.run("ceph", "config", "set", "mgr.x", option, "0")
+    try:
+        wait_until(lambda: fetch(url)[0] == 0, 30, "the endpoint to close")
+        wait_until(
+            lambda: "rbd_snapsched" not in cluster.ceph_json("mgr", "services"), 30, "no URL"
+        )
+    finally:
+        cluster.run("ceph", "config", "set", "mgr.x", option, port)
+    wait_until(lambda: fetch(url)[0] == 200, 30, "the endpoint back")
+    assert rows(cluster, f"{pool}/"), "the scheduler kept running"
+
 
 def test_a_standby_answers_503_naming_the_active(release: str) -> None:
     with Cluster.boot(release=release, standby_mgrs=1) as cluster:

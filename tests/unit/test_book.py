@@ -200,3 +200,47 @@ def test_late_set_equals_brute_force(
         if record.interval is not None and image not in expected
     ]
     assert upcoming == (min(pending) if pending else None)
+
+
+def test_compaction_does_not_hide_the_next_deadline() -> None:
+    # Many forgotten images leave stale heap entries; pushes back while looking for the next
+    # deadline must not go to a list the loop no longer reads.
+    images = [ImageSpec(1, "", f"i{i}") for i in range(200)]
+    book = tracked(*images)
+    for image in images[2:]:
+        book.forget(image)
+    for k, image in enumerate(images[:2]):  # i1 succeeds first: its deadline comes first
+        now = T0 + timedelta(seconds=30 - 10 * k)
+        book.dispatched(image, now, now)
+        book.finished(image, CREATED, now)
+    expected = min(book[i].late_at or T0 for i in images[:2])
+    assert book.next_late_at() == expected == T0 + timedelta(minutes=2, seconds=20)
+    book.advance(T0 + timedelta(minutes=2, seconds=25))
+    assert [x.image for x in book.late(T0 + timedelta(minutes=3))] == [images[1]]
+
+
+def test_a_success_before_a_seed_stamped_ahead_still_goes_late_on_time() -> None:
+    book = tracked(A)
+    now = T0 + timedelta(minutes=3)
+    assert book.advance(now)  # late: its first deadline is gone from the heap
+    book.seed(A, now + timedelta(seconds=50))  # the previous mgr's clock was ahead
+    book.dispatched(A, now, now)
+    book.finished(A, CREATED, now + timedelta(seconds=10))  # before that stamp, by ours
+    assert book[A].last_success == now + timedelta(seconds=10)
+    assert book.next_late_at() == now + timedelta(minutes=2, seconds=10)
+    assert not book.advance(now + timedelta(minutes=2, seconds=9))
+    assert book.advance(now + timedelta(minutes=2, seconds=10))
+
+
+def test_a_huge_factor_means_never_late_not_an_overflow() -> None:
+    year = Schedule().with_item(ScheduleItem(Interval.parse("36500d"), None))
+    book = tracked(A, schedule=year, factor=1000.0)
+    assert book[A].late_at is None and book.next_late_at() is None
+    assert not book.advance(T0 + timedelta(days=3650))
+    for bad in (float("nan"), float("inf"), 0.0, -1.0):
+        try:
+            book.set_late_factor(bad)
+        except ValueError:
+            continue
+        raise AssertionError(f"factor {bad} accepted")
+    assert book.late_factor == 1000.0

@@ -228,3 +228,42 @@ def test_a_snapshot_now_is_an_attempt_without_a_slot() -> None:
     assert record is not None and record.last_attempt is not None
     assert record.last_attempt.slot is None and record.last_success == START
     assert record.missed == 0
+
+
+def test_a_scrape_that_sees_an_image_go_late_still_lets_health_tell_it() -> None:
+    s = Setup(hold=True)  # its catch-up request never ends: nothing else publishes health
+    s.handler.refresh_interval = 7 * 3600.0
+    s.cluster.add_image(s.pool, "a")
+    s.add("rbd/", "1h")
+    health = published(s)
+    s.handler.tick()
+    s.clock.set(START + timedelta(hours=2, seconds=1))
+    assert s.handler.metrics(10).pools["rbd"].late == 1  # the scrape advances the book...
+    s.handler.tick()
+    assert "RBD_SNAPSCHED_LATE" in health[-1]  # ...and the thread still raises the check
+
+
+def test_the_same_factor_again_changes_nothing() -> None:
+    s = Setup()
+    s.cluster.add_image(s.pool, "a")
+    s.add("rbd/", "1m")
+    s.pool.tx_peer = False
+    s.handler.tick()
+    s.run_until(NEXT + timedelta(minutes=3))
+    assert "RBD_SNAPSCHED_LATE" in s.handler.health_checks()
+    s.handler.set_late_factor(2.0)  # config_notify for some other option
+    assert "RBD_SNAPSCHED_LATE" in s.handler.health_checks()
+    assert s.handler.metrics(10).pools["rbd"].late == 1
+    s.handler.set_late_factor(10.0)
+    s.run_until(NEXT + timedelta(minutes=3, seconds=2))
+    assert "RBD_SNAPSCHED_LATE" not in s.handler.health_checks()
+
+
+def test_paused_images_count_as_paused_not_late_in_metrics() -> None:
+    s = Setup()
+    s.cluster.add_image(s.pool, "a")
+    s.add("rbd/", "1m")
+    s.handler.pause(s.handler.resolve("rbd/"))
+    s.run_until(NEXT + timedelta(minutes=5))
+    pool = s.handler.metrics(10).pools["rbd"]
+    assert (pool.images, pool.late, pool.failing, pool.paused) == (1, 0, 0, 1)
