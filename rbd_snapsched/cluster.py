@@ -20,6 +20,7 @@ from .levels import ImageInfo, ImageSpec, LevelSpec, PoolInfo
 from .store import PoolGone
 
 OMAP_PAGE = 128
+_LOG = logging.getLogger(__name__)
 
 
 def is_connection_shutdown(e: BaseException) -> bool:
@@ -173,6 +174,34 @@ def has_tx_peer(client: rados.Rados, pool_id: int) -> bool:
             != rbd.RBD_MIRROR_PEER_DIRECTION_RX
             for peer in rbd.RBD().mirror_peer_list(ioctx)
         )
+
+
+class RadosClusterIO:
+    """``ports.ClusterIO`` over librados/librbd: what the module's handler reads."""
+
+    def __init__(self, client: rados.Rados, log: logging.Logger = _LOG) -> None:
+        self._client = client
+        self._log = log
+
+    def rbd_pools(self) -> list[PoolInfo]:
+        return list_rbd_pools(self._client)
+
+    def discover(
+        self, pool: PoolInfo, wanted: Callable[[LevelSpec], bool]
+    ) -> dict[ImageSpec, str] | None:
+        return discover_images(self._client, pool, wanted, self._log)
+
+    def has_tx_peer(self, pool_id: int) -> bool:
+        try:
+            return has_tx_peer(self._client, pool_id)
+        except Exception as e:
+            if is_connection_shutdown(e):
+                raise
+            self._log.warning("cannot list mirror peers of pool %s: %s", pool_id, e)
+            return True  # unknown: let the snapshot request find out
+
+    def newest_mirror_snapshot(self, image: ImageSpec) -> datetime | None:
+        return newest_primary_mirror_snapshot(self._client, image, self._log)
 
 
 class RadosOmap:

@@ -7,7 +7,6 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, Final
 
 import mgr_module
@@ -18,13 +17,10 @@ from mgr_module import HandleCommandResult, MgrModule, MgrStandbyModule, NotifyT
 from . import metrics, pauses
 from .clock import SystemClock
 from .cluster import (
+    RadosClusterIO,
     RadosOmap,
     RadosResolver,
-    discover_images,
-    has_tx_peer,
     is_connection_shutdown,
-    list_rbd_pools,
-    newest_primary_mirror_snapshot,
     rbd_pools,
 )
 from .commands import PREFIX, Arg, ArgType, CommandTable, Scope
@@ -32,7 +28,7 @@ from .compat import declare_commands
 from .errors import InvalidArgument, NotAuthorized, NotReady, SnapSchedError
 from .handler import Handler
 from .httpd import MetricsServer
-from .levels import ImageSpec, LevelSpec, PoolInfo
+from .levels import ImageSpec, LevelSpec
 from .rbd_driver import RbdDriver
 from .schedule import Schedule
 from .store import SCHEDULE_OID, UPSTREAM_SCHEDULE_OID, ScheduleStore
@@ -68,34 +64,6 @@ class _ModuleOption:
         # Cleared as "", not removed: a Pacific mgr keeps serving a removed option's old value
         # until it restarts, so a standby taking over would resurrect the schedule.
         self._module.set_module_option_ex(self._owner, self._name, value or "")
-
-
-class _MgrClusterIO:
-    """``handler.ClusterIO``: RBD pools from the mgr's OSD map, images via librbd."""
-
-    def __init__(self, module: MgrModule, client: rados.Rados) -> None:
-        self._module = module
-        self._client = client
-
-    def rbd_pools(self) -> list[PoolInfo]:
-        return list_rbd_pools(self._client)
-
-    def discover(
-        self, pool: PoolInfo, wanted: Callable[[LevelSpec], bool]
-    ) -> dict[ImageSpec, str] | None:
-        return discover_images(self._client, pool, wanted, self._module.log)
-
-    def has_tx_peer(self, pool_id: int) -> bool:
-        try:
-            return has_tx_peer(self._client, pool_id)
-        except Exception as e:
-            if is_connection_shutdown(e):
-                raise
-            self._module.log.warning("cannot list mirror peers of pool %s: %s", pool_id, e)
-            return True  # unknown: let the snapshot request find out
-
-    def newest_mirror_snapshot(self, image: ImageSpec) -> datetime | None:
-        return newest_primary_mirror_snapshot(self._client, image, self._module.log)
 
 
 TABLE = CommandTable()
@@ -229,7 +197,7 @@ class Module(MgrModule):
         )
         self._driver = RbdDriver(client, self.log)
         handler = Handler(
-            io=_MgrClusterIO(self, client),
+            io=RadosClusterIO(client, self.log),
             resolver=resolver,
             store=store,
             upstream=self._upstream,

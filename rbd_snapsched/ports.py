@@ -1,7 +1,8 @@
 """The scheduler's ports: what it asks of the cluster and of the snapshot driver.
 
-``module.py`` implements them over librados/librbd; ``tests/fake_cluster.py`` over memory. The
-contract suites in ``tests/contract/`` hold both to the same behaviour.
+``cluster.RadosClusterIO`` and ``rbd_driver.RbdDriver`` implement them over librados/librbd;
+``tests/fake_cluster.py`` over memory. The contract suites in ``tests/contract/`` hold both to
+the same behaviour.
 """
 
 from __future__ import annotations
