@@ -31,7 +31,7 @@ from .httpd import MetricsServer
 from .levels import ImageSpec, LevelSpec
 from .rbd_driver import RbdDriver
 from .schedule import Schedule
-from .store import SCHEDULE_OID, UPSTREAM_SCHEDULE_OID, ScheduleStore
+from .store import SCHEDULE_OID, UPSTREAM_SCHEDULE_OID, ModuleOption, ScheduleStore
 
 OPTION_SCHEDULE: Final = "mirror_snapshot_schedule"
 OPTION_MAX_CONCURRENT: Final = "max_concurrent_snap_create"
@@ -46,24 +46,6 @@ MAX_LATE_FACTOR: Final = 1000.0
 UPSTREAM_MODULE: Final = "rbd_support"
 RETRY_SETUP_SECONDS: Final = 5.0
 SHUTDOWN_WAIT_SECONDS: Final = 60.0  # for snapshot requests in flight; never hang forever
-
-
-class _ModuleOption:
-    """``store.OptionBackend`` over a (non-localized) module option: ours, or rbd_support's."""
-
-    def __init__(self, module: MgrModule, owner: str, name: str) -> None:
-        self._module = module
-        self._owner = owner
-        self._name = name
-
-    def get(self) -> str | None:
-        value = self._module.get_module_option_ex(self._owner, self._name)
-        return str(value) if value else None
-
-    def set(self, value: str | None) -> None:
-        # Cleared as "", not removed: a Pacific mgr keeps serving a removed option's old value
-        # until it restarts, so a standby taking over would resurrect the schedule.
-        self._module.set_module_option_ex(self._owner, self._name, value or "")
 
 
 TABLE = CommandTable()
@@ -184,13 +166,13 @@ class Module(MgrModule):
         resolver = RadosResolver(client)
         store = ScheduleStore(
             RadosOmap(client, SCHEDULE_OID),
-            _ModuleOption(self, self.module_name, OPTION_SCHEDULE),
+            ModuleOption(self, self.module_name, OPTION_SCHEDULE),
             resolver,
             self.log,
         )
         self._upstream = ScheduleStore(
             RadosOmap(client, UPSTREAM_SCHEDULE_OID),
-            _ModuleOption(self, UPSTREAM_MODULE, OPTION_SCHEDULE),
+            ModuleOption(self, UPSTREAM_MODULE, OPTION_SCHEDULE),
             resolver,
             self.log,
             prune=False,
@@ -202,7 +184,7 @@ class Module(MgrModule):
             store=store,
             upstream=self._upstream,
             pauses=pauses.PauseStore(
-                _ModuleOption(self, self.module_name, OPTION_PAUSED), resolver, self.log
+                ModuleOption(self, self.module_name, OPTION_PAUSED), resolver, self.log
             ),
             driver=self._driver,
             clock=SystemClock(),

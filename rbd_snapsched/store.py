@@ -56,6 +56,32 @@ class OptionBackend(Protocol):
     def set(self, value: str | None) -> None: ...
 
 
+class ModuleOptions(Protocol):
+    """The mgr's module option calls ``ModuleOption`` uses (a ``MgrModule``)."""
+
+    def get_module_option_ex(self, module: str, key: str) -> object: ...
+
+    def set_module_option_ex(self, module: str, key: str, val: str) -> None: ...
+
+
+class ModuleOption:
+    """``OptionBackend`` over a (non-localized) module option: ours, or rbd_support's."""
+
+    def __init__(self, mgr: ModuleOptions, owner: str, name: str) -> None:
+        self._mgr = mgr
+        self._owner = owner
+        self._name = name
+
+    def get(self) -> str | None:
+        value = self._mgr.get_module_option_ex(self._owner, self._name)
+        return str(value) if value else None
+
+    def set(self, value: str | None) -> None:
+        # Cleared as "", not removed: a Pacific mgr keeps serving a removed option's old value
+        # until it restarts, so a standby taking over would resurrect the schedule.
+        self._mgr.set_module_option_ex(self._owner, self._name, value or "")
+
+
 class ScheduleStore:
     """Loads the catalog from storage and persists one level at a time."""
 
