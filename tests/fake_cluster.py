@@ -187,13 +187,13 @@ class FakeOmap:
 
 
 class FakeOption:
-    """``store.OptionBackend``: one module option's value."""
+    """``store.OptionBackend``: one module option's value ("" reads as None, as the real one)."""
 
     def __init__(self, value: str | None = None) -> None:
         self.value = value
 
     def get(self) -> str | None:
-        return self.value
+        return self.value or None
 
     def set(self, value: str | None) -> None:
         self.value = value

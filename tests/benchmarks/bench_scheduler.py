@@ -46,7 +46,7 @@ from typing import Any
 from rbd_snapsched.handler import Handler
 from rbd_snapsched.levels import ImageInfo, ImageSpec, LevelSpec, PoolInfo
 from rbd_snapsched.requests import Outcome, OutcomeKind, State
-from rbd_snapsched.store import ScheduleStore
+from rbd_snapsched.store import PoolGone, ScheduleStore
 
 UPSTREAM_DIR = "/usr/share/ceph/mgr/rbd_support"
 POOL = PoolInfo(1, "rbd", True)
@@ -149,31 +149,39 @@ class FakeResolver:
 
 
 class MemoryOmap:
-    """store.OmapBackend in memory."""
+    """store.OmapBackend in memory, over the pools in ``pools`` (others raise PoolGone)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pools: Collection[int] = (POOL.id,)) -> None:
+        self.pools = frozenset(pools)
         self.objects: dict[int, dict[str, bytes]] = {}
 
+    def _check(self, pool_id: int) -> None:
+        if pool_id not in self.pools:
+            raise PoolGone(f"pool {pool_id} does not exist")
+
     def read(self, pool_id: int) -> dict[str, bytes]:
+        self._check(pool_id)
         return dict(self.objects.get(pool_id, {}))
 
     def write(self, pool_id: int, key: str, value: bytes) -> None:
+        self._check(pool_id)
         self.objects.setdefault(pool_id, {})[key] = value
 
     def delete(self, pool_id: int, keys: Sequence[str]) -> None:
+        self._check(pool_id)
         records = self.objects.get(pool_id, {})
         for key in keys:
             records.pop(key, None)
 
 
 class MemoryOption:
-    """store.OptionBackend in memory."""
+    """store.OptionBackend in memory ("" reads as None, as the real one)."""
 
     def __init__(self) -> None:
         self.value: str | None = None
 
     def get(self) -> str | None:
-        return self.value
+        return self.value or None
 
     def set(self, value: str | None) -> None:
         self.value = value

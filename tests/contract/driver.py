@@ -1,0 +1,77 @@
+"""The contract every ``ports.SnapshotDriver`` keeps: what the handler relies on.
+
+A check gets ``run``: start one request and return its outcome once ``done`` was called, and
+called exactly once (``finish`` does that for a driver in this process; a real one runs in the
+release's runtime, see ``tests/runtime_rpc.py``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+from rbd_snapsched.levels import ImageSpec
+from rbd_snapsched.ports import SnapshotDriver
+from rbd_snapsched.requests import Outcome, OutcomeKind, State
+from tests.contract.world import Scene
+
+Run = Callable[[ImageSpec, "datetime | None"], Outcome]
+LONG_AGO = datetime(2000, 1, 1, tzinfo=timezone.utc)
+QUIET = {OutcomeKind.SKIPPED_NOT_SNAPSHOT, OutcomeKind.SKIPPED_DISABLED}
+
+
+def finish(
+    driver: SnapshotDriver,
+    image: ImageSpec,
+    recent_since: datetime | None = None,
+    timeout: float = 30.0,
+) -> Outcome:
+    """Start one request on ``driver``; wait (on any thread) for its one ``done``."""
+    calls: list[tuple[ImageSpec, Outcome]] = []
+    called = threading.Event()
+
+    def done(image: ImageSpec, outcome: Outcome) -> None:
+        calls.append((image, outcome))
+        called.set()
+
+    driver.start(image, f"contract {image}", done, recent_since)
+    assert called.wait(timeout), f"done not called within {timeout}s for {image}"
+    time.sleep(0.05)  # a second call would come right after the first
+    assert len(calls) == 1, calls
+    assert calls[0][0] == image
+    return calls[0][1]
+
+
+def check_snapshot_driver(run: Run, scene: Scene) -> None:
+    for image in scene.images.values():
+        outcome = run(image.spec, None)
+        if image.schedulable:
+            assert outcome.kind is OutcomeKind.CREATED, (image, outcome)
+            assert outcome.snap_id is not None and outcome.step is State.CREATING
+        elif image.mirror == "snapshot":
+            assert outcome.kind is OutcomeKind.SKIPPED_NOT_PRIMARY, (image, outcome)
+        elif image.mirror == "journal":
+            assert outcome.kind is OutcomeKind.SKIPPED_NOT_SNAPSHOT, (image, outcome)
+        else:  # mirroring not enabled: skipped, never an error
+            assert outcome.kind in QUIET, (image, outcome)
+        assert not outcome.is_error, (image, outcome)
+
+    # An image deleted since discovery vanished, quietly.
+    if scene.missing_image_id is not None:
+        for where in {(i.spec.pool_id, i.spec.namespace) for i in scene.images.values()}:
+            outcome = run(ImageSpec(*where, scene.missing_image_id), None)
+            assert outcome.kind is OutcomeKind.VANISHED and not outcome.is_error, outcome
+
+    # Catch-up: skipped if a mirror snapshot is at least as recent as `since`, else created.
+    for image in scene.images.values():
+        if not image.schedulable:
+            continue
+        recent = run(image.spec, LONG_AGO)
+        if scene.images_have_mirror_snapshots:
+            assert recent.kind is OutcomeKind.SKIPPED_RECENT, (image, recent)
+        else:
+            assert recent.kind is OutcomeKind.CREATED, (image, recent)
+        later = datetime.now(timezone.utc) + timedelta(days=1)
+        assert run(image.spec, later).kind is OutcomeKind.CREATED, image
