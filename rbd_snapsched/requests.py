@@ -34,6 +34,7 @@ from rbd_snapsched.levels import ImageSpec
 #   OPENING       rc < 0                            FAILED                 finish
 #   OPENING       rc >= 0                           -                      GetMirrorMode
 #   GETTING_MODE  rc == -ENOENT                     VANISHED (quiet)       close
+#   GETTING_MODE  rc == -EINVAL [4]                 SKIPPED_DISABLED       close
 #   GETTING_MODE  mode is None or rc < 0            FAILED                 close
 #   GETTING_MODE  mode != SNAPSHOT                  SKIPPED_NOT_SNAPSHOT   close
 #   GETTING_MODE  mode == SNAPSHOT                  -                      GetMirrorInfo
@@ -60,6 +61,9 @@ from rbd_snapsched.levels import ImageSpec
 # [3] A catch-up request (``recent_since`` set: the module just started, or the image just
 #     became primary) only creates a snapshot if none is newer than ``since``; if the snapshots
 #     cannot be listed it creates one: one snapshot too many beats an unprotected interval.
+# [4] Tentacle answers EINVAL for an image whose mirroring is disabled (Pacific and Reef give
+#     its mode, and GETTING_INFO finds it disabled): mirroring disabled since discovery is a
+#     skip, not an error, on every release.
 #
 # Invariants:
 #   - An image whose open succeeded is closed exactly once: every path out of GETTING_MODE,
@@ -209,6 +213,9 @@ def _judge_open(rc: int, value: object) -> Outcome | None:
 
 def _judge_mode(rc: int, value: object) -> Outcome | None:
     step = State.GETTING_MODE
+    if rc == -errno.EINVAL:  # Tentacle's answer for an image whose mirroring is disabled
+        detail = f"mirroring is not enabled ({_describe_rc(rc)})"
+        return _ended(OutcomeKind.SKIPPED_DISABLED, step, rc, detail)
     if value is None:
         return _failed(step, rc)
     mode = _as_int(step, value)
