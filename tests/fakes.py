@@ -107,6 +107,9 @@ class FakeRbd:
 
     images: dict[ImageSpec, FakeImage] = field(default_factory=dict)
     next_snap_id: int = 100
+    # When set, a mirror snapshot created becomes its image's newest, taken now(), as on a real
+    # cluster; unset, each image's newest stays what the test set.
+    now: Callable[[], datetime] | None = None
 
     def add(self, image: ImageSpec, fake: FakeImage | None = None) -> FakeImage:
         self.images[image] = fake if fake is not None else FakeImage()
@@ -118,7 +121,10 @@ class FakeRbd:
             assert isinstance(action, OpenImage), f"{action!r} on a missing image"
             return -errno.ENOENT, None
         self.next_snap_id += 1
-        return fake.answer(action, self.next_snap_id)
+        rc, value = fake.answer(action, self.next_snap_id)
+        if isinstance(action, CreateSnapshot) and value is not None and self.now is not None:
+            fake.newest_mirror_snapshot = self.now()
+        return rc, value
 
     def open_images(self) -> list[ImageSpec]:
         return [spec for spec, fake in self.images.items() if fake.is_open]

@@ -44,12 +44,20 @@ def finish(
     return calls[0][1]
 
 
-def check_snapshot_driver(run: Run, scene: Scene) -> None:
+def check_snapshot_driver(
+    run: Run, scene: Scene, newest: Callable[[ImageSpec], datetime | None] | None = None
+) -> None:
+    """``newest``: the world's ``ClusterIO.newest_mirror_snapshot``, if it has one that
+    reports what the driver creates."""
     for image in scene.images.values():
+        before = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=1)
         outcome = run(image.spec, None)
         if image.schedulable:
             assert outcome.kind is OutcomeKind.CREATED, (image, outcome)
             assert outcome.snap_id is not None and outcome.step is State.CREATING
+            if newest is not None:  # the snapshot is the newest now: catch-up seeds from it
+                taken = newest(image.spec)
+                assert taken is not None and taken >= before, (image, taken, before)
         elif image.mirror == "snapshot":
             assert outcome.kind is OutcomeKind.SKIPPED_NOT_PRIMARY, (image, outcome)
         elif image.mirror == "journal":

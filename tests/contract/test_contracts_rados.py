@@ -41,7 +41,10 @@ def test_rados_cluster_io_keeps_the_contract(cluster: Cluster, scene: Scene) -> 
 
 
 def test_rbd_driver_keeps_the_contract(cluster: Cluster, scene: Scene) -> None:
-    with Remote(cluster, "driver") as remote:
+    with (
+        Remote(cluster, "driver") as remote,
+        Remote(cluster, "rbd_snapsched.cluster:RadosClusterIO") as io,
+    ):
         driver = RemoteDriver(remote)
 
         def run(image: ImageSpec, since: datetime | None) -> Outcome:
@@ -50,4 +53,4 @@ def test_rbd_driver_keeps_the_contract(cluster: Cluster, scene: Scene) -> None:
             assert got.open_handles == 0, got  # the ioctx is closed with the last request
             return got.outcome
 
-        check_snapshot_driver(run, scene)
+        check_snapshot_driver(run, scene, RemoteClusterIO(io).newest_mirror_snapshot)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from rbd_snapsched.levels import ImageSpec
 from rbd_snapsched.requests import Outcome
@@ -31,9 +31,10 @@ def test_fake_option_keeps_the_contract() -> None:
 def test_fake_driver_keeps_the_contract() -> None:
     cluster = FakeCluster()
     scene = build_fake(cluster)
+    cluster.rbd.now = lambda: datetime.now(timezone.utc)
     driver = FakeDriver(cluster)
 
     def run(image: ImageSpec, since: datetime | None) -> Outcome:
         return finish(driver, image, since)
 
-    check_snapshot_driver(run, scene)
+    check_snapshot_driver(run, scene, cluster.newest_mirror_snapshot)

@@ -37,6 +37,7 @@ class Setup:
         self.pool = self.cluster.add_pool("rbd")
         self.cluster.add_namespace(self.pool, "ns")
         self.clock = FakeClock(START)
+        self.cluster.rbd.now = self.clock.now
         self.driver = FakeDriver(self.cluster, hold=hold)
         self.store = ScheduleStore(
             FakeOmap(self.cluster, SCHEDULE_OID), FakeOption(), self.cluster, LOG
