@@ -102,7 +102,8 @@ def denied(cli: str, *args: str, pool: str, namespace: str) -> Case:
 # `failed: (22) Invalid argument: ` is what the rbd CLI prints before the module's message;
 # `Error EINVAL: ` what the ceph CLI prints. The fragments below are the module's messages (or the
 # CLI's own), checked as substrings of stderr; the errno is checked through the exit code and,
-# for the rbd CLI, the `(errno)` it prints.
+# for the rbd CLI, the `(errno)` it prints. Where the rest of a message is Python's own text
+# (datetime's range errors differ between Python 3.11 and 3.14), only our part is checked.
 CASES: list[Case] = [
     # -- unicode ------------------------------------------------------------------------------
     rbd("add", "-p", "pöol✓", "1h", message="pool pöol✓ does not exist"),
@@ -159,9 +160,9 @@ CASES: list[Case] = [
     ceph("add", "{P}/", "1h", "9999-12-31T23:59-05:00", message="Invalid start time 9999-12-31"),
     rbd("add", "-p", "{P}", "1h", "0001-01-01T00:00+05:00", message="Invalid start time 0001-"),
     rbd("rm", "-p", "{P}", "1h", "9999-12-31T23:59-05:00", message="Invalid start time 9999-"),
-    ceph("add", "{P}/", "1h", "0000-01-01", message="year 0 is out of range"),
-    rbd("add", "-p", "{P}", "1h", "99999-01-01", message="year 99999 is out of range"),
-    rbd("add", "-p", "{P}", "1h", "2020-02-30", message="day is out of range for month"),
+    ceph("add", "{P}/", "1h", "0000-01-01", message="Invalid start time 0000-01-01: "),
+    rbd("add", "-p", "{P}", "1h", "99999-01-01", message="Invalid start time 99999-01-01: "),
+    rbd("add", "-p", "{P}", "1h", "2020-02-30", message="Invalid start time 2020-02-30: "),
     ceph("add", "{P}/", "1h", "99999999999999999999:00", message="Invalid start time 9999"),
     rbd("add", "-p", "{P}", "1h", "12:00 EST", message="unknown time zone EST"),
     ceph("add", "{P}/", "1h", "1e400", message="Invalid start time 1e400: "),
