@@ -341,7 +341,7 @@ class Module(MgrModule):
             result: HandleCommandResult = command.handler(self, handler, **args)
             return result
         except SnapSchedError as e:
-            return HandleCommandResult(-e.errno, "", str(e))
+            return HandleCommandResult(-e.errno, "", e.reply())
         except (rados.Error, rbd.Error) as e:
             if is_connection_shutdown(e):
                 self._blocklisted.set()

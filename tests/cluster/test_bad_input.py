@@ -76,13 +76,13 @@ class Case:
     as_user: bool = False
 
     def label(self) -> str:
-        shown = " ".join(
-            repr(a) if not a or not a.isprintable() or " " in a else a for a in self.args
-        )
-        if len(shown) > 100:
-            shown = shown[:97] + "..."
+        def shown(arg: str) -> str:
+            if len(arg) > 40:
+                return f"{arg[:8]}...({len(arg)} chars)"
+            return repr(arg) if not arg or not arg.isprintable() or " " in arg else arg
+
         who = f" (as client.{USER})" if self.as_user else ""
-        return f"{self.cli}{who}: {shown}"
+        return f"{self.cli}{who}: {' '.join(shown(a) for a in self.args)}"
 
 
 def rbd(*args: str, exit: int = EINVAL, message: str, as_user: bool = False) -> Case:
@@ -310,6 +310,8 @@ def _check(bed: Bed, case: Case, proc: subprocess.CompletedProcess[str]) -> str 
         problems.append(f"exit {proc.returncode}, expected {case.exit}")
     if message not in proc.stderr:
         problems.append(f"stderr lacks {message[:120]!r}")
+    if case.exit == EACCES and f"{message}\n" not in proc.stderr:
+        problems.append("the message runs into the mgr's 'access denied' hint")
     if "Traceback" in proc.stderr or "internal error" in proc.stderr:
         problems.append("a traceback or internal error")
     # The rbd CLI prints the mgr's errno: it must be the one expected.
