@@ -6,6 +6,7 @@ Blocking librados/librbd calls only; snapshot creation is ``rbd_driver.py``'s (a
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
@@ -107,7 +108,14 @@ class RadosResolver:
         return ImageInfo(image_id, name, snapshot)
 
     def image_by_name(self, pool_id: int, namespace: str, name: str) -> ImageInfo | None:
-        return self._image(pool_id, namespace, name=name)
+        try:
+            return self._image(pool_id, namespace, name=name)
+        except rbd.OSError as e:
+            # A name longer than the OSD's object-name limit (its id object would be
+            # "rbd_id.<name>") cannot belong to an image: ENAMETOOLONG means it does not exist.
+            if e.errno == errno.ENAMETOOLONG:
+                return None
+            raise
 
     def image_by_id(self, pool_id: int, namespace: str, image_id: str) -> ImageInfo | None:
         return self._image(pool_id, namespace, image_id=image_id)

@@ -17,6 +17,10 @@ class SnapSchedError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def reply(self) -> str:
+        """The command's error text, as the mgr sends it on."""
+        return self.message
+
 
 class InvalidArgument(SnapSchedError):
     """Bad user input: a level spec, interval or start time that does not parse or validate."""
@@ -26,6 +30,11 @@ class InvalidArgument(SnapSchedError):
 
 class NotAuthorized(SnapSchedError):
     errno = errno.EACCES
+
+    def reply(self) -> str:
+        # ceph-mgr appends its own "access denied: does your client key have mgr caps? ..."
+        # to an EACCES reply's text, with no separator: end ours with a newline.
+        return self.message + "\n"
 
 
 class NotFound(SnapSchedError):

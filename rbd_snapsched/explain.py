@@ -32,7 +32,10 @@ def explain(
         if candidates and theirs is None:
             schedule, due = candidates[0][1], now
             for _ in range(count):
-                due = schedule.next_run(due)
+                try:
+                    due = schedule.next_run(due)
+                except OverflowError:  # the next run would be after 9999-12-31: there is none
+                    break
                 runs.append(due)
         entries.append(
             render.explain(

@@ -188,6 +188,20 @@ class LevelName(NamedTuple):
         return cls(pool, namespace, image)
 
 
+def caps_args(name: LevelName) -> dict[str, str]:
+    """What ``is_authorized`` must allow for a level name, from the name alone (no lookup).
+
+    {} (unrestricted caps) for the global level; the pool for a pool level; the pool and
+    namespace ('' = default) for namespace and image levels. Asked before the level is
+    resolved, so a client learns nothing about pools, namespaces or images outside its caps.
+    """
+    if name.pool is None:
+        return {}
+    if name.namespace is None:
+        return {"pool": name.pool}
+    return {"pool": name.pool, "namespace": name.namespace}
+
+
 def resolve_name(text: str, resolver: Resolver, *, mirror_checks: bool = True) -> LevelSpec:
     """Validate an operator's level name and resolve it to a level, upstream's checks in order.
 

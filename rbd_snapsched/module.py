@@ -28,7 +28,7 @@ from .compat import declare_commands
 from .errors import InvalidArgument, NotAuthorized, NotReady, SnapSchedError
 from .handler import Handler
 from .httpd import MetricsServer
-from .levels import ImageSpec, LevelSpec
+from .levels import ImageSpec, LevelName, LevelSpec, caps_args
 from .rbd_driver import RbdDriver
 from .schedule import Schedule
 from .store import SCHEDULE_OID, UPSTREAM_SCHEDULE_OID, ModuleOption, ScheduleStore
@@ -287,16 +287,19 @@ class Module(MgrModule):
             self.rados.wait_for_latest_osdmap()
             args = command.arguments(cmd)
             if "level_spec" in {a.name for a in command.args}:
-                level = handler.resolve(str(args.pop("level_spec", "")))
-                if command.scope is Scope.LEVEL or not level.is_global():
-                    self._authorize(level)
-                args["level"] = level
+                text = str(args.pop("level_spec", ""))
+                # Caps first, from the name alone: a client refused a pool gets EACCES, never
+                # whether a pool, namespace or image exists there.
+                name = LevelName.parse(text)
+                if command.scope is Scope.LEVEL or name.pool is not None:
+                    self._authorize(name)
+                args["level"] = handler.resolve(text)
             elif command.scope is not Scope.VISIBLE:
-                self._authorize(LevelSpec.global_level())
+                self._authorize(LevelName(None, None, None))
             result: HandleCommandResult = command.handler(self, handler, **args)
             return result
         except SnapSchedError as e:
-            return HandleCommandResult(-e.errno, "", str(e))
+            return HandleCommandResult(-e.errno, "", e.reply())
         except (rados.Error, rbd.Error) as e:
             if is_connection_shutdown(e):
                 self._blocklisted.set()
@@ -457,10 +460,9 @@ class Module(MgrModule):
             args["namespace"] = level.namespace
         return self.is_authorized(args)
 
-    def _authorize(self, level: LevelSpec) -> None:
-        if not self._level_visible(level):
-            pool = level.name.split("/", 1)[0] if level.pool_id is not None else None
-            raise NotAuthorized(f"not authorized on pool={pool}, namespace={level.namespace}")
+    def _authorize(self, name: LevelName) -> None:
+        if not self.is_authorized(caps_args(name)):
+            raise NotAuthorized(f"not authorized on pool={name.pool}, namespace={name.namespace}")
 
     def _image_visible(self) -> Callable[[ImageSpec], bool]:
         if self.is_authorized({}):

@@ -115,9 +115,10 @@ def _parse_anchor(text: str) -> datetime | None:
             int(minute or 0),
             tzinfo=timezone(offset),
         )
-    except ValueError as e:
+        # An offset can carry an instant past year 9999 or before year 1 (OverflowError).
+        return local.astimezone(timezone.utc)
+    except (ValueError, OverflowError) as e:
         raise InvalidArgument(f"Invalid start time {text}: {e}") from e
-    return local.astimezone(timezone.utc)
 
 
 @dataclass(frozen=True, eq=False)

@@ -11,6 +11,7 @@ from rbd_snapsched.levels import (
     LevelName,
     LevelSpec,
     StaleLevel,
+    caps_args,
     parse_id,
     resolve_id,
     resolve_name,
@@ -153,3 +154,22 @@ def test_relations() -> None:
     # status's filter: an empty namespace matches every namespace, as upstream.
     assert default_ns.matches(inside) and not other_pool.matches(inside)
     assert {pool: 1}[LevelSpec(1, None, None, "")] == 1  # names do not take part in equality
+
+
+@pytest.mark.parametrize(
+    ("text", "args"),
+    [
+        ("", {}),
+        ("p/", {"pool": "p"}),
+        ("p//", {"pool": "p", "namespace": ""}),
+        ("p/ns/", {"pool": "p", "namespace": "ns"}),
+        ("p/img", {"pool": "p", "namespace": ""}),
+        ("p//img", {"pool": "p", "namespace": ""}),
+        ("p/ns/img", {"pool": "p", "namespace": "ns"}),
+        ("nosuchpool/nosuchns/nosuchimg", {"pool": "nosuchpool", "namespace": "nosuchns"}),
+    ],
+)
+def test_caps_args_come_from_the_name_alone(text: str, args: dict[str, str]) -> None:
+    """What the caller's caps must allow is known before any lookup, so a refused client
+    learns nothing about what exists outside its caps."""
+    assert caps_args(LevelName.parse(text)) == args

@@ -96,6 +96,17 @@ def test_explain_says_when_rbd_support_holds_an_image_or_nothing_governs(s: Setu
     assert entry["why"].startswith("rbd_support still schedules it")
 
 
+def test_explain_lists_only_the_runs_before_the_end_of_time(s: Setup) -> None:
+    """An anchor at the last minute datetime can hold has one run: the next would overflow."""
+    s.cluster.add_image(s.pool, "a")
+    s.add("rbd/", "1h", "9999-12-31T23:00Z")
+    s.handler.tick()
+    (entry,) = s.handler.explain(s.handler.resolve("rbd/"), 5)["images"]
+    assert entry["next_runs"] == ["9999-12-31T23:00:00Z"]
+    (row,) = s.handler.status(s.handler.resolve("rbd/"), lambda i: True)["scheduled_images"]
+    assert row["schedule_time"] == "9999-12-31 23:00:00"
+
+
 @pytest.mark.parametrize("count", [0, 101, -1])
 def test_explain_count_out_of_range_is_einval(s: Setup, count: int) -> None:
     with pytest.raises(InvalidArgument):

@@ -552,6 +552,11 @@ def test_date_time_anchors_are_kept_in_utc(text: str, shown: str) -> None:
         "2020-01-14T04:30+05:60",
         "2020-1-14T04:30",
         "2020-01-14T04:30 PM",
+        "0000-01-01",
+        "99999-01-01",
+        # Valid local date-times whose UTC instant is out of datetime's range.
+        "9999-12-31T23:59-05:00",
+        "0001-01-01T00:00+05:00",
     ],
 )
 def test_bad_date_time_anchors_are_einval(text: str) -> None:
