@@ -33,7 +33,7 @@ from .ports import ClusterIO, SnapshotDriver
 from .queue import ScheduleQueue
 from .requests import Outcome
 from .sampling import CHUNK, Collector
-from .schedule import Interval, Schedule, ScheduleItem, StartTime
+from .schedule import Interval, Schedule, ScheduleItem, StartTime, stagger_key
 from .store import ScheduleStore
 from .takeover import take_over
 from .throttle import Admission, Throttle
@@ -70,6 +70,7 @@ class Handler:
         upstream: ScheduleStore | None = None,
         pauses: PauseStore | None = None,
         late_factor: float = 2.0,
+        stagger: bool = False,
     ) -> None:
         self._io = io
         self._resolver = resolver
@@ -82,6 +83,8 @@ class Handler:
         self._clock = clock
         self._log = log
         self.refresh_interval = refresh_interval
+        # Spread images without a start time over their interval (upstream main's staggering)
+        self._stagger = stagger
 
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -159,6 +162,29 @@ class Handler:
             self._book.set_late_factor(factor)
             self._health_dirty = True
             self._cond.notify_all()
+
+    def set_stagger(self, stagger: bool) -> None:
+        """Turn staggering on or off: every queued image moves to its new next run at once."""
+        with self._cond:
+            if stagger == self._stagger:
+                return
+            self._stagger = stagger
+            now = self._clock.now()
+            for image in self._book:
+                record = self._book[image]
+                schedule = record.schedule
+                due = self._queue.due_of(image)
+                if schedule is None or due is None or due <= now or image in self._catch_up:
+                    continue  # not ours, or due already (a slot or a catch-up): re-queued after
+                record.next_run = self._next_run(image, schedule, now)
+                self._queue.push(image, record.next_run)
+            self._cond.notify_all()
+
+    def _next_run(self, image: ImageSpec, schedule: Schedule, now: datetime) -> datetime:
+        """``image``'s next run under ``schedule``, staggered if on (lock held)."""
+        if self._stagger:
+            return schedule.next_run(now, stagger_key(*image))
+        return schedule.next_run(now)
 
     def _name(self, image: ImageSpec) -> str:
         record = self._book.get(image)
@@ -245,6 +271,9 @@ class Handler:
             now = self._clock.now()
             popped = self._queue.pop_due_many(now, DISPATCH_BATCH)
             next_runs: dict[Schedule, datetime] = {}  # most images share a few schedules
+            # staggered: images share a next run per (schedule, phase), phase < stagger_period
+            phased: dict[tuple[Schedule, int], datetime] = {}
+            stagger = self._stagger
             book, push, admit = self._book, self._queue.push, self._throttle.admit
             for image in popped:
                 record = book[image]
@@ -252,9 +281,15 @@ class Handler:
                 if schedule is None:
                     continue
                 slot = None if image in self._catch_up else record.next_run
-                due = next_runs.get(schedule)
-                if due is None:
-                    due = next_runs[schedule] = schedule.next_run(now)
+                if stagger:
+                    phase = stagger_key(*image) % schedule.stagger_period
+                    due = phased.get((schedule, phase))
+                    if due is None:
+                        due = phased[schedule, phase] = schedule.next_run(now, phase)
+                else:
+                    due = next_runs.get(schedule)
+                    if due is None:
+                        due = next_runs[schedule] = schedule.next_run(now)
                 push(image, due)
                 record.next_run = due
                 if image.pool_id in self._peerless:
@@ -433,7 +468,7 @@ class Handler:
         for image in images:
             record = self._book[image]
             schedule = record.schedule
-            if schedule is None or schedule.next_run(now) - now <= CATCH_UP_AFTER:
+            if schedule is None or self._next_run(image, schedule, now) - now <= CATCH_UP_AFTER:
                 continue
             shortest = min(item.interval.timedelta for item in schedule)
             self._catch_up[image] = now - shortest
@@ -452,7 +487,7 @@ class Handler:
                 self._queue.remove(image)
                 record.next_run = None
             else:
-                record.next_run = schedule.next_run(now)
+                record.next_run = self._next_run(image, schedule, now)
                 self._queue.push(image, record.next_run)
 
     # -- commands -----------------------------------------------------------------------
@@ -557,6 +592,7 @@ class Handler:
                 pauses=self._pauses,
                 now=self._clock.now(),
                 count=count,
+                stagger=self._stagger,
             )
 
     def read_back(self, level: LevelSpec) -> Schedule | None:
