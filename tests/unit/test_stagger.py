@@ -306,3 +306,14 @@ def test_an_image_already_due_is_not_moved_by_a_toggle() -> None:
     record = s.handler.image_record(image)
     assert record is not None
     assert record.next_run == schedule(item("5m")).next_run(s.clock.now(), stagger_key(*image))
+
+
+def test_a_toggle_keeps_consecutive_slots_less_than_two_intervals_apart() -> None:
+    five = schedule(item("5m"))
+    for key in range(5):
+        for second in range(0, 600, 7):
+            toggle = START + timedelta(seconds=second)
+            last_off = five.next_run(toggle - FIVE.timedelta)  # the last slot served, stagger off
+            last_on = five.next_run(toggle - FIVE.timedelta, key)
+            assert five.next_run(toggle, key) - last_off < 2 * FIVE.timedelta  # turned on
+            assert five.next_run(toggle) - last_on < 2 * FIVE.timedelta  # turned off
