@@ -10,6 +10,7 @@ Waits for one minute boundary at most (about 70 s).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from itertools import pairwise
@@ -78,11 +79,21 @@ def read_status(cluster: Cluster, pool: str) -> tuple[dict[str, datetime], bool]
     return times, straddled
 
 
-def settled(cluster: Cluster, pool: str) -> bool:
-    """Every image listed at a slot still ahead (catch-up entries, queued at 'now', are gone)."""
-    times, _ = read_status(cluster, pool)
-    floor = utcnow().replace(second=0, microsecond=0)
-    return len(times) == IMAGES and all(t > floor - timedelta(seconds=1) for t in times.values())
+def settled(cluster: Cluster, pool: str) -> Callable[[], bool]:
+    """A predicate: every image listed at a slot still ahead, and the same as at the last
+    poll (catch-up entries, queued at 'now' and gone at the thread's next pass, are over)."""
+    last: dict[str, datetime] = {}
+
+    def check() -> bool:
+        times, _ = read_status(cluster, pool)
+        floor = utcnow().replace(second=0, microsecond=0)
+        ahead = all(t > floor - timedelta(seconds=1) for t in times.values())
+        same = times == last
+        last.clear()
+        last.update(times)
+        return len(times) == IMAGES and ahead and same
+
+    return check
 
 
 def test_stagger_spreads_60_images_over_5m_and_start_times_keep_their_slot(
@@ -103,7 +114,7 @@ def test_stagger_spreads_60_images_over_5m_and_start_times_keep_their_slot(
         sched(cluster, "add", "-p", pool, "5m")
         for name in TIMED:
             sched(cluster, "add", "-p", pool, "--image", name, "5m", "00:02")
-        wait_until(lambda: settled(cluster, pool), PROMPT + 10, "60 images at their slots")
+        wait_until(settled(cluster, pool), PROMPT + 10, "60 images at their slots")
 
         times, straddled = read_status(cluster, pool)
         timed = {times.pop(name) for name in TIMED}
