@@ -170,14 +170,21 @@ class Handler:
                 return
             self._stagger = stagger
             now = self._clock.now()
+            # One pass under the lock (a rare command): next runs computed once per phase
+            next_runs: dict[tuple[Schedule, int], datetime] = {}
             for image in self._book:
                 record = self._book[image]
                 schedule = record.schedule
                 due = self._queue.due_of(image)
                 if schedule is None or due is None or due <= now or image in self._catch_up:
                     continue  # not ours, or due already (a slot or a catch-up): re-queued after
-                record.next_run = self._next_run(image, schedule, now)
-                self._queue.push(image, record.next_run)
+                phase = stagger_key(*image) % schedule.stagger_period if stagger else 0
+                due = next_runs.get((schedule, phase))
+                if due is None:
+                    key = phase if stagger else None
+                    due = next_runs[schedule, phase] = schedule.next_run(now, key)
+                record.next_run = due
+                self._queue.push(image, due)
             self._cond.notify_all()
 
     def _next_run(self, image: ImageSpec, schedule: Schedule, now: datetime) -> datetime:
