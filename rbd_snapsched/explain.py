@@ -10,6 +10,7 @@ from . import render
 from .catalog import ScheduleCatalog
 from .levels import ImageSpec, LevelSpec
 from .pauses import Pauses
+from .schedule import stagger_key
 
 
 def explain(
@@ -21,8 +22,10 @@ def explain(
     pauses: Pauses,
     now: datetime,
     count: int,
+    stagger: bool = False,
 ) -> dict[str, Any]:
-    """One entry per image (by name): candidate levels, rbd_support, pause, next ``count`` runs."""
+    """One entry per image (by name): candidate levels, rbd_support, pause, next ``count`` runs
+    (staggered per image when ``stagger`` is on, as the scheduler runs them)."""
     entries: list[dict[str, Any]] = []
     for image, name in sorted(images.items(), key=lambda item: item[1]):
         candidates = catalog.candidates(image)
@@ -31,9 +34,10 @@ def explain(
         runs: list[datetime] = []
         if candidates and theirs is None:
             schedule, due = candidates[0][1], now
+            key = stagger_key(*image) if stagger else None
             for _ in range(count):
                 try:
-                    due = schedule.next_run(due)
+                    due = schedule.next_run(due, key)
                 except OverflowError:  # the next run would be after 9999-12-31: there is none
                     break
                 runs.append(due)

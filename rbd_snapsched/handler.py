@@ -23,8 +23,8 @@ from . import health, render
 from .book import Book, ImageRecord, Skip
 from .catalog import ScheduleCatalog
 from .clock import Clock
-from .discovery import discover, primary_images
-from .errors import InvalidArgument, NotFound
+from .discovery import discover, log_peer_changes, primary_images
+from .errors import InvalidArgument
 from .explain import explain
 from .levels import ImageSpec, LevelSpec, Resolver, resolve_name
 from .metrics import Sample
@@ -32,8 +32,8 @@ from .pauses import Pauses, PauseStore
 from .ports import ClusterIO, SnapshotDriver
 from .queue import ScheduleQueue
 from .requests import Outcome
-from .sampling import CHUNK, Collector
-from .schedule import Interval, Schedule, ScheduleItem, StartTime
+from .sampling import Live, sample
+from .schedule import Interval, NextRuns, Schedule, ScheduleItem, StartTime
 from .store import ScheduleStore
 from .takeover import take_over
 from .throttle import Admission, Throttle
@@ -70,6 +70,7 @@ class Handler:
         upstream: ScheduleStore | None = None,
         pauses: PauseStore | None = None,
         late_factor: float = 2.0,
+        stagger: bool = False,
     ) -> None:
         self._io = io
         self._resolver = resolver
@@ -82,6 +83,8 @@ class Handler:
         self._clock = clock
         self._log = log
         self.refresh_interval = refresh_interval
+        # Spread images without a start time over their interval (upstream main's staggering)
+        self._stagger = stagger
 
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -168,6 +171,23 @@ class Handler:
         Whoever advances (the thread, status, a scrape) tells the thread."""
         if self._book.advance(now):
             self._health_dirty = True
+            self._cond.notify_all()
+
+    def set_stagger(self, stagger: bool) -> None:
+        """Turn staggering on or off: every queued image moves to its new next run at once."""
+        with self._cond:
+            if stagger == self._stagger:
+                return
+            self._stagger = stagger
+            now = self._clock.now()
+            next_run = NextRuns(now, stagger=stagger)  # one pass under the lock: a rare command
+            for image in self._book:
+                record = self._book[image]
+                due = self._queue.due_of(image)
+                if record.schedule is None or due is None or due <= now or image in self._catch_up:
+                    continue  # not ours, or due already (a slot or a catch-up): re-queued after
+                record.next_run = next_run(*image, record.schedule)
+                self._queue.push(image, record.next_run)
             self._cond.notify_all()
 
     def _name(self, image: ImageSpec) -> str:
@@ -259,7 +279,7 @@ class Handler:
         with self._lock:
             now = self._clock.now()
             popped = self._queue.pop_due_many(now, DISPATCH_BATCH)
-            next_runs: dict[Schedule, datetime] = {}  # most images share a few schedules
+            next_run = NextRuns(now, stagger=self._stagger)
             book, push, admit = self._book, self._queue.push, self._throttle.admit
             for image in popped:
                 record = book[image]
@@ -267,9 +287,7 @@ class Handler:
                 if schedule is None:
                     continue
                 slot = None if image in self._catch_up else record.next_run
-                due = next_runs.get(schedule)
-                if due is None:
-                    due = next_runs[schedule] = schedule.next_run(now)
+                due = next_run(*image, schedule)
                 push(image, due)
                 record.next_run = due
                 if image.pool_id in self._peerless:
@@ -388,16 +406,7 @@ class Handler:
         for pool_id in checked:
             self._peerless.pop(pool_id, None)
         self._peerless.update(peerless)
-        for pool_id, name in peerless.items():
-            if pool_id not in before:
-                self._log.error(
-                    "pool %s has scheduled images but no mirror tx peer: no snapshots there "
-                    "until one is added (rbd mirror pool peer add/bootstrap)",
-                    name,
-                )
-        for pool_id, name in before.items():
-            if pool_id not in self._peerless:
-                self._log.info("pool %s has a mirror tx peer again", name)
+        log_peer_changes(self._log, before, self._peerless)
         self._publish_health()
 
     def _publish_health(self) -> None:
@@ -446,10 +455,11 @@ class Handler:
         The request snapshots only if the image's newest mirror snapshot is older than its
         shortest interval: one snapshot, not one per missed slot; then it follows its slots.
         """
+        next_run = NextRuns(now, stagger=self._stagger)
         for image in images:
             record = self._book[image]
             schedule = record.schedule
-            if schedule is None or schedule.next_run(now) - now <= CATCH_UP_AFTER:
+            if schedule is None or next_run(*image, schedule) - now <= CATCH_UP_AFTER:
                 continue
             shortest = min(item.interval.timedelta for item in schedule)
             self._catch_up[image] = now - shortest
@@ -458,6 +468,7 @@ class Handler:
 
     def _requeue(self, images: Iterable[ImageSpec], now: datetime) -> None:
         """Queue each image by its governing schedule, if that schedule changed (lock held)."""
+        next_run = NextRuns(now, stagger=self._stagger)
         for image in images:
             record = self._book[image]
             schedule = None if self._upstream_catalog.find(image) else self._catalog.find(image)
@@ -468,7 +479,7 @@ class Handler:
                 self._queue.remove(image)
                 record.next_run = None
             else:
-                record.next_run = schedule.next_run(now)
+                record.next_run = next_run(*image, schedule)
                 self._queue.push(image, record.next_run)
 
     # -- commands -----------------------------------------------------------------------
@@ -512,16 +523,10 @@ class Handler:
         return self._set_paused(level, paused=False)
 
     def _set_paused(self, level: LevelSpec, *, paused: bool) -> str:
-        name = level.name or "(global)"
         with self._write_lock:
             with self._lock:
                 old = self._pauses
-            if paused:
-                new = old.with_pause(level, self._clock.now())
-            elif old.since(level) is None:
-                raise NotFound(f"level {name} is not paused")
-            else:
-                new = old.without(level)
+            new = old.toggled(level, paused=paused, now=self._clock.now())
             if new != old and self._pause_store is not None:
                 self._pause_store.save(new)
             with self._cond:
@@ -529,8 +534,7 @@ class Handler:
                 self._generation += 1
                 covered = sum(1 for _ in self._book.covered(level))
                 self._publish_health()
-        verb = "paused" if paused else "resumed"
-        return f"{verb} {name}: {covered} scheduled image(s) under it"
+        return render.paused_text(level.name, paused=paused, covered=covered)
 
     def snapshot_now(self, level: LevelSpec) -> str:
         """One mirror snapshot of each primary image under ``level`` now, through the cap.
@@ -574,6 +578,7 @@ class Handler:
                 pauses=self._pauses,
                 now=self._clock.now(),
                 count=count,
+                stagger=self._stagger,
             )
 
     def read_back(self, level: LevelSpec) -> Schedule | None:
@@ -628,23 +633,20 @@ class Handler:
         return render.report(entries, self._clock.now())
 
     def metrics(self, image_limit: int) -> Sample:
-        """What a scrape shows (``sampling.Collector``): the lock is held a chunk at a time."""
-        with self._lock:
-            now = self._clock.now()
-            self._advance(now)
-            images = list(self._book)
-            collector = Collector(per_image=0 < self._book.scheduled <= image_limit)
-        for start in range(0, len(images), CHUNK):
-            with self._lock:
-                collector.add(self._book, images[start : start + CHUNK], self._pauses)
-        with self._lock:
-            return collector.sample(
-                self._book,
-                now=now,
-                heartbeat=self._heartbeat,
-                in_flight=self._throttle.running,
-                waiting=self._throttle.waiting,
-                queue_length=len(self._queue),
-                refreshed=self._refreshed,
-                image_limit=image_limit,
-            )
+        """What a scrape shows (``sampling.sample``: the lock held a chunk at a time)."""
+        return sample(self._lock, self._book, self._live, image_limit)
+
+    def _live(self) -> Live:
+        """The figures a scrape takes besides the book's (lock held)."""
+        now = self._clock.now()
+        self._advance(now)
+        throttle = self._throttle
+        return Live(
+            now,
+            self._heartbeat,
+            self._pauses,
+            throttle.running,
+            throttle.waiting,
+            len(self._queue),
+            self._refreshed,
+        )

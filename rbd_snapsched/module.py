@@ -41,6 +41,7 @@ OPTION_LATE_FACTOR: Final = "late_factor"
 OPTION_METRICS_ADDR: Final = "metrics_server_addr"
 OPTION_METRICS_PORT: Final = "metrics_server_port"
 OPTION_IMAGE_SERIES: Final = "metrics_image_series_limit"
+OPTION_STAGGER: Final = "stagger"
 DEFAULT_METRICS_PORT: Final = 9289
 MAX_LATE_FACTOR: Final = 1000.0
 UPSTREAM_MODULE: Final = "rbd_support"
@@ -119,6 +120,14 @@ class Module(MgrModule):
             desc="per-image metric series only while at most this many images are scheduled "
             "(0: never); pool aggregates always",
         ),
+        Option(
+            name=OPTION_STAGGER,
+            type="bool",
+            default=False,
+            runtime=True,
+            desc="spread images of a schedule without a start time over its interval, by a "
+            "stable per-image offset (upstream main's behaviour; off: Pacific-Tentacle's)",
+        ),
     ]
 
     NOTIFY_TYPES = [NotifyType.osd_map]  # noqa: RUF012 - the mgr reads this class attribute
@@ -192,6 +201,7 @@ class Module(MgrModule):
             max_concurrent=self._int_option(OPTION_MAX_CONCURRENT, 10),
             refresh_interval=float(self._int_option(OPTION_REFRESH_INTERVAL, 60)),
             late_factor=self._late_factor(),
+            stagger=self._stagger(),
         )
         handler.on_fatal = self._on_fatal
         handler.on_health = self.set_health_checks
@@ -247,6 +257,12 @@ class Module(MgrModule):
             return 2.0
         return factor
 
+    def _stagger(self) -> bool:
+        value = self.get_module_option(OPTION_STAGGER, False)
+        if isinstance(value, str):  # a Pacific mgr may hand over the stored text
+            return value.strip().lower() in ("true", "1", "yes", "on")
+        return bool(value)
+
     def _scrape(self) -> bytes | None:
         """The metrics text; None while not ready (answered 503, never stale numbers)."""
         handler = self._handler
@@ -271,6 +287,7 @@ class Module(MgrModule):
             handler.set_max_concurrent(self._int_option(OPTION_MAX_CONCURRENT, 10))
             handler.set_refresh_interval(float(self._int_option(OPTION_REFRESH_INTERVAL, 60)))
             handler.set_late_factor(self._late_factor())
+            handler.set_stagger(self._stagger())
         self._endpoint.configure()
 
     # -- commands ---------------------------------------------------------------------

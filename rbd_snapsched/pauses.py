@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Final
 
-from .errors import SnapSchedError
+from .errors import NotFound, SnapSchedError
 from .levels import ImageSpec, LevelSpec, Resolver, StaleLevel, resolve_id
 from .store import OptionBackend
 
@@ -56,6 +56,15 @@ class Pauses:
         """The paused level the image lies under (the most specific one), if any."""
         found = [level for level in self.levels if covers(level, image)]
         return max(found, key=lambda lv: lv.level.value) if found else None
+
+    def toggled(self, level: LevelSpec, *, paused: bool, now: datetime) -> Pauses:
+        """``level`` paused (since ``now`` if it was not) or resumed; resuming a level that is
+        not paused is ENOENT."""
+        if paused:
+            return self.with_pause(level, now)
+        if self.since(level) is None:
+            raise NotFound(f"level {level.name or '(global)'} is not paused")
+        return self.without(level)
 
     def with_pause(self, level: LevelSpec, now: datetime) -> Pauses:
         """Pause ``level``; pausing it again keeps the first time."""

@@ -141,6 +141,11 @@ def listing(selected: Sequence[tuple[LevelSpec, Schedule]], pauses: Pauses) -> d
     return listed
 
 
+def paused_text(level: str, *, paused: bool, covered: int) -> str:
+    verb = "paused" if paused else "resumed"
+    return f"{verb} {level or '(global)'}: {covered} scheduled image(s) under it"
+
+
 def snapshot_now(level: str, images: int, busy: int, peerless: int, running: int) -> str:
     notes = [f"{busy} already in progress"] if busy else []
     if peerless:

@@ -11,8 +11,10 @@ are then: a scrape is a moment's view, not a transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from datetime import datetime
+from typing import NamedTuple
 
 from .book import LATENCY_BUCKETS, Book
 from .levels import ImageSpec
@@ -21,6 +23,37 @@ from .pauses import Pauses
 
 _INF = float("inf")
 CHUNK = 4096  # records per lock hold
+
+
+class Live(NamedTuple):
+    """The scheduler's own figures at one moment (read under its lock)."""
+
+    now: datetime
+    heartbeat: datetime
+    pauses: Pauses
+    in_flight: int
+    waiting: int
+    queue_length: int
+    refreshed: tuple[datetime, float] | None  # the last full refresh: end, seconds
+
+
+def sample(
+    lock: AbstractContextManager[object],
+    book: Book,
+    live: Callable[[], Live],
+    image_limit: int,
+) -> Sample:
+    """One scrape, holding ``lock`` (the scheduler's) for one chunk of records at a time;
+    ``live`` is called with it held and must advance the book to its ``now``."""
+    with lock:
+        live()
+        images = list(book)
+        collector = Collector(per_image=0 < book.scheduled <= image_limit)
+    for start in range(0, len(images), CHUNK):
+        with lock:
+            collector.add(book, images[start : start + CHUNK], live().pauses)
+    with lock:
+        return collector.sample(book, live(), image_limit)
 
 
 class Collector:
@@ -59,23 +92,13 @@ class Collector:
                     ImageSample(record.name, record.pool, success, due, is_late, is_failing)
                 )
 
-    def sample(
-        self,
-        book: Book,
-        *,
-        now: datetime,
-        heartbeat: datetime,
-        in_flight: int,
-        waiting: int,
-        queue_length: int,
-        refreshed: tuple[datetime, float] | None,
-        image_limit: int,
-    ) -> Sample:
+    def sample(self, book: Book, live: Live, image_limit: int) -> Sample:
         """The Sample: the aggregates so far plus the book's counters (read now)."""
         totals = book.totals
+        refreshed = live.refreshed
         return Sample(
-            now=now.timestamp(),
-            heartbeat=heartbeat.timestamp(),
+            now=live.now.timestamp(),
+            heartbeat=live.heartbeat.timestamp(),
             pools={
                 name: PoolSample(
                     int(a[0]), int(a[1]), int(a[2]), int(a[3]), a[4] if a[4] < _INF else None
@@ -87,9 +110,9 @@ class Collector:
             latency_buckets=list(totals.latency_buckets),
             latency_count=totals.latency_count,
             latency_sum=totals.latency_sum,
-            in_flight=in_flight,
-            waiting=waiting,
-            queue_length=queue_length,
+            in_flight=live.in_flight,
+            waiting=live.waiting,
+            queue_length=live.queue_length,
             known_images=len(book),
             refresh_duration=refreshed[1] if refreshed else None,
             last_refresh=refreshed[0].timestamp() if refreshed else None,

@@ -6,10 +6,13 @@ Pure: no rados/rbd/mgr imports. All times are timezone-aware; slots are computed
 from __future__ import annotations
 
 import json
+import math
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
+from functools import cached_property
 
 from dateutil import parser as date_parser
 
@@ -202,6 +205,24 @@ class StartTime:
         return hash(self.key)
 
 
+def stagger_key(pool_id: int, namespace: str, image_id: str) -> int:
+    """An image's stable staggering key: CRC-32 of ``<pool id>/<namespace>/<image id>``.
+
+    Deterministic across processes, hosts and Python versions (unlike ``hash()``), and it
+    survives renames (ids, not names). Adding or removing other images never changes it.
+    """
+    return zlib.crc32(f"{pool_id}/{namespace}/{image_id}".encode())
+
+
+def stagger_offset(key: int, interval: Interval) -> int:
+    """The phase of an image's slots, in whole minutes, ``0 <= offset < interval``.
+
+    With staggering on, an item without a start time fires at ``epoch + offset + k *
+    interval`` instead of ``epoch + k * interval``: images spread over the interval.
+    """
+    return key % interval.minutes
+
+
 @dataclass(frozen=True)
 class ScheduleItem:
     """One ``every <interval> [starting at <start_time>]`` entry."""
@@ -214,11 +235,13 @@ class ScheduleItem:
         start = (-1, -1) if self.start_time is None else self.start_time.key
         return (self.interval.minutes, *start)
 
-    def next_run(self, now: datetime) -> datetime:
+    def next_run(self, now: datetime, offset: int = 0) -> datetime:
         """The earliest slot strictly after the aware ``now``: aware UTC, whole minute.
 
         Slots are ``anchor + k * interval`` for integer k, the anchor being the epoch plus the
         start time's UTC minute; for a date-time anchor, k >= 0 (the anchor is the first slot).
+        Without a start time the anchor is the epoch plus ``offset`` minutes (staggering); an
+        item with a start time ignores ``offset`` and keeps its slot.
         Raises ValueError for a naive ``now``.
         """
         if now.utcoffset() is None:
@@ -233,7 +256,7 @@ class ScheduleItem:
         # before the anchor.
         since_epoch = now - EPOCH
         now_us = (since_epoch.days * 86400 + since_epoch.seconds) * 10**6 + since_epoch.microseconds
-        anchor_minute = 0 if self.start_time is None else self.start_time.utc_minute
+        anchor_minute = offset if self.start_time is None else self.start_time.utc_minute
         period = self.interval.minutes
         slots = (now_us - anchor_minute * 60 * 10**6) // (period * 60 * 10**6) + 1
         return EPOCH + timedelta(minutes=anchor_minute + slots * period)
@@ -265,11 +288,28 @@ class Schedule:
     def __iter__(self) -> Iterator[ScheduleItem]:
         return iter(sorted(self.items, key=lambda item: item.sort_key))
 
-    def next_run(self, now: datetime) -> datetime:
-        """The earliest next run over all items; ValueError if the schedule is empty."""
+    def next_run(self, now: datetime, stagger: int | None = None) -> datetime:
+        """The earliest next run over all items; ValueError if the schedule is empty.
+
+        ``stagger`` (an image's :func:`stagger_key`, or its phase modulo ``stagger_period``)
+        shifts each item without a start time by :func:`stagger_offset` minutes; None: no shift.
+        """
         if not self.items:
             raise ValueError("an empty schedule has no next run")
-        return min(item.next_run(now) for item in self.items)
+        if stagger is None:
+            return min(item.next_run(now) for item in self.items)
+        return min(
+            item.next_run(now, stagger_offset(stagger, item.interval)) for item in self.items
+        )
+
+    @cached_property
+    def stagger_period(self) -> int:
+        """The lcm of the intervals (minutes) of the items without a start time (1 if none).
+
+        ``next_run(now, key)`` equals ``next_run(now, key % stagger_period)``: images whose keys
+        agree modulo it share their next runs, so the scheduler computes them once per phase.
+        """
+        return math.lcm(1, *(i.interval.minutes for i in self.items if i.start_time is None))
 
     def items_for_json(self) -> list[dict[str, str | None]]:
         return [
@@ -313,3 +353,26 @@ class Schedule:
                 raise ScheduleDecodeError(f"schedule item {index}: {e}") from e
             schedule = schedule.with_item(item)
         return schedule
+
+
+class NextRuns:
+    """Next runs after one ``now``, computed once per (schedule, phase): most images share a
+    few schedules, and staggered ones a few phases of each."""
+
+    __slots__ = ("_cache", "_now", "_stagger")
+
+    def __init__(self, now: datetime, *, stagger: bool) -> None:
+        self._now = now
+        self._stagger = stagger
+        self._cache: dict[tuple[Schedule, int], datetime] = {}
+
+    def __call__(self, pool_id: int, namespace: str, image_id: str, schedule: Schedule) -> datetime:
+        if self._stagger:
+            phase = stagger_key(pool_id, namespace, image_id) % schedule.stagger_period
+        else:
+            phase = -1  # not staggered: one next run per schedule
+        due = self._cache.get((schedule, phase))
+        if due is None:
+            key = phase if phase >= 0 else None
+            due = self._cache[schedule, phase] = schedule.next_run(self._now, key)
+        return due
