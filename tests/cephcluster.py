@@ -619,22 +619,31 @@ osd journal size = 100
 
 
 def _alive(pid: int) -> bool:
+    """``pid`` still runs: any of its threads. A daemon whose main thread has exited while
+    other threads still shut down shows its leader as a zombie, but holds its pid file lock
+    (a new mgr started then fails to lock it and exits: measured on Pacific)."""
     try:
         waited, _ = os.waitpid(pid, os.WNOHANG)
-        if waited == pid:
-            return False
+        return waited != pid  # our child: reaped only once every thread has exited
     except ChildProcessError:
-        pass
+        pass  # not ours (a cluster booted by another process): ask /proc
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # A zombie of another parent still answers kill(0); /proc tells the truth.
+    # A zombie of another parent still answers kill(0): alive while a thread is not a zombie.
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
         return False
-    return state != "Z"
+    for task in tasks:
+        try:
+            state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in ("Z", "X"):
+            return True
+    return False
 
 
 @contextlib.contextmanager
