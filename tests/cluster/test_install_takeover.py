@@ -288,13 +288,21 @@ def test_upgrade_reaches_the_standby_too(packaged: Cluster) -> None:
     assert "upgraded: every mgr restarted" in out, out
     assert out.count("restarted mgr ") >= 2  # the active and the standby
     assert marker in command_help(c)
-    # Whichever mgr is active next runs the new code: fail over and look again.
+    # Whichever mgr is active next runs the new code: fail over and look again. The upgrade
+    # restarted the standby too: fail over only once it is registered again, or the failed
+    # mgr simply comes back active (bounded: 60 s each).
+    deadline = time.monotonic() + 60
+    while len(c.ceph_json("mgr", "dump").get("standbys", [])) < 1:
+        assert time.monotonic() < deadline, "the standby mgr did not come back"
+        time.sleep(1)
     active = c.ceph_json("mgr", "dump")["active_name"]
     c.run("ceph", "mgr", "fail", active)
     deadline = time.monotonic() + 60
+    while c.ceph_json("mgr", "dump").get("active_name") in (active, ""):
+        assert time.monotonic() < deadline, "the standby did not take over"
+        time.sleep(1)
     while c.run(*SCHEDULE, "status", check=False).returncode != 0:
         assert time.monotonic() < deadline, "no mgr answered after failover"
         time.sleep(1)
-    assert c.ceph_json("mgr", "dump")["active_name"] != active
     assert marker in command_help(c)
     installer(c, "uninstall")
