@@ -186,7 +186,7 @@ class Handler:
                 due = self._queue.due_of(image)
                 if record.schedule is None or due is None or due <= now or image in self._catch_up:
                     continue  # not ours, or due already (a slot or a catch-up): re-queued after
-                record.next_run = next_run(*image, record.schedule)
+                record.next_run = next_run(image, record.schedule)
                 self._queue.push(image, record.next_run)
             self._cond.notify_all()
 
@@ -287,7 +287,7 @@ class Handler:
                 if schedule is None:
                     continue
                 slot = None if image in self._catch_up else record.next_run
-                due = next_run(*image, schedule)
+                due = next_run(image, schedule)
                 push(image, due)
                 record.next_run = due
                 if image.pool_id in self._peerless:
@@ -459,7 +459,7 @@ class Handler:
         for image in images:
             record = self._book[image]
             schedule = record.schedule
-            if schedule is None or next_run(*image, schedule) - now <= CATCH_UP_AFTER:
+            if schedule is None or next_run(image, schedule) - now <= CATCH_UP_AFTER:
                 continue
             shortest = min(item.interval.timedelta for item in schedule)
             self._catch_up[image] = now - shortest
@@ -479,7 +479,7 @@ class Handler:
                 self._queue.remove(image)
                 record.next_run = None
             else:
-                record.next_run = next_run(*image, schedule)
+                record.next_run = next_run(image, schedule)
                 self._queue.push(image, record.next_run)
 
     # -- commands -----------------------------------------------------------------------

@@ -356,23 +356,26 @@ class Schedule:
 
 
 class NextRuns:
-    """Next runs after one ``now``, computed once per (schedule, phase): most images share a
-    few schedules, and staggered ones a few phases of each."""
+    """Next runs after one ``now``, computed once per schedule (per (schedule, phase) when
+    staggered): most images share a few schedules, and staggered ones a few phases of each."""
 
-    __slots__ = ("_cache", "_now", "_stagger")
+    __slots__ = ("_now", "_phased", "_plain", "_stagger")
 
     def __init__(self, now: datetime, *, stagger: bool) -> None:
         self._now = now
         self._stagger = stagger
-        self._cache: dict[tuple[Schedule, int], datetime] = {}
+        self._plain: dict[Schedule, datetime] = {}
+        self._phased: dict[tuple[Schedule, int], datetime] = {}
 
-    def __call__(self, pool_id: int, namespace: str, image_id: str, schedule: Schedule) -> datetime:
-        if self._stagger:
-            phase = stagger_key(pool_id, namespace, image_id) % schedule.stagger_period
-        else:
-            phase = -1  # not staggered: one next run per schedule
-        due = self._cache.get((schedule, phase))
+    def __call__(self, image: tuple[int, str, str], schedule: Schedule) -> datetime:
+        """``image`` is (pool id, namespace, image id): an ``ImageSpec``."""
+        if not self._stagger:  # the hot path: one dict lookup
+            due = self._plain.get(schedule)
+            if due is None:
+                due = self._plain[schedule] = schedule.next_run(self._now)
+            return due
+        phase = stagger_key(*image) % schedule.stagger_period
+        due = self._phased.get((schedule, phase))
         if due is None:
-            key = phase if phase >= 0 else None
-            due = self._cache[schedule, phase] = schedule.next_run(self._now, key)
+            due = self._phased[schedule, phase] = schedule.next_run(self._now, phase)
         return due
