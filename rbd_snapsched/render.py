@@ -56,10 +56,11 @@ def result(record: ImageRecord) -> str:
     return kind if kind in ("created", "failed") else f"{kind}: {why}"
 
 
-def image_fields(record: ImageRecord, now: datetime, late_at: datetime | None) -> dict[str, Any]:
+def image_fields(record: ImageRecord, now: datetime) -> dict[str, Any]:
     """The per-image keys ``status`` adds beside upstream's (times UTC ISO 8601)."""
     attempt = record.last_attempt
     outcome = attempt.outcome if attempt is not None else None
+    late_at = record.late_at
     failed = attempt is not None and attempt.failed and outcome is not None
     return {
         "next_run": iso(record.next_run),
@@ -88,7 +89,7 @@ def status(entries: Iterable[StatusEntry], now: datetime) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for due, record, paused_by in entries:
         row: dict[str, Any] = {"schedule_time": due.strftime(STATUS_TIME), "image": record.name}
-        row.update(image_fields(record, now, record.late_at))
+        row.update(image_fields(record, now))
         if paused_by is not None:
             row["paused_by"] = paused_by.name
         rows.append(row)

@@ -29,8 +29,8 @@ def checks(cluster: Cluster) -> dict[str, Any]:
     return found
 
 
-def raw_status(cluster: Cluster, level: str) -> list[dict[str, str]]:
-    rows: list[dict[str, str]] = json.loads(raw(cluster, "status", level).stdout)[
+def raw_status(cluster: Cluster, level: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(raw(cluster, "status", level).stdout)[
         "scheduled_images"
     ]
     return rows

@@ -15,7 +15,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any
 
 import pytest
 
@@ -30,26 +29,15 @@ from tests.cluster.helpers import (
     status_json,
     wait_until,
 )
+from tests.cluster.test_operator import SLOT, checks, raw_status
 from tests.cluster.test_scheduling import last_snap_id, new_primary_snapshots, snap_time
 from tests.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.ceph_cluster
 
-SLOT = 75.0  # seconds: one minute slot plus the snapshot's few seconds
 OPTION = "mgr/rbd_snapsched/"
 ISO = "%Y-%m-%dT%H:%M:%SZ"
-
-
-def checks(cluster: Cluster) -> dict[str, Any]:
-    found: dict[str, Any] = cluster.ceph_json("health", "detail").get("checks", {})
-    return found
-
-
-def rows(cluster: Cluster, level: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = json.loads(raw(cluster, "status", level).stdout)[
-        "scheduled_images"
-    ]
-    return found
+rows = raw_status  # status rows through the mgr command, with our extra keys
 
 
 def parse(when: str) -> datetime:
