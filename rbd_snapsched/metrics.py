@@ -62,6 +62,8 @@ class Sample:
     late_factor: float
     images: Sequence[ImageSample] | None = None  # None: per-image series off or over the limit
     image_series_limit: int = 0
+    open_images: int | None = None  # the driver's image handles open now; None: not known
+    open_ioctxs: int | None = None  # the driver's ioctxs open now; None: not known
     extra: Mapping[str, float] = field(default_factory=dict)
 
 
@@ -198,6 +200,8 @@ _GAUGES: Final[tuple[tuple[str, str, _SampleGetter], ...]] = (
     ("requests_in_flight", "Snapshot requests running now.", lambda s: s.in_flight),
     ("requests_waiting", "Due images waiting for a free request slot.", lambda s: s.waiting),
     ("queue_length", "Images queued for a future slot.", lambda s: s.queue_length),
+    ("open_images", "Image handles the snapshot driver holds open.", lambda s: s.open_images),
+    ("open_ioctxs", "Pool I/O contexts the snapshot driver holds open.", lambda s: s.open_ioctxs),
     (
         "images_known",
         "Primary snapshot-mirrored images found by the last discovery.",

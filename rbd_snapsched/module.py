@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Final
 
 import mgr_module
@@ -269,7 +270,13 @@ class Module(MgrModule):
         if not self._ready or handler is None:
             return None
         limit = self._int_option(OPTION_IMAGE_SERIES, 10000, least=0)
-        return metrics.render(handler.metrics(limit))
+        sample = handler.metrics(limit)
+        driver = self._driver
+        if driver is not None:
+            sample = replace(
+                sample, open_images=driver.open_images(), open_ioctxs=driver.open_handles()
+            )
+        return metrics.render(sample)
 
     def notify(self, notify_type: NotifyType, notify_id: str) -> None:
         """A new OSD map: rescan at once if RBD pools appeared or went away."""

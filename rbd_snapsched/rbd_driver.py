@@ -61,6 +61,7 @@ class RbdDriver:
         self._log = log
         self._lock = threading.Lock()
         self._ioctxs: dict[tuple[int, str], tuple[rados.Ioctx, int]] = {}
+        self._images = 0  # image handles open now (opened, not yet closed or dropped)
         self._completions: queue.SimpleQueue[_Completion | None] = queue.SimpleQueue()
         self._thread = threading.Thread(
             target=self._pump, name="rbd_snapsched-completions", daemon=True
@@ -78,6 +79,12 @@ class RbdDriver:
         """The ioctxs this driver holds open (one per pool/namespace with requests in flight)."""
         with self._lock:
             return len(self._ioctxs)
+
+    def open_images(self) -> int:
+        """The image handles this driver holds open: each request's, from its open's
+        completion to its close's (or to the request's end if the close could not run)."""
+        with self._lock:
+            return self._images
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop the completion thread once the completions queued so far are handled."""
@@ -147,10 +154,10 @@ class RbdDriver:
         """Hand a completion to the request (on the driver's thread) and go on."""
         if run.request.state is State.OPENING:
             if rc >= 0 and isinstance(value, rbd.Image):
-                run.image = value
+                self._hold(run, value)
             value = None
         elif run.request.state is State.CLOSING:
-            run.image = None
+            self._hold(run, None)
         try:
             action = run.request.on_complete(rc, value)
         except RequestStateError:
@@ -160,8 +167,14 @@ class RbdDriver:
             action = run.request.on_submit_error("unexpected completion")
         self._perform(run, action)
 
+    def _hold(self, run: _Run, image: rbd.Image | None) -> None:
+        """Set the run's image handle, keeping the count of open ones."""
+        with self._lock:
+            self._images += (image is not None) - (run.image is not None)
+        run.image = image
+
     def _finish(self, run: _Run, outcome: Outcome) -> None:
-        run.image = None  # closed, or its close could not be submitted: drop the handle
+        self._hold(run, None)  # closed, or its close could not be submitted: drop the handle
         if run.ioctx is not None:
             self._put_ioctx(run.request.image)
             run.ioctx = None

@@ -85,7 +85,7 @@ class DriverRunner:
         time.sleep(0.05)  # a second call would come right after the first
         o = calls[0][1]
         return [len(calls), calls[0][0], o.kind.name, o.step.name, o.rc, o.snap_id, o.detail,
-                o.close_rc, self.driver.open_handles()]
+                o.close_rc, self.driver.open_handles(), self.driver.open_images()]
 
 conf, factory, args = sys.argv[1], sys.argv[2], dec(json.loads(sys.argv[3]))
 client = rados.Rados(conffile=conf)
@@ -317,6 +317,7 @@ class DriverRun:
     image: ImageSpec  # the image `done` was called with
     outcome: Outcome
     open_handles: int  # the driver's ioctxs still open after `done`
+    open_images: int  # the driver's image handles still open after `done`
 
 
 class RemoteDriver:
@@ -334,6 +335,6 @@ class RemoteDriver:
         got = self._remote.call("run", image, recent_since, timeout)
         if got is None:
             raise AssertionError(f"done not called within {timeout}s for {image}")
-        calls, seen, kind, step, rc, snap_id, detail, close_rc, handles = got
+        calls, seen, kind, step, rc, snap_id, detail, close_rc, handles, images = got
         outcome = Outcome(OutcomeKind[kind], State[step], rc, snap_id, detail, close_rc)
-        return DriverRun(calls, seen, outcome, handles)
+        return DriverRun(calls, seen, outcome, handles, images)

@@ -362,6 +362,14 @@ def test_unknown_values_leave_their_family_out_whole() -> None:
     assert values(families, "image_series_enabled") == {(): 1}
 
 
+def test_driver_handles_are_gauges_once_known() -> None:
+    assert P + "open_images" not in parse(render(small()))  # a sample without a driver
+    families = parse(render(dataclasses.replace(small(), open_images=3, open_ioctxs=1)))
+    assert values(families, "open_images") == {(): 3}
+    assert values(families, "open_ioctxs") == {(): 1}
+    assert families[P + "open_images"].kind == "gauge"
+
+
 def test_no_pools_no_pool_families() -> None:
     families = parse(render(dataclasses.replace(small(), pools={}, images=[])))
     assert not [name for name in families if name.startswith(P + "pool_")]
