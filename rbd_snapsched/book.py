@@ -59,6 +59,7 @@ RESULTS: Final[dict[OutcomeKind, tuple[str, str]]] = {
     OutcomeKind.SKIPPED_DISABLED: ("skipped", "mirroring_disabled"),
     OutcomeKind.SKIPPED_NOT_PRIMARY: ("skipped", "not_primary"),
     OutcomeKind.SKIPPED_RECENT: ("skipped", "recent_snapshot"),
+    OutcomeKind.SKIPPED_PEER_LAGGING: ("skipped", "peer_lagging"),
     OutcomeKind.VANISHED: ("skipped", "vanished"),
     OutcomeKind.FAILED: ("failed", "failed"),
 }
@@ -67,6 +68,7 @@ STEP_NAMES: Final[dict[State, str]] = {
     State.GETTING_MODE: "get_mirror_mode",
     State.GETTING_INFO: "get_mirror_info",
     State.CHECKING_RECENT: "list_snapshots",
+    State.CHECKING_PEER: "check_peer_sync",
     State.CREATING: "create_snapshot",
     State.CLOSING: "close",
     State.DONE: "done",
@@ -109,6 +111,7 @@ class ImageRecord:
     outcome: Outcome | None = None  # a created one is CREATED (its snap id is not kept)
     missed: int = 0
     failures: int = 0  # attempts failed in a row
+    lag_skips: int = 0  # slots skipped in a row because a peer had not synced the last one
 
     @property
     def reference(self) -> datetime:
@@ -184,6 +187,7 @@ class Book:
         self._deadlines: list[tuple[datetime, ImageSpec]] = []
         self._late: set[ImageSpec] = set()
         self._failing: set[ImageSpec] = set()
+        self._lagging: set[ImageSpec] = set()  # last attempt skipped: a peer lags
         self._scheduled = 0
         self.totals = Totals()
 
@@ -250,6 +254,12 @@ class Book:
         found.sort(key=lambda pair: (-pair[1].failures, pair[1].name))
         return found
 
+    def lagging(self) -> list[tuple[ImageSpec, ImageRecord]]:
+        """Images whose last attempt was skipped because a peer lags, longest first."""
+        found = [(image, self._records[image]) for image in self._lagging]
+        found.sort(key=lambda pair: (-pair[1].lag_skips, pair[1].name))
+        return found
+
     def next_late_at(self) -> datetime | None:
         """The next time an image may become late (None: none can, as things stand)."""
         heap = self._deadlines
@@ -292,6 +302,7 @@ class Book:
             del self._by_scope[scope]  # pools and namespaces come and go
         self._late.discard(image)
         self._failing.discard(image)
+        self._lagging.discard(image)
 
     def set_schedule(self, image: ImageSpec, schedule: Schedule | None) -> None:
         record = self._records[image]
@@ -358,6 +369,9 @@ class Book:
             if record.failures:
                 record.failures = 0
                 self._failing.discard(image)
+            if record.lag_skips:
+                record.lag_skips = 0
+                self._lagging.discard(image)
             record.missed = 0
             previous = record.last_success
             if previous is not None and now < previous:  # a seed stamped by a clock ahead
@@ -377,6 +391,12 @@ class Book:
         if result == "failed":
             why = STEP_NAMES[outcome.step]
         totals.results[(record.pool, result, why)] += 1
+        if kind is OutcomeKind.SKIPPED_PEER_LAGGING:
+            record.lag_skips += 1
+            self._lagging.add(image)
+        elif record.lag_skips:
+            record.lag_skips = 0
+            self._lagging.discard(image)
         if kind is OutcomeKind.FAILED:
             record.failures += 1
             self._failing.add(image)

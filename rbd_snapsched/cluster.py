@@ -8,7 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -270,6 +270,21 @@ def newest_mirror_snapshot(image: rbd.Image, *, primary_only: bool = False) -> d
         taken = compat.utc(image.get_snap_timestamp(snap["id"]))
         newest = taken if newest is None or taken > newest else newest
     return newest
+
+
+def peer_links(snaps: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Per mirror peer uuid, how many of these snapshots (``Image.list_snaps()`` entries) are
+    primary mirror snapshots still linked to it (``requests.CheckPeer``)."""
+    links: dict[str, int] = {}
+    for snap in snaps:
+        mirror = snap.get("mirror")
+        if snap.get("namespace") != rbd.RBD_SNAP_NAMESPACE_TYPE_MIRROR or not mirror:
+            continue
+        if mirror.get("state") != rbd.RBD_SNAP_MIRROR_STATE_PRIMARY:
+            continue
+        for peer in mirror.get("mirror_peer_uuids") or ():
+            links[peer] = links.get(peer, 0) + 1
+    return links
 
 
 def newest_primary_mirror_snapshot(

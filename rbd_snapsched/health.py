@@ -47,4 +47,11 @@ def checks(
     ]
     if failing:
         found["RBD_SNAPSCHED_FAILING"] = render.failing(failing)
+    lagging = [
+        record
+        for image, record in book.lagging()
+        if record.schedule and (not pauses or not pauses.covering(image))
+    ]
+    if lagging:
+        found["RBD_SNAPSCHED_PEER_LAGGING"] = render.peer_lagging(lagging)
     return found

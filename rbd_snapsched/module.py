@@ -43,6 +43,7 @@ OPTION_METRICS_ADDR: Final = "metrics_server_addr"
 OPTION_METRICS_PORT: Final = "metrics_server_port"
 OPTION_IMAGE_SERIES: Final = "metrics_image_series_limit"
 OPTION_STAGGER: Final = "stagger"
+OPTION_PACE: Final = "skip_when_peer_lags"
 DEFAULT_METRICS_PORT: Final = 9289
 MAX_LATE_FACTOR: Final = 1000.0
 UPSTREAM_MODULE: Final = "rbd_support"
@@ -129,6 +130,16 @@ class Module(MgrModule):
             desc="spread images of a schedule without a start time over its interval, by a "
             "stable per-image offset (upstream main's behaviour; off: Pacific-Tentacle's)",
         ),
+        Option(
+            name=OPTION_PACE,
+            type="bool",
+            default=True,
+            runtime=True,
+            desc="skip an image's slot while a mirror peer has not synced its previous mirror "
+            "snapshot (counted, RBD_SNAPSCHED_PEER_LAGGING); off: create it anyway, as "
+            "rbd_support does, and librbd unlinks unsynced ones past "
+            "rbd_mirroring_max_mirroring_snapshots",
+        ),
     ]
 
     NOTIFY_TYPES = [NotifyType.osd_map]  # noqa: RUF012 - the mgr reads this class attribute
@@ -187,7 +198,7 @@ class Module(MgrModule):
             self.log,
             prune=False,
         )
-        self._driver = RbdDriver(client, self.log)
+        self._driver = RbdDriver(client, self.log, check_peer=self._bool_option(OPTION_PACE, True))
         handler = Handler(
             io=RadosClusterIO(client, self.log),
             resolver=resolver,
@@ -259,7 +270,10 @@ class Module(MgrModule):
         return factor
 
     def _stagger(self) -> bool:
-        value = self.get_module_option(OPTION_STAGGER, False)
+        return self._bool_option(OPTION_STAGGER, False)
+
+    def _bool_option(self, name: str, default: bool) -> bool:
+        value = self.get_module_option(name, default)
         if isinstance(value, str):  # a Pacific mgr may hand over the stored text
             return value.strip().lower() in ("true", "1", "yes", "on")
         return bool(value)
@@ -295,6 +309,9 @@ class Module(MgrModule):
             handler.set_refresh_interval(float(self._int_option(OPTION_REFRESH_INTERVAL, 60)))
             handler.set_late_factor(self._late_factor())
             handler.set_stagger(self._stagger())
+        driver = self._driver
+        if driver is not None:
+            driver.set_check_peer(self._bool_option(OPTION_PACE, True))
         self._endpoint.configure()
 
     # -- commands ---------------------------------------------------------------------

@@ -25,10 +25,11 @@ from datetime import datetime
 import rados
 import rbd
 
-from .cluster import newest_mirror_snapshot
+from .cluster import newest_mirror_snapshot, peer_links
 from .levels import ImageSpec
 from .requests import (
     Action,
+    CheckPeer,
     CheckRecent,
     CloseImage,
     CreateSnapshot,
@@ -56,9 +57,15 @@ class _Run:
 
 
 class RbdDriver:
-    def __init__(self, client: rados.Rados, log: logging.Logger) -> None:
+    """``check_peer``: pace to the peers, skipping an image whose peer has not synced its
+    previous mirror snapshot (``requests.CheckPeer``); ``set_check_peer`` changes it."""
+
+    def __init__(
+        self, client: rados.Rados, log: logging.Logger, *, check_peer: bool = False
+    ) -> None:
         self._client = client
         self._log = log
+        self._check_peer = check_peer
         self._lock = threading.Lock()
         self._ioctxs: dict[tuple[int, str], tuple[rados.Ioctx, int]] = {}
         self._images = 0  # image handles open now (opened, not yet closed or dropped)
@@ -71,9 +78,13 @@ class RbdDriver:
     def start(
         self, image: ImageSpec, name: str, done: Done, recent_since: datetime | None = None
     ) -> None:
-        run = _Run(CreateSnapshotRequest(image, recent_since), name, done)
+        run = _Run(CreateSnapshotRequest(image, recent_since, self._check_peer), name, done)
         self._log.debug("%s: creating mirror snapshot", name)
         self._perform(run, run.request.start())
+
+    def set_check_peer(self, check_peer: bool) -> None:
+        """Pace to the peers from the next request on."""
+        self._check_peer = check_peer
 
     def open_handles(self) -> int:
         """The ioctxs this driver holds open (one per pool/namespace with requests in flight)."""
@@ -132,6 +143,13 @@ class RbdDriver:
             # Not an aio call: the open image holds its snapshot list in memory already.
             try:
                 put((run, 0, newest_mirror_snapshot(self._handle(run))))
+            except rbd.Error as e:  # cannot tell: the request creates one (its table, [3])
+                self._log.warning("%s: cannot list mirror snapshots: %s", run.name, e)
+                put((run, -errno.EIO, None))
+        elif isinstance(action, CheckPeer):
+            # Not an aio call either: the snapshot list, with its peer links, is in memory.
+            try:
+                put((run, 0, peer_links(self._handle(run).list_snaps())))
             except rbd.Error as e:  # cannot tell: the request creates one (its table, [3])
                 self._log.warning("%s: cannot list mirror snapshots: %s", run.name, e)
                 put((run, -errno.EIO, None))

@@ -62,6 +62,7 @@ def image_fields(record: ImageRecord, now: datetime) -> dict[str, Any]:
     outcome = attempt.outcome if attempt is not None else None
     late_at = record.late_at
     failed = attempt is not None and attempt.failed and outcome is not None
+    skipped = outcome is not None and RESULTS[outcome.kind][0] == "skipped"
     return {
         "next_run": iso(record.next_run),
         "last_success": iso(record.last_success),
@@ -76,6 +77,8 @@ def image_fields(record: ImageRecord, now: datetime) -> dict[str, Any]:
         "last_errno": -outcome.rc if failed and outcome and outcome.rc < 0 else None,
         "last_error": outcome.detail if failed and outcome else None,
         "failures_in_a_row": record.failures,
+        "peer_lag_skips_in_a_row": record.lag_skips,
+        "last_skip_detail": outcome.detail if skipped and outcome else None,
     }
 
 
@@ -257,6 +260,26 @@ def late(images: Sequence[Late], factor: float) -> Check:
         "summary": f"{len(images)} image(s) without a mirror snapshot for more than "
         f"{factor:g}x their interval",
         "count": len(images),
+        "detail": capped(lines),
+    }
+
+
+def peer_lagging(images: Sequence[ImageRecord]) -> Check:
+    """Images whose slots are skipped because a peer has not synced the last snapshot."""
+    lines = []
+    for record in images:
+        outcome = record.outcome
+        if outcome is None:
+            continue
+        lines.append(
+            f"image {record.name}: {record.lag_skips} slot(s) skipped in a row, last at "
+            f"{iso(record.finished)}: {outcome.detail}"
+        )
+    return {
+        "severity": "warning",
+        "summary": f"{len(lines)} image(s) whose mirror peer has not synced the previous "
+        "mirror snapshot: scheduled snapshots skipped until it does",
+        "count": len(lines),
         "detail": capped(lines),
     }
 

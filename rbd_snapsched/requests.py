@@ -21,7 +21,8 @@ from rbd_snapsched.levels import ImageSpec
 # Theory of operation
 # -------------------
 #
-# Pacific/Reef order: OPENING -> GETTING_MODE -> GETTING_INFO -> CREATING -> CLOSING -> DONE.
+# Pacific/Reef order: OPENING -> GETTING_MODE -> GETTING_INFO -> CREATING -> CLOSING -> DONE,
+# with CHECKING_RECENT (a catch-up) and then CHECKING_PEER (pacing on) before CREATING.
 # Each state but DONE stands for one librbd call in flight and expects exactly one completion.
 # A completion is judged by the table below (first matching row wins); the verdict either moves
 # on to the next step, or *ends* the request with an Outcome. Ending means "close" (enter CLOSING
@@ -43,9 +44,13 @@ from rbd_snapsched.levels import ImageSpec
 #   GETTING_INFO  info['state'] != ENABLED          SKIPPED_DISABLED       close
 #   GETTING_INFO  not info['primary']               SKIPPED_NOT_PRIMARY    close
 #   GETTING_INFO  enabled and primary, catch-up     -                      CheckRecent(since)
+#   GETTING_INFO  enabled and primary, pacing       -                      CheckPeer
 #   GETTING_INFO  enabled and primary               -                      CreateSnapshot(0)
 #   CHECKING_RECENT  newest mirror snap >= since    SKIPPED_RECENT         close
-#   CHECKING_RECENT  older, none, or rc < 0 [3]     -                      CreateSnapshot(0)
+#   CHECKING_RECENT  older, none, or rc < 0 [3]     -                      CheckPeer if pacing,
+#                                                                          else CreateSnapshot(0)
+#   CHECKING_PEER a peer linked to >= 2 snaps [5]   SKIPPED_PEER_LAGGING   close
+#   CHECKING_PEER caught up, no peer, or rc < 0 [3] -                      CreateSnapshot(0)
 #   CREATING      rc == -ENOENT                     VANISHED (quiet)       close
 #   CREATING      snap id is None or rc < 0         FAILED                 close
 #   CREATING      snap id                           CREATED                close
@@ -64,6 +69,12 @@ from rbd_snapsched.levels import ImageSpec
 # [4] Tentacle answers EINVAL for an image whose mirroring is disabled (Pacific and Reef give
 #     its mode, and GETTING_INFO finds it disabled): mirroring disabled since discovery is a
 #     skip, not an error, on every release.
+# [5] A primary mirror snapshot stays linked to each peer (its uuid in the snapshot's
+#     mirror_peer_uuids) until that peer's rbd-mirror has synced a newer one; it then unlinks
+#     the older. So a peer linked to one snapshot is caught up, and linked to two or more it
+#     has not synced the previous one yet: another would only make librbd unlink unsynced ones
+#     at rbd_mirroring_max_mirroring_snapshots (seen on Pacific with rbd-mirror stopped: the
+#     synced base and each newer snapshot stay linked; after a restart only the newest).
 #
 # Invariants:
 #   - An image whose open succeeded is closed exactly once: every path out of GETTING_MODE,
@@ -86,6 +97,7 @@ class State(enum.Enum):
     GETTING_MODE = "getting mirror mode"
     GETTING_INFO = "getting mirror info"
     CHECKING_RECENT = "checking for a recent mirror snapshot"
+    CHECKING_PEER = "checking the peers' sync"
     CREATING = "creating mirror snapshot"
     CLOSING = "closing image"
     DONE = "done"
@@ -99,6 +111,7 @@ class OutcomeKind(enum.Enum):
     SKIPPED_DISABLED = "skipped: mirroring disabled"
     SKIPPED_NOT_PRIMARY = "skipped: not primary"
     SKIPPED_RECENT = "skipped: a recent mirror snapshot exists"
+    SKIPPED_PEER_LAGGING = "skipped: a peer has not synced the previous mirror snapshot"
     VANISHED = "image vanished"
     FAILED = "failed"
 
@@ -150,6 +163,13 @@ class CheckRecent:
 
 
 @dataclass(frozen=True)
+class CheckPeer:
+    """Count, per mirror peer, the open image's primary mirror snapshots still linked to it:
+    complete with rc 0 and a ``Mapping[str, int]`` (peer uuid -> snapshots), or rc < 0 if the
+    snapshots cannot be listed."""
+
+
+@dataclass(frozen=True)
 class CreateSnapshot:
     """``image.aio_mirror_image_create_snapshot(flags)``: complete with the snap id."""
 
@@ -169,7 +189,14 @@ class Finish:
 
 
 Action = (
-    OpenImage | GetMirrorMode | GetMirrorInfo | CheckRecent | CreateSnapshot | CloseImage | Finish
+    OpenImage
+    | GetMirrorMode
+    | GetMirrorInfo
+    | CheckRecent
+    | CheckPeer
+    | CreateSnapshot
+    | CloseImage
+    | Finish
 )
 
 
@@ -257,6 +284,23 @@ def _judge_recent(since: datetime) -> _Judge:
     return judge
 
 
+def _judge_peer(rc: int, value: object) -> Outcome | None:
+    step = State.CHECKING_PEER
+    if rc < 0:
+        return None  # cannot tell: create one ([3])
+    if not isinstance(value, Mapping):
+        raise _wrong_shape(step, value)
+    linked = {str(peer): _as_int(step, count) for peer, count in value.items()}
+    behind = {peer: count - 1 for peer, count in linked.items() if count > 1}
+    if not behind:
+        return None
+    detail = ", ".join(
+        f"peer {peer} has {unsynced} mirror snapshot(s) not synced yet"
+        for peer, unsynced in sorted(behind.items())
+    )
+    return _ended(OutcomeKind.SKIPPED_PEER_LAGGING, step, rc, detail)
+
+
 def _judge_create(rc: int, value: object) -> Outcome | None:
     step = State.CREATING
     if value is None:
@@ -271,6 +315,7 @@ _JUDGES: dict[State, _Judge] = {
     State.OPENING: _judge_open,
     State.GETTING_MODE: _judge_mode,
     State.GETTING_INFO: _judge_info,
+    State.CHECKING_PEER: _judge_peer,
     State.CREATING: _judge_create,  # never says "go on": CREATED, too, ends the request
 }
 
@@ -280,20 +325,33 @@ _NEXT: dict[State, tuple[State, Action]] = {
     State.GETTING_MODE: (State.GETTING_INFO, GetMirrorInfo()),
     State.GETTING_INFO: (State.CREATING, CreateSnapshot(flags=0)),
     State.CHECKING_RECENT: (State.CREATING, CreateSnapshot(flags=0)),
+    State.CHECKING_PEER: (State.CREATING, CreateSnapshot(flags=0)),
 }
 
 
 class CreateSnapshotRequest:
     """Create one mirror snapshot of one image: open, check mode and info, create, close.
 
-    With ``recent_since`` (a catch-up), only if it has no mirror snapshot that recent.
+    With ``recent_since`` (a catch-up), only if it has no mirror snapshot that recent; with
+    ``check_peer`` (pacing), only if every peer has synced the previous one.
     """
 
-    __slots__ = ("_image", "_opened", "_outcome", "_recent_since", "_started", "_state")
+    __slots__ = (
+        "_check_peer",
+        "_image",
+        "_opened",
+        "_outcome",
+        "_recent_since",
+        "_started",
+        "_state",
+    )
 
-    def __init__(self, image: ImageSpec, recent_since: datetime | None = None) -> None:
+    def __init__(
+        self, image: ImageSpec, recent_since: datetime | None = None, check_peer: bool = False
+    ) -> None:
         self._image = image
         self._recent_since = recent_since
+        self._check_peer = check_peer
         self._state = State.OPENING
         self._started = False
         self._opened = False
@@ -348,6 +406,9 @@ class CreateSnapshotRequest:
         if self._state is State.GETTING_INFO and self._recent_since is not None:
             self._state = State.CHECKING_RECENT
             return CheckRecent(self._recent_since)
+        if self._check_peer and self._state in (State.GETTING_INFO, State.CHECKING_RECENT):
+            self._state = State.CHECKING_PEER
+            return CheckPeer()
         self._state, action = _NEXT[self._state]
         return action
 

@@ -230,12 +230,16 @@ class Started:
 class FakeDriver:
     """``ports.SnapshotDriver`` running the real request machine against ``FakeRbd``.
 
-    With ``hold=True`` requests wait in ``held`` until ``release()``, to test the cap.
+    With ``hold=True`` requests wait in ``held`` until ``release()``, to test the cap;
+    ``check_peer`` as ``RbdDriver``'s.
     """
 
-    def __init__(self, cluster: FakeCluster, *, hold: bool = False) -> None:
+    def __init__(
+        self, cluster: FakeCluster, *, hold: bool = False, check_peer: bool = False
+    ) -> None:
         self.cluster = cluster
         self.hold = hold
+        self.check_peer = check_peer
         self.held: list[Started] = []
         self.started: list[ImageSpec] = []
         self.outcomes: list[tuple[ImageSpec, Outcome]] = []
@@ -260,6 +264,8 @@ class FakeDriver:
             self._complete(run)
 
     def _complete(self, run: Started) -> None:
-        outcome = run_request(self.cluster.rbd, run.image, run.recent_since).outcome
+        outcome = run_request(
+            self.cluster.rbd, run.image, run.recent_since, check_peer=self.check_peer
+        ).outcome
         self.outcomes.append((run.image, outcome))
         run.done(run.image, outcome)

@@ -12,6 +12,7 @@ from rbd_snapsched.requests import (
     MIRROR_IMAGE_ENABLED,
     MIRROR_IMAGE_MODE_SNAPSHOT,
     Action,
+    CheckPeer,
     CheckRecent,
     CloseImage,
     CreateSnapshot,
@@ -33,6 +34,8 @@ class SubmitFailed(Exception):
 
 Completion = tuple[int, object]
 JUST_ENABLED = datetime(9999, 1, 1, tzinfo=timezone.utc)  # "a moment ago", for any fake clock
+PEER_UUID = "f1e2d3c4-peer"  # the one tx peer of a fake pool
+MAX_MIRRORING_SNAPSHOTS = 5  # rbd_mirroring_max_mirroring_snapshots's default
 
 
 @dataclass
@@ -56,6 +59,11 @@ class FakeImage:
     # (later than any catch-up cut-off). Set an old time, or None, to make it due a catch-up.
     newest_mirror_snapshot: datetime | None = field(default_factory=lambda: JUST_ENABLED)
     recent_rc: int = 0
+    # Per peer uuid, the primary mirror snapshots still linked to it: enabling links one. A
+    # created snapshot links every peer, up to MAX_MIRRORING_SNAPSHOTS (librbd unlinks past
+    # it); ``sync()`` plays the peer's rbd-mirror catching up.
+    peer_links: dict[str, int] = field(default_factory=lambda: {PEER_UUID: 1})
+    peer_rc: int = 0
     submit_errors: dict[type[Action], str] = field(default_factory=dict)
     on_step: Callable[[FakeImage, Action], None] | None = None
     # observed
@@ -64,6 +72,10 @@ class FakeImage:
     closes: int = 0
     snap_ids: list[int] = field(default_factory=list)
     steps: list[type[Action]] = field(default_factory=list)
+
+    def sync(self) -> None:
+        """Every peer synced the newest mirror snapshot: it alone stays linked."""
+        self.peer_links = dict.fromkeys(self.peer_links, 1)
 
     def answer(self, action: Action, next_snap_id: int) -> Completion:
         """Submit ``action``: raise SubmitFailed, or return its completion (rc, value)."""
@@ -88,11 +100,15 @@ class FakeImage:
             return self.info_rc, (info if self.info_rc >= 0 else None)
         if isinstance(action, CheckRecent):
             return self.recent_rc, (self.newest_mirror_snapshot if self.recent_rc >= 0 else None)
+        if isinstance(action, CheckPeer):
+            return self.peer_rc, (dict(self.peer_links) if self.peer_rc >= 0 else None)
         if isinstance(action, CreateSnapshot):
             assert action.flags == 0
             if self.create_rc < 0:
                 return self.create_rc, None
             self.snap_ids.append(next_snap_id)
+            for peer, links in self.peer_links.items():
+                self.peer_links[peer] = min(links + 1, MAX_MIRRORING_SNAPSHOTS)
             return self.create_rc, next_snap_id
         if isinstance(action, CloseImage):
             self.is_open = False  # librbd frees the handle even when close fails
@@ -149,10 +165,14 @@ class RequestTrace:
 
 
 def run_request(
-    rbd: FakeRbd, image: ImageSpec, recent_since: datetime | None = None
+    rbd: FakeRbd,
+    image: ImageSpec,
+    recent_since: datetime | None = None,
+    *,
+    check_peer: bool = False,
 ) -> RequestTrace:
     """Drive one CreateSnapshotRequest to its Finish against ``rbd``, like a driver would."""
-    request = CreateSnapshotRequest(image, recent_since)
+    request = CreateSnapshotRequest(image, recent_since, check_peer)
     action: Action = request.start()
     trace = RequestTrace([action], [request.state])
     while not isinstance(action, Finish):

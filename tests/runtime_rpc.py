@@ -73,7 +73,8 @@ class DriverRunner:
         from rbd_snapsched.rbd_driver import RbdDriver
         self.driver = RbdDriver(client, logging.getLogger("contract"))
 
-    def run(self, image, since, timeout):
+    def run(self, image, since, timeout, check_peer=False):
+        self.driver.set_check_peer(check_peer)
         calls = []
         called = threading.Event()
         def done(image, outcome):
@@ -330,9 +331,14 @@ class RemoteDriver:
         self._remote = remote
 
     def run(
-        self, image: ImageSpec, recent_since: datetime | None = None, timeout: float = 30.0
+        self,
+        image: ImageSpec,
+        recent_since: datetime | None = None,
+        timeout: float = 30.0,
+        *,
+        check_peer: bool = False,
     ) -> DriverRun:
-        got = self._remote.call("run", image, recent_since, timeout)
+        got = self._remote.call("run", image, recent_since, timeout, check_peer)
         if got is None:
             raise AssertionError(f"done not called within {timeout}s for {image}")
         calls, seen, kind, step, rc, snap_id, detail, close_rc, handles, images = got

@@ -83,3 +83,22 @@ def check_snapshot_driver(
             assert recent.kind is OutcomeKind.CREATED, (image, recent)
         later = datetime.now(timezone.utc) + timedelta(days=1)
         assert run(image.spec, later).kind is OutcomeKind.CREATED, image
+
+
+Paced = Callable[[ImageSpec], Outcome]  # one request with pacing on (``check_peer``)
+
+
+def check_peer_pacing(run: Run, paced: Paced, scene: Scene) -> None:
+    """Pacing, against a peer that never syncs (no rbd-mirror runs): once an image has a
+    snapshot its peer has not synced, a paced request skips, quietly, naming the peer; an
+    unpaced one still creates. (Catching up is the two-site test's: only a real rbd-mirror
+    syncs.)"""
+    for image in scene.images.values():
+        if not image.schedulable:
+            continue
+        assert run(image.spec, None).kind is OutcomeKind.CREATED, image  # the peer lags now
+        outcome = paced(image.spec)
+        assert outcome.kind is OutcomeKind.SKIPPED_PEER_LAGGING, (image, outcome)
+        assert outcome.step is State.CHECKING_PEER and not outcome.is_error, outcome
+        assert outcome.detail.startswith("peer ") and "not synced yet" in outcome.detail
+        assert run(image.spec, None).kind is OutcomeKind.CREATED, image

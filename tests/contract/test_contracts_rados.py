@@ -12,7 +12,7 @@ from rbd_snapsched.levels import ImageSpec
 from rbd_snapsched.requests import Outcome
 from tests.cephcluster import Cluster
 from tests.contract.cluster_io import check_cluster_io
-from tests.contract.driver import check_snapshot_driver
+from tests.contract.driver import check_peer_pacing, check_snapshot_driver
 from tests.contract.real_world import build_real, delete_pools
 from tests.contract.resolver import check_resolver
 from tests.contract.world import Scene
@@ -47,11 +47,12 @@ def test_rbd_driver_keeps_the_contract(cluster: Cluster, scene: Scene) -> None:
     ):
         driver = RemoteDriver(remote)
 
-        def run(image: ImageSpec, since: datetime | None) -> Outcome:
-            got = driver.run(image, since)
+        def run(image: ImageSpec, since: datetime | None, check_peer: bool = False) -> Outcome:
+            got = driver.run(image, since, check_peer=check_peer)
             assert got.done_calls == 1 and got.image == image, got
             assert got.open_handles == 0, got  # the ioctx is closed with the last request
             assert got.open_images == 0, got  # every image opened was closed
             return got.outcome
 
         check_snapshot_driver(run, scene, RemoteClusterIO(io).newest_mirror_snapshot)
+        check_peer_pacing(run, lambda image: run(image, None, check_peer=True), scene)

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from rbd_snapsched.levels import ImageSpec
 from rbd_snapsched.requests import Outcome
 from tests.contract.cluster_io import check_cluster_io
-from tests.contract.driver import check_snapshot_driver, finish
+from tests.contract.driver import check_peer_pacing, check_snapshot_driver, finish
 from tests.contract.option import check_option_backend
 from tests.contract.resolver import check_resolver
 from tests.contract.world import build_fake
@@ -38,3 +38,5 @@ def test_fake_driver_keeps_the_contract() -> None:
         return finish(driver, image, since)
 
     check_snapshot_driver(run, scene, cluster.newest_mirror_snapshot)
+    paced_driver = FakeDriver(cluster, check_peer=True)
+    check_peer_pacing(run, lambda image: finish(paced_driver, image), scene)

@@ -267,3 +267,51 @@ def test_paused_images_count_as_paused_not_late_in_metrics() -> None:
     s.run_until(NEXT + timedelta(minutes=5))
     pool = s.handler.metrics(10).pools["rbd"]
     assert (pool.images, pool.late, pool.failing, pool.paused) == (1, 0, 0, 1)
+
+
+def test_paced_slots_skip_while_the_peer_lags_and_resume_when_it_syncs() -> None:
+    s = Setup()
+    s.driver.check_peer = True
+    a = s.cluster.add_image(s.pool, "a")
+    b = s.cluster.add_image(s.pool, "b")
+    s.add("rbd/", "1m")
+    health = published(s)
+    s.cluster.image(b).sync()  # b's peer keeps up all along
+    s.run_until(NEXT)  # both created: each peer now has one snapshot to sync
+    assert [r["last_result"] for r in status_rows(s)] == ["created", "created"]
+    s.cluster.image(b).sync()
+    s.run_until(NEXT + timedelta(minutes=2))
+    s.run_until(NEXT + timedelta(minutes=2, seconds=1))  # told within the debounce
+    row_a, row_b = status_rows(s)
+    assert row_a["last_result"] == "skipped: peer_lagging"
+    assert row_a["peer_lag_skips_in_a_row"] == 2 and row_a["missed_slots"] == 2
+    assert row_a["last_skip_detail"] == "peer f1e2d3c4-peer has 1 mirror snapshot(s) not synced yet"
+    assert row_a["last_success"] == "2025-12-10T17:56:00Z"
+    assert row_b["last_result"] == "skipped: peer_lagging"  # b synced once, then fell behind
+    assert len(s.cluster.image(a).snap_ids) == 1  # nothing pushed at the lagging peer
+    lagging = health[-1]["RBD_SNAPSCHED_PEER_LAGGING"]
+    assert lagging["count"] == 2 and lagging["severity"] == "warning"
+    assert lagging["detail"][0] == (
+        "image rbd/a: 2 slot(s) skipped in a row, last at 2025-12-10T17:58:00Z: "
+        "peer f1e2d3c4-peer has 1 mirror snapshot(s) not synced yet"
+    )
+    totals = s.handler.metrics(10).results
+    assert totals[("rbd", "skipped", "peer_lagging")] == 3
+
+    s.cluster.image(a).sync()
+    s.cluster.image(b).sync()
+    s.run_until(NEXT + timedelta(minutes=3))
+    s.run_until(NEXT + timedelta(minutes=3, seconds=1))
+    assert "RBD_SNAPSCHED_PEER_LAGGING" not in health[-1]
+    assert [r["last_result"] for r in status_rows(s)] == ["created", "created"]
+    assert [r["peer_lag_skips_in_a_row"] for r in status_rows(s)] == [0, 0]
+    assert len(s.cluster.image(a).snap_ids) == 2
+
+
+def test_pacing_off_creates_every_slot_whatever_the_peer() -> None:
+    s = Setup()
+    a = s.cluster.add_image(s.pool, "a")
+    s.add("rbd/", "1m")
+    s.run_until(NEXT + timedelta(minutes=3))
+    assert len(s.cluster.image(a).snap_ids) == 4
+    assert s.cluster.image(a).peer_links == {"f1e2d3c4-peer": 5}  # librbd's bound, not ours
