@@ -89,12 +89,17 @@ class Cluster:
         with_module: bool = True,
         standby_mgrs: int = 0,
         release: str | None = None,
+        peer_syncs: bool = False,
     ) -> None:
         self.root = root
         self.runtime = runtime(release)
         self.release = self.runtime.release.name
         self.module_dir = module_dir
         self.with_module = with_module  # False: stock modules only, as a packaged cluster
+        # False: the pools' tx peer (client.admin@remote) is a name no rbd-mirror serves, so
+        # it never syncs, and the module's pacing (skip_when_peer_lags) is turned off, or
+        # every image would get one snapshot and then skip every slot. True: a real peer.
+        self.peer_syncs = peer_syncs
         self.mgr_ids = ["x", *"yzw"[:standby_mgrs]]
         self.module_path = root / "mgr-modules"
         self.conf = root / "ceph.conf"
@@ -156,13 +161,20 @@ class Cluster:
         with_module: bool = True,
         standby_mgrs: int = 0,
         release: str | None = None,
+        peer_syncs: bool = False,
     ) -> Cluster:
         rt = install(release)
         if root is None:
             root = rt.make_temp_dir(prefix="rbd_snapsched-cluster-")
         else:
             rt.make_dir(root)
-        cluster = cls(root, with_module=with_module, standby_mgrs=standby_mgrs, release=release)
+        cluster = cls(
+            root,
+            with_module=with_module,
+            standby_mgrs=standby_mgrs,
+            release=release,
+            peer_syncs=peer_syncs,
+        )
         try:
             cluster._boot(health_timeout)
         except BaseException as e:
@@ -253,7 +265,7 @@ class Cluster:
             # parser splits names at '_'.
             self.run("ceph", "mgr", "module", "enable", self.module_dir.name, "--force")
 
-        self._configure_metrics()
+        self._configure_module()
         for mgr_id in self.mgr_ids:
             self._start_mgr(mgr_id)
 
@@ -288,12 +300,15 @@ class Cluster:
             wait_for("rbd_snapsched enabled and answering", self.module_answers, 60)
         self.wait_healthy(health_timeout)
 
-    def _configure_metrics(self) -> None:
+    def _configure_module(self) -> None:
         """Each mgr's metrics endpoint on 127.0.0.1 and a port of its own, so clusters (and
-        mgrs) side by side never contend for the default port. ``--force``: no mgr has
-        reported the module's options yet."""
+        mgrs) side by side never contend for the default port; pacing off unless the peer
+        syncs (``peer_syncs``). ``--force``: no mgr has reported the module's options yet."""
         option = f"mgr/{self.module_dir.name}/metrics_server"
         self.run("ceph", "config", "set", "mgr", f"{option}_addr", "127.0.0.1", "--force")
+        if not self.peer_syncs:
+            pace = f"mgr/{self.module_dir.name}/skip_when_peer_lags"
+            self.run("ceph", "config", "set", "mgr", pace, "false", "--force")
         for mgr_id in self.mgr_ids:
             port = free_port()
             (self.root / f"mgr.{mgr_id}" / "metrics_port").write_text(f"{port}\n")

@@ -111,7 +111,13 @@ class TwoSites:
     def _boot(self, pools: Sequence[str], timeout: float) -> None:
         with ThreadPoolExecutor(2) as pool:
             futures = [
-                pool.submit(Cluster.boot, c.root, health_timeout=timeout, release=self.release)
+                pool.submit(
+                    Cluster.boot,
+                    c.root,
+                    health_timeout=timeout,
+                    release=self.release,
+                    peer_syncs=True,
+                )
                 for c in (self.a, self.b)
             ]
             errors = [f.exception() for f in futures]

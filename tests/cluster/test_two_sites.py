@@ -3,7 +3,7 @@ two real sites (``tests/twosite.py``), then fail over to site-b and replicate ba
 
 Each test waits for one minute slot (at most 60 s) and then for rbd-mirror's status report (up
 to 30 s more: it writes image status in 30 s batches). The fixture boots both sites (about 30 s);
-the whole file took 111-148 s in five runs here.
+the whole file took 111-148 s in five runs here before the pacing test, about 360 s with it.
 
 What "the same content" means: the primary's mirror snapshot of the slot, read through librbd by
 snapshot id (``rbd export`` cannot name a mirror snapshot, and Pacific's has no ``--snap-id``),
@@ -27,16 +27,20 @@ import pytest
 
 from tests.cephcluster import Cluster
 from tests.cluster.helpers import sched, status_json, wait_until
+from tests.cluster.test_operator import checks, raw_status
 from tests.twosite import (
+    MIRROR_IDS,
     POOL,
     SITE_A,
     SITE_B,
+    SLOT,
     MirrorSnap,
     SyncReport,
     TwoSites,
     create_mirrored_image,
     export_sha256,
     follow_slot,
+    mirror_daemon_healthy,
     mirror_status,
     next_slot,
     own_snapshots,
@@ -56,6 +60,8 @@ DEMOTE_SYNC = 60  # seconds: the demotion snapshot copied to the peer
 REPLAYING = 90  # seconds: rbd-mirror of the old primary replaying after the promotion
 # Seconds after the slot: the snapshot, its copy, and rbd-mirror's next 30 s status batch.
 SLOT_SYNC = 120
+LAGGING = "RBD_SNAPSCHED_PEER_LAGGING"
+CATCH_UP = 120  # seconds: a restarted rbd-mirror finds the pool and copies the newest snapshot
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +142,25 @@ def snapshot_sha256(cluster: Cluster, spec: str, snap_id: int) -> str:
         check=True,
     )
     return proc.stdout.strip()
+
+
+def peer_linked(cluster: Cluster, spec: str) -> int:
+    """How many of the image's primary mirror snapshots are still linked to a peer (not yet
+    released by the peer's rbd-mirror after it synced a newer one)."""
+    rows = json.loads(cluster.run("rbd", "snap", "ls", "--all", "--format", "json", spec).stdout)
+    return sum(
+        1
+        for row in rows
+        if row.get("namespace", {}).get("type") == "mirror"
+        and row["namespace"].get("state") == "primary"
+        and row["namespace"].get("mirror_peer_uuids")
+    )
+
+
+def lagging(cluster: Cluster) -> str:
+    """RBD_SNAPSCHED_PEER_LAGGING's detail lines, one string ("" while the check is clear)."""
+    check = checks(cluster).get(LAGGING, {})
+    return "\n".join(d["message"] for d in check.get("detail", []))
 
 
 def schedule_1m(cluster: Cluster) -> None:
@@ -219,6 +244,72 @@ def test_scheduled_snapshots_replicate_to_site_b(
             assert report.snap.timestamp - report.slot < 30, f"{spec}: snapshot late: {report}"
         sums = assert_same_content(sites.a, sites.b, reports, {})
         CHECKSUMS.update({(sites.root, spec): digest for spec, digest in sums.items()})
+
+
+def test_slots_wait_for_a_lagging_peer_and_resume_once_it_catches_up(
+    sites: TwoSites, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """site-b's rbd-mirror stopped: the next slot's snapshot cannot sync, so the slot after is
+    skipped (pacing is on by default) and RBD_SNAPSCHED_PEER_LAGGING names the images; site-a
+    holds at two linked snapshots per image. Started again: the replica catches up to the
+    primary's newest snapshot (same sha256), the warning clears at the next slot, and that slot
+    creates a snapshot again. About four slots (4 minutes) at most."""
+    a, b = sites.a, sites.b
+    mirror_b = MIRROR_IDS[SITE_B]
+    with diagnosed(sites):
+        if not sched(a, "ls", "--pool", POOL).stdout.strip():
+            schedule_1m(a)
+        b._stop(f"client.rbd-mirror.{mirror_b}")
+        try:
+            for spec in IMAGES:
+                write_random(a, spec)
+            first = next_slot(time.time() + 2)
+            sleep_until(first)
+            wait_until(
+                lambda: all(own_snapshots(a, spec)[-1].timestamp >= first for spec in IMAGES),
+                30,
+                f"{SITE_A} to snapshot every image at the slot {first:.0f}",
+            )
+            held = {spec: [s.id for s in own_snapshots(a, spec)] for spec in IMAGES}
+            wait_until(
+                lambda: all(f"image {spec}:" in lagging(a) for spec in IMAGES),
+                SLOT + 30,
+                "RBD_SNAPSCHED_PEER_LAGGING naming every image at the next slot",
+            )
+            detail = lagging(a)
+            for spec in IMAGES:
+                assert f"image {spec}: 1 slot(s) skipped in a row" in detail, detail
+                assert [s.id for s in own_snapshots(a, spec)] == held[spec], "not skipped"
+                assert peer_linked(a, spec) == 2, "the bound: synced base + one pending"
+            rows = raw_status(a, f"{POOL}/")  # the module's own status, with its extra keys
+            assert {r["last_result"] for r in rows} == {"skipped: peer_lagging"}, rows
+            assert {r["peer_lag_skips_in_a_row"] for r in rows} == {1}, rows
+        finally:
+            b.start_rbd_mirror(mirror_b)
+        wait_until(
+            lambda: mirror_daemon_healthy(b, POOL), 60, f"{SITE_B}'s rbd-mirror healthy again"
+        )
+        for spec in IMAGES:
+            newest = own_snapshots(a, spec)[-1]
+            wait_until(
+                copied(b, spec, newest.id),
+                CATCH_UP,
+                f"{SITE_B} to catch up to {spec}'s snapshot {newest.id}",
+            )
+            digest = snapshot_sha256(a, spec, newest.id)
+            assert digest == export_sha256(b, spec), spec
+            CHECKSUMS[(sites.root, spec)] = digest  # what site-b holds now, for the failover
+        caught_up = time.time()
+        wait_until(
+            lambda: LAGGING not in checks(a),
+            SLOT + 30,
+            "RBD_SNAPSCHED_PEER_LAGGING to clear at the next slot",
+        )
+        for spec in IMAGES:
+            fresh = [s for s in own_snapshots(a, spec) if s.timestamp >= caught_up - 1]
+            assert fresh, f"{spec}: no snapshot at the slot after the catch-up"
+        with capsys.disabled():
+            print(f"\npacing: {SITE_A} held at 2 linked snapshots per image while {SITE_B} lagged")
 
 
 def test_failover_to_site_b_and_replication_back(
