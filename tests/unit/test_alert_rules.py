@@ -20,6 +20,7 @@ ALERTS = (
     "RbdSnapschedImagesLate",
     "RbdSnapschedSnapshotsFailing",
     "RbdSnapschedSnapshotFailuresIncreasing",
+    "RbdSnapschedPeerLagging",
     "RbdSnapschedSchedulerStalled",
     "RbdSnapschedMetricsAbsent",
 )
