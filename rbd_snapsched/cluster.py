@@ -274,13 +274,15 @@ def newest_mirror_snapshot(image: rbd.Image, *, primary_only: bool = False) -> d
 
 def peer_links(snaps: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """Per mirror peer uuid, how many of these snapshots (``Image.list_snaps()`` entries) are
-    primary mirror snapshots still linked to it (``requests.CheckPeer``)."""
+    primary mirror snapshots still linked to it (``requests.CheckPeer``). Only those since the
+    image last became primary count: a demoted or non-primary mirror snapshot starts afresh,
+    so links left from an earlier term as primary never hold a failed-back image up."""
     links: dict[str, int] = {}
-    for snap in snaps:
-        mirror = snap.get("mirror")
-        if snap.get("namespace") != rbd.RBD_SNAP_NAMESPACE_TYPE_MIRROR or not mirror:
-            continue
+    mirrored = [s for s in snaps if s.get("namespace") == rbd.RBD_SNAP_NAMESPACE_TYPE_MIRROR]
+    for snap in sorted(mirrored, key=lambda s: int(s["id"])):
+        mirror = snap.get("mirror") or {}
         if mirror.get("state") != rbd.RBD_SNAP_MIRROR_STATE_PRIMARY:
+            links.clear()
             continue
         for peer in mirror.get("mirror_peer_uuids") or ():
             links[peer] = links.get(peer, 0) + 1
