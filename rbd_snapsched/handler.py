@@ -758,6 +758,7 @@ class Handler:
             throttle.waiting,
             len(self._queue),
             self._refreshed,
+            len(self._overdue),
         )
 
 

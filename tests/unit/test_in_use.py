@@ -49,6 +49,8 @@ def test_a_request_past_its_bound_releases_its_slot_and_is_recorded_as_timed_out
     with caplog.at_level(logging.WARNING):
         s.run_until(SLOT + BOUND)
     assert s.driver.started == [a, b]  # a's slot went to b; a is still in flight
+    sample = s.handler.metrics(100)
+    assert sample.in_flight == 1 and sample.timed_out_in_flight == 1
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
         "rbd/a: snapshot request timed out after 20s when creating mirror snapshot (an "
         "exclusive lock owner that does not answer stalls librbd); its slot is released, "
@@ -84,6 +86,7 @@ def test_a_late_snapshot_is_the_last_success_and_frees_no_second_slot(
         s.driver.release_image(a)
     assert s.driver.started == [a, b]  # a's slot was released already: c still waits for b
     assert s.handler.metrics(100).in_flight == 1
+    assert s.handler.metrics(100).timed_out_in_flight == 0
     record = s.handler.image_record(a)
     assert record is not None and record.outcome is not None
     assert record.outcome.kind is OutcomeKind.CREATED
