@@ -56,16 +56,8 @@ def timed_out(step: State | None, bound: timedelta) -> Outcome:
     """The outcome recorded for a request that outlived ``bound`` while in ``step`` (None:
     its completion was being delivered): a failure with ETIMEDOUT."""
     seconds = f"{bound.total_seconds():g}s"
-    if step is None:
-        return Outcome(
-            OutcomeKind.FAILED,
-            State.DONE,
-            -errno.ETIMEDOUT,
-            None,
-            f"timed out after {seconds} as it ended",
-        )
-    detail = f"timed out after {seconds} when {step.value}"
-    return Outcome(OutcomeKind.FAILED, step, -errno.ETIMEDOUT, None, detail)
+    detail = f"timed out after {seconds} " + (f"when {step.value}" if step else "as it ended")
+    return Outcome(OutcomeKind.FAILED, step or State.DONE, -errno.ETIMEDOUT, None, detail)
 
 
 class _StartLoop(threading.local):

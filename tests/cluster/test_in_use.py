@@ -38,6 +38,7 @@ from tests.cluster.helpers import (
     status_json,
     wait_until,
 )
+from tests.cluster.test_operator import raw_status
 from tests.cluster.test_results import fetch
 from tests.cluster.test_scheduling import (
     SLOT_WAIT,
@@ -206,7 +207,9 @@ def nothing_open(cluster: Cluster) -> bool:
 
 
 def row(cluster: Cluster, spec: str) -> dict[str, Any]:
-    (found,) = [r for r in status_json(cluster, "-p", spec.split("/")[0]) if r["image"] == spec]
+    """``spec``'s status row through the mgr command, with our extra keys (the rbd CLI drops
+    them)."""
+    (found,) = [r for r in raw_status(cluster, spec.split("/")[0] + "/") if r["image"] == spec]
     return found
 
 
