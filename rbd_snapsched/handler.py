@@ -379,9 +379,9 @@ class Handler:
                 outcome = timed_out(self._driver.in_flight(image), bound)
                 self._book.finished(image, outcome, now)
                 self._log.warning(
-                    "%s: snapshot request %s (an exclusive lock owner that does not answer "
-                    "stalls librbd); its slot is released, the image gets no new request "
-                    "until this one ends",
+                    "%s: snapshot request %s (librbd may be waiting for an exclusive lock "
+                    "owner that does not answer); its slot is released, the image gets no new "
+                    "request until this one ends",
                     self._name(image),
                     outcome.detail,
                 )

@@ -52,9 +52,9 @@ def test_a_request_past_its_bound_releases_its_slot_and_is_recorded_as_timed_out
     sample = s.handler.metrics(100)
     assert sample.in_flight == 1 and sample.timed_out_in_flight == 1
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
-        "rbd/a: snapshot request timed out after 20s when creating mirror snapshot (an "
-        "exclusive lock owner that does not answer stalls librbd); its slot is released, "
-        "the image gets no new request until this one ends"
+        "rbd/a: snapshot request timed out after 20s when creating mirror snapshot (librbd "
+        "may be waiting for an exclusive lock owner that does not answer); its slot is "
+        "released, the image gets no new request until this one ends"
     ]
     record = s.handler.image_record(a)
     assert record is not None and record.outcome is not None
@@ -178,3 +178,18 @@ def test_a_driver_without_the_request_reports_no_step() -> None:
     record = s.handler.image_record(a)
     assert record is not None and record.outcome is not None
     assert record.outcome.kind is OutcomeKind.CREATED
+
+
+def test_a_late_skip_takes_back_the_timeouts_failure() -> None:
+    """Demoted while stuck: the request ends skipped, so the image is not failing after all."""
+    s, (a,) = stuck("a")
+    s.run_until(SLOT + BOUND)
+    record = s.handler.image_record(a)
+    assert record is not None and record.failures == 1
+    s.cluster.image(a).primary = False
+    s.driver.release_image(a)
+    record = s.handler.image_record(a)
+    assert record is not None and record.outcome is not None
+    assert record.outcome.kind is OutcomeKind.SKIPPED_NOT_PRIMARY
+    assert record.failures == 0 and record.last_success is None
+    assert results(s)[("rbd", "failed", "create_snapshot")] == 1  # counted once, as it was
