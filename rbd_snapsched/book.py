@@ -364,27 +364,7 @@ class Book:
         totals.observe_latency((now - started).total_seconds())
         kind = outcome.kind
         if kind is OutcomeKind.CREATED:  # the hot path: one per image per slot
-            record.outcome = CREATED
-            totals.created[record.pool] = totals.created.get(record.pool, 0) + 1
-            if record.failures:
-                record.failures = 0
-                self._failing.discard(image)
-            if record.lag_skips:
-                record.lag_skips = 0
-                self._lagging.discard(image)
-            record.missed = 0
-            previous = record.last_success
-            if previous is not None and now < previous:  # a seed stamped by a clock ahead
-                old = record.late_at
-                record.last_success = now
-                self._rearm(image, record, old)
-                return
-            record.last_success = now  # later than before: the heap entry stands (see top)
-            if image in self._late:
-                self._late.discard(image)
-                late_at = record.late_at
-                if late_at is not None:
-                    self._push(late_at, image)
+            self._created(image, record, now)
             return
         record.outcome = outcome
         result, why = RESULTS[kind]
@@ -407,6 +387,49 @@ class Book:
         self._failing.discard(image)
         if kind is not OutcomeKind.SKIPPED_RECENT and record.slot is not None:
             record.missed += 1
+
+    def finished_late(self, image: ImageSpec, outcome: Outcome, now: datetime) -> None:
+        """A request already ended by its timeout (``finished`` with a timed-out outcome:
+        counted, its latency observed) ended after all, with ``outcome``, which replaces
+        the timeout as its attempt's result. A snapshot it created is counted and is the
+        image's last success; any other end was counted already, as the timeout."""
+        record = self._records.get(image)
+        if record is None:
+            return
+        record.finished = now
+        if outcome.kind is OutcomeKind.CREATED:
+            self._created(image, record, now)
+            return
+        record.outcome = outcome
+        if outcome.kind is not OutcomeKind.FAILED and record.failures:
+            record.failures -= 1  # the timeout's failure: it did not fail after all
+            if not record.failures:
+                self._failing.discard(image)
+
+    def _created(self, image: ImageSpec, record: ImageRecord, now: datetime) -> None:
+        """A request created a mirror snapshot ``now``."""
+        record.outcome = CREATED
+        totals = self.totals
+        totals.created[record.pool] = totals.created.get(record.pool, 0) + 1
+        if record.failures:
+            record.failures = 0
+            self._failing.discard(image)
+        if record.lag_skips:
+            record.lag_skips = 0
+            self._lagging.discard(image)
+        record.missed = 0
+        previous = record.last_success
+        if previous is not None and now < previous:  # a seed stamped by a clock ahead
+            old = record.late_at
+            record.last_success = now
+            self._rearm(image, record, old)
+            return
+        record.last_success = now  # later than before: the heap entry stands (see top)
+        if image in self._late:
+            self._late.discard(image)
+            late_at = record.late_at
+            if late_at is not None:
+                self._push(late_at, image)
 
     def set_late_factor(self, factor: float) -> None:
         """A new threshold: every deadline is recomputed (O(n), on an option change only)."""

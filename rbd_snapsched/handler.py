@@ -11,6 +11,7 @@ health checks and metrics read it. Wording is ``render.py``'s.
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from collections import deque
@@ -31,7 +32,7 @@ from .metrics import Sample
 from .pauses import Pauses, PauseStore
 from .ports import ClusterIO, SnapshotDriver
 from .queue import ScheduleQueue
-from .requests import Outcome
+from .requests import Outcome, OutcomeKind, State
 from .sampling import Live, sample
 from .schedule import Interval, NextRuns, Schedule, ScheduleItem, StartTime
 from .store import ScheduleStore
@@ -46,6 +47,17 @@ SEED_BATCH = 32  # images whose newest mirror snapshot one pass reads (blocking 
 HEALTH_DEBOUNCE = timedelta(seconds=1)  # health republished at most this often on events
 HEALTH_REFRESH = timedelta(seconds=60)  # while images are late, their lateness is re-told
 HEARTBEAT = timedelta(seconds=60)  # the thread passes at least this often (metrics heartbeat)
+# ``snap_create_timeout``: how long one request may hold a concurrency slot (seconds)
+SNAP_CREATE_TIMEOUT = 60.0
+SNAP_CREATE_TIMEOUT_RANGE = (5.0, 3600.0)
+
+
+def timed_out(step: State | None, bound: timedelta) -> Outcome:
+    """The outcome recorded for a request that outlived ``bound`` while in ``step`` (None:
+    its completion was being delivered): a failure with ETIMEDOUT."""
+    seconds = f"{bound.total_seconds():g}s"
+    detail = f"timed out after {seconds} " + (f"when {step.value}" if step else "as it ended")
+    return Outcome(OutcomeKind.FAILED, step or State.DONE, -errno.ETIMEDOUT, None, detail)
 
 
 class _StartLoop(threading.local):
@@ -71,6 +83,7 @@ class Handler:
         pauses: PauseStore | None = None,
         late_factor: float = 2.0,
         stagger: bool = False,
+        snap_create_timeout: float = SNAP_CREATE_TIMEOUT,
     ) -> None:
         self._io = io
         self._resolver = resolver
@@ -101,6 +114,12 @@ class Handler:
         self._refreshed: tuple[datetime, float] | None = None  # last full refresh: end, seconds
         self._queue = ScheduleQueue()
         self._throttle = Throttle(max_concurrent)
+        # Requests started and not done, in start order (so the first times out first):
+        # image -> when the driver started it. One that outlives the bound moves to _overdue:
+        # its slot is released, yet the image gets no new request until its `done` comes.
+        self._timeout = _check_timeout(snap_create_timeout)
+        self._started: dict[ImageSpec, datetime] = {}
+        self._overdue: dict[ImageSpec, datetime] = {}
         self._next_refresh: datetime | None = None  # None: refresh at once
         self._pending_scopes: list[LevelSpec] = []  # levels to rescan soon
         self._catch_up: dict[ImageSpec, datetime] = {}  # image -> recent_since, until started
@@ -128,10 +147,15 @@ class Handler:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         with self._cond:
-            if not self._cond.wait_for(lambda: self._throttle.idle, timeout):
+            if not self._cond.wait_for(self._idle, timeout):
                 self._log.error(
-                    "gave up waiting for %d snapshot requests in flight", self._throttle.running
+                    "gave up waiting for %d snapshot requests in flight",
+                    self._throttle.running + len(self._overdue),
                 )
+
+    def _idle(self) -> bool:
+        """No request in flight, not even one past its bound (lock held)."""
+        return self._throttle.idle and not self._overdue
 
     def request_refresh(self) -> None:
         """Rescan everything at the thread's next pass (e.g. pools appeared or went away)."""
@@ -154,6 +178,14 @@ class Handler:
         with self._lock:
             ready = [(i, self._name(i)) for i in self._throttle.set_limit(limit)]
         self._start_requests(ready)
+
+    def set_snap_create_timeout(self, seconds: float) -> None:
+        """A new bound on how long a request may hold its slot, for those running too."""
+        bound = _check_timeout(seconds)
+        with self._cond:
+            if bound != self._timeout:
+                self._timeout = bound
+                self._cond.notify_all()  # the thread's next wake-up may be sooner
 
     def set_late_factor(self, factor: float) -> None:
         if not factor > 0:
@@ -205,7 +237,11 @@ class Handler:
                         return
                     # What changed since tick() let go of the lock (a request's end, a new
                     # factor) only notified: take it into the wait, or it waits a heartbeat.
-                    later = (self._health_due(), self._book.next_late_at())
+                    later = (
+                        self._health_due(),
+                        self._book.next_late_at(),
+                        self._next_timeout(),
+                    )
                     deadline = min((t for t in (deadline, *later) if t is not None), default=None)
                     if not self._pending_scopes and self._next_refresh is not None:
                         self._clock.wait(self._cond, deadline)
@@ -231,6 +267,7 @@ class Handler:
             self._refresh_scopes(scopes)
         while not self._stopping and self._dispatch_due():
             pass
+        self._expire_overdue()
         seeding = self._seed_some()
         with self._lock:
             now = self._clock.now()
@@ -243,6 +280,7 @@ class Handler:
                 self._next_refresh,
                 self._book.next_late_at(),
                 self._health_due(),
+                self._next_timeout(),
                 now + HEARTBEAT,
                 now if seeding else None,
             )
@@ -280,7 +318,7 @@ class Handler:
             now = self._clock.now()
             popped = self._queue.pop_due_many(now, DISPATCH_BATCH)
             next_run = NextRuns(now, stagger=self._stagger)
-            book, push, admit = self._book, self._queue.push, self._throttle.admit
+            book, push, admit = self._book, self._queue.push, self._admit
             for image in popped:
                 record = book[image]
                 schedule = record.schedule
@@ -307,6 +345,51 @@ class Handler:
         self._start_requests(started)
         return len(popped) == DISPATCH_BATCH
 
+    def _admit(self, image: ImageSpec) -> Admission:
+        """The throttle's admission, and none for an image whose last request outlived its
+        bound and has not ended: one request per image in librbd at a time (lock held)."""
+        if image in self._overdue:
+            return Admission.ALREADY_PENDING
+        return self._throttle.admit(image)
+
+    def _next_timeout(self) -> datetime | None:
+        """When the oldest request running reaches its bound (lock held)."""
+        oldest = next(iter(self._started.values()), None)
+        return None if oldest is None else oldest + self._timeout
+
+    def _expire_overdue(self) -> None:
+        """Release the slots of requests that outlived ``snap_create_timeout``.
+
+        librbd cannot cancel an aio call (an unresponsive exclusive lock owner makes it retry
+        for as long as the owner's watch lives), so the request keeps running in the driver
+        with its image open; here it counts as failed with ETIMEDOUT, once, and its slot goes
+        to the next waiting image. Its image gets no new request until its ``done`` comes
+        (``_request_done`` then records what it did after all).
+        """
+        work: deque[tuple[ImageSpec, str]] = deque()
+        with self._cond:
+            now = self._clock.now()
+            bound = self._timeout
+            while self._started:
+                image, since = next(iter(self._started.items()))
+                if since + bound > now:
+                    break
+                del self._started[image]
+                self._overdue[image] = since
+                outcome = timed_out(self._driver.in_flight(image), bound)
+                self._book.finished(image, outcome, now)
+                self._log.warning(
+                    "%s: snapshot request %s (librbd may be waiting for an exclusive lock "
+                    "owner that does not answer); its slot is released, the image gets no new "
+                    "request until this one ends",
+                    self._name(image),
+                    outcome.detail,
+                )
+                self._health_dirty = True
+                self._release(image, work)
+        if work:
+            self._start_requests(work)
+
     def _start_requests(self, requests: Iterable[tuple[ImageSpec, str]]) -> None:
         """Start snapshot requests; iterative, since a driver may complete them inline."""
         if self._starting.work is not None:
@@ -316,8 +399,11 @@ class Handler:
         try:
             while work:
                 image, name = work.popleft()
-                with self._lock:
+                with self._cond:
                     recent_since = self._catch_up.pop(image, None)
+                    self._started[image] = self._clock.now()
+                    if len(self._started) == 1:
+                        self._cond.notify_all()  # the thread's wake-up: this one's bound
                 try:
                     self._driver.start(image, name, self._request_done, recent_since)
                 except Exception as e:
@@ -329,20 +415,35 @@ class Handler:
 
     def _release(self, image: ImageSpec, work: deque[tuple[ImageSpec, str]]) -> None:
         """Free ``image``'s slot; queue the next waiting image to start (lock held)."""
+        self._started.pop(image, None)
         ready = self._throttle.finish(image)
         if ready is not None:
             work.append((ready, self._name(ready)))
-        if self._throttle.idle:
+        if self._idle():
             self._cond.notify_all()  # shutdown() waits for this
 
     def _request_done(self, image: ImageSpec, outcome: Outcome) -> None:
         work: deque[tuple[ImageSpec, str]] = deque()
         with self._cond:
-            self._book.finished(image, outcome, self._clock.now())
+            now = self._clock.now()
+            since = self._overdue.pop(image, None)
+            if since is not None:  # timed out: its slot went to another request already
+                self._book.finished_late(image, outcome, now)
+                self._log.info(
+                    "%s: snapshot request that timed out ended after %.0fs: %s",
+                    self._name(image),
+                    (now - since).total_seconds(),
+                    outcome.detail,
+                )
+            else:
+                self._book.finished(image, outcome, now)
             if not self._health_dirty:
                 self._health_dirty = True
                 self._cond.notify_all()  # the thread republishes health (debounced)
-            self._release(image, work)
+            if since is None:
+                self._release(image, work)
+            elif self._idle():
+                self._cond.notify_all()  # shutdown() waits for this
         if work:
             self._start_requests(work)
 
@@ -550,7 +651,7 @@ class Handler:
                 if image.pool_id in self._peerless:
                     peerless += 1
                     continue
-                admission = self._throttle.admit(image)
+                admission = self._admit(image)
                 if admission is Admission.ALREADY_PENDING:
                     busy += 1
                     continue
@@ -649,4 +750,14 @@ class Handler:
             throttle.waiting,
             len(self._queue),
             self._refreshed,
+            len(self._overdue),
         )
+
+
+def _check_timeout(seconds: float) -> timedelta:
+    low, high = SNAP_CREATE_TIMEOUT_RANGE
+    if not low <= seconds <= high:  # NaN too
+        raise InvalidArgument(
+            f"snap_create_timeout must be from {low:g} to {high:g} seconds, not {seconds}"
+        )
+    return timedelta(seconds=seconds)

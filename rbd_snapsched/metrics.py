@@ -64,6 +64,7 @@ class Sample:
     image_series_limit: int = 0
     open_images: int | None = None  # the driver's image handles open now; None: not known
     open_ioctxs: int | None = None  # the driver's ioctxs open now; None: not known
+    timed_out_in_flight: int = 0  # requests past snap_create_timeout librbd has not ended
     extra: Mapping[str, float] = field(default_factory=dict)
 
 
@@ -199,6 +200,12 @@ _SampleGetter = Callable[[Sample], "float | None"]
 _GAUGES: Final[tuple[tuple[str, str, _SampleGetter], ...]] = (
     ("requests_in_flight", "Snapshot requests running now.", lambda s: s.in_flight),
     ("requests_waiting", "Due images waiting for a free request slot.", lambda s: s.waiting),
+    (
+        "requests_timed_out_in_flight",
+        "Snapshot requests past snap_create_timeout that librbd has not ended yet (their "
+        "slots are released; their images get no new request).",
+        lambda s: s.timed_out_in_flight,
+    ),
     ("queue_length", "Images queued for a future slot.", lambda s: s.queue_length),
     ("open_images", "Image handles the snapshot driver holds open.", lambda s: s.open_images),
     ("open_ioctxs", "Pool I/O contexts the snapshot driver holds open.", lambda s: s.open_ioctxs),

@@ -27,7 +27,7 @@ from .cluster import (
 from .commands import PREFIX, Arg, ArgType, CommandTable, Scope
 from .compat import declare_commands
 from .errors import InvalidArgument, NotAuthorized, NotReady, SnapSchedError
-from .handler import Handler
+from .handler import SNAP_CREATE_TIMEOUT, SNAP_CREATE_TIMEOUT_RANGE, Handler
 from .httpd import MetricsServer
 from .levels import ImageSpec, LevelName, LevelSpec, caps_args
 from .rbd_driver import RbdDriver
@@ -44,6 +44,7 @@ OPTION_METRICS_PORT: Final = "metrics_server_port"
 OPTION_IMAGE_SERIES: Final = "metrics_image_series_limit"
 OPTION_STAGGER: Final = "stagger"
 OPTION_PACE: Final = "skip_when_peer_lags"
+OPTION_SNAP_CREATE_TIMEOUT: Final = "snap_create_timeout"
 DEFAULT_METRICS_PORT: Final = 9289
 MAX_LATE_FACTOR: Final = 1000.0
 UPSTREAM_MODULE: Final = "rbd_support"
@@ -140,6 +141,18 @@ class Module(MgrModule):
             "rbd_support does, and librbd unlinks unsynced ones past "
             "rbd_mirroring_max_mirroring_snapshots",
         ),
+        Option(
+            name=OPTION_SNAP_CREATE_TIMEOUT,
+            type="int",
+            default=int(SNAP_CREATE_TIMEOUT),
+            min=int(SNAP_CREATE_TIMEOUT_RANGE[0]),
+            max=int(SNAP_CREATE_TIMEOUT_RANGE[1]),
+            runtime=True,
+            desc="seconds a mirror snapshot request may hold its max_concurrent_snap_create "
+            "slot (e.g. an image's exclusive lock owner does not answer): then it counts as "
+            "failed (ETIMEDOUT), its slot goes to the next image, and its image gets no new "
+            "request until librbd ends it",
+        ),
     ]
 
     NOTIFY_TYPES = [NotifyType.osd_map]  # noqa: RUF012 - the mgr reads this class attribute
@@ -214,6 +227,7 @@ class Module(MgrModule):
             refresh_interval=float(self._int_option(OPTION_REFRESH_INTERVAL, 60)),
             late_factor=self._late_factor(),
             stagger=self._stagger(),
+            snap_create_timeout=self._snap_create_timeout(),
         )
         handler.on_fatal = self._on_fatal
         handler.on_health = self.set_health_checks
@@ -269,6 +283,25 @@ class Module(MgrModule):
             return 2.0
         return factor
 
+    def _snap_create_timeout(self) -> float:
+        value = self.get_module_option(OPTION_SNAP_CREATE_TIMEOUT, SNAP_CREATE_TIMEOUT)
+        low, high = SNAP_CREATE_TIMEOUT_RANGE
+        try:
+            seconds = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            seconds = -1.0
+        if not low <= seconds <= high:  # NaN too; Pacific's mon enforces no bounds
+            self.log.error(
+                "%s must be from %g to %g seconds, not %s: using %g",
+                OPTION_SNAP_CREATE_TIMEOUT,
+                low,
+                high,
+                value,
+                SNAP_CREATE_TIMEOUT,
+            )
+            return SNAP_CREATE_TIMEOUT
+        return seconds
+
     def _stagger(self) -> bool:
         return self._bool_option(OPTION_STAGGER, False)
 
@@ -309,6 +342,7 @@ class Module(MgrModule):
             handler.set_refresh_interval(float(self._int_option(OPTION_REFRESH_INTERVAL, 60)))
             handler.set_late_factor(self._late_factor())
             handler.set_stagger(self._stagger())
+            handler.set_snap_create_timeout(self._snap_create_timeout())
         driver = self._driver
         if driver is not None:
             driver.set_check_peer(self._bool_option(OPTION_PACE, True))

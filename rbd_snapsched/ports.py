@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Protocol
 
 from .levels import ImageSpec, LevelSpec, PoolInfo
-from .requests import Outcome
+from .requests import Outcome, State
 
 
 class ClusterIO(Protocol):
@@ -48,4 +48,12 @@ class SnapshotDriver(Protocol):
     ) -> None:
         """``recent_since``: a catch-up, which skips the snapshot if the image has a mirror
         snapshot at least that recent."""
+        ...
+
+    def in_flight(self, image: ImageSpec) -> State | None:
+        """The step ``image``'s request is in (None: no request of it before ``done``).
+
+        The scheduler asks when a request outlives its bound (``snap_create_timeout``), to
+        say where it is stuck; librbd cannot cancel it, so the driver still runs it to its
+        end, closes the image and calls ``done``, however late."""
         ...

@@ -69,6 +69,7 @@ class RbdDriver:
         self._lock = threading.Lock()
         self._ioctxs: dict[tuple[int, str], tuple[rados.Ioctx, int]] = {}
         self._images = 0  # image handles open now (opened, not yet closed or dropped)
+        self._runs: dict[ImageSpec, _Run] = {}  # requests started, not yet finished
         self._completions: queue.SimpleQueue[_Completion | None] = queue.SimpleQueue()
         self._thread = threading.Thread(
             target=self._pump, name="rbd_snapsched-completions", daemon=True
@@ -79,12 +80,23 @@ class RbdDriver:
         self, image: ImageSpec, name: str, done: Done, recent_since: datetime | None = None
     ) -> None:
         run = _Run(CreateSnapshotRequest(image, recent_since, self._check_peer), name, done)
+        with self._lock:
+            self._runs[image] = run
         self._log.debug("%s: creating mirror snapshot", name)
         self._perform(run, run.request.start())
 
     def set_check_peer(self, check_peer: bool) -> None:
         """Pace to the peers from the next request on."""
         self._check_peer = check_peer
+
+    def in_flight(self, image: ImageSpec) -> State | None:
+        """The step ``image``'s request is in; None once it finished (or never started).
+
+        A request outliving the scheduler's bound keeps running here: librbd has no aio
+        cancel, so its image and completion stay alive until the callback fires."""
+        with self._lock:
+            run = self._runs.get(image)
+        return None if run is None else run.request.state
 
     def open_handles(self) -> int:
         """The ioctxs this driver holds open (one per pool/namespace with requests in flight)."""
@@ -192,6 +204,9 @@ class RbdDriver:
         run.image = image
 
     def _finish(self, run: _Run, outcome: Outcome) -> None:
+        with self._lock:
+            if self._runs.get(run.request.image) is run:
+                del self._runs[run.request.image]
         self._hold(run, None)  # closed, or its close could not be submitted: drop the handle
         if run.ioctx is not None:
             self._put_ioctx(run.request.image)

@@ -35,6 +35,7 @@ class Live(NamedTuple):
     waiting: int
     queue_length: int
     refreshed: tuple[datetime, float] | None  # the last full refresh: end, seconds
+    timed_out_in_flight: int = 0  # requests past their bound, still in librbd
 
 
 def sample(
@@ -112,6 +113,7 @@ class Collector:
             latency_sum=totals.latency_sum,
             in_flight=live.in_flight,
             waiting=live.waiting,
+            timed_out_in_flight=live.timed_out_in_flight,
             queue_length=live.queue_length,
             known_images=len(book),
             refresh_duration=refreshed[1] if refreshed else None,

@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from rbd_snapsched.levels import ImageInfo, ImageSpec, LevelSpec, PoolInfo
-from rbd_snapsched.requests import MIRROR_IMAGE_ENABLED, MIRROR_IMAGE_MODE_SNAPSHOT, Outcome
+from rbd_snapsched.requests import (
+    MIRROR_IMAGE_ENABLED,
+    MIRROR_IMAGE_MODE_SNAPSHOT,
+    Outcome,
+    State,
+)
 from rbd_snapsched.store import PoolGone
 from tests.fakes import JUST_ENABLED, FakeImage, FakeRbd, run_request
 
@@ -230,15 +235,22 @@ class Started:
 class FakeDriver:
     """``ports.SnapshotDriver`` running the real request machine against ``FakeRbd``.
 
-    With ``hold=True`` requests wait in ``held`` until ``release()``, to test the cap;
+    With ``hold=True`` requests wait in ``held`` until ``release()``, to test the cap; a held
+    request is in step ``held_step`` (``in_flight``), as if librbd were stuck there.
     ``check_peer`` as ``RbdDriver``'s.
     """
 
     def __init__(
-        self, cluster: FakeCluster, *, hold: bool = False, check_peer: bool = False
+        self,
+        cluster: FakeCluster,
+        *,
+        hold: bool = False,
+        held_step: State = State.CREATING,
+        check_peer: bool = False,
     ) -> None:
         self.cluster = cluster
         self.hold = hold
+        self.held_step = held_step
         self.check_peer = check_peer
         self.held: list[Started] = []
         self.started: list[ImageSpec] = []
@@ -257,6 +269,15 @@ class FakeDriver:
             self.held.append(run)
         else:
             self._complete(run)
+
+    def in_flight(self, image: ImageSpec) -> State | None:
+        return self.held_step if any(run.image == image for run in self.held) else None
+
+    def release_image(self, image: ImageSpec) -> None:
+        """Complete the held request of ``image`` (its late completion, say)."""
+        (run,) = [run for run in self.held if run.image == image]
+        self.held.remove(run)
+        self._complete(run)
 
     def release(self, count: int | None = None) -> None:
         runs, self.held = self.held[:count], self.held[len(self.held[:count]) :]

@@ -86,7 +86,8 @@ class DriverRunner:
         time.sleep(0.05)  # a second call would come right after the first
         o = calls[0][1]
         return [len(calls), calls[0][0], o.kind.name, o.step.name, o.rc, o.snap_id, o.detail,
-                o.close_rc, self.driver.open_handles(), self.driver.open_images()]
+                o.close_rc, self.driver.open_handles(), self.driver.open_images(),
+                getattr(self.driver.in_flight(image), "name", None)]
 
 conf, factory, args = sys.argv[1], sys.argv[2], dec(json.loads(sys.argv[3]))
 client = rados.Rados(conffile=conf)
@@ -319,6 +320,7 @@ class DriverRun:
     outcome: Outcome
     open_handles: int  # the driver's ioctxs still open after `done`
     open_images: int  # the driver's image handles still open after `done`
+    in_flight: State | None  # the driver's `in_flight(image)` after `done`
 
 
 class RemoteDriver:
@@ -341,6 +343,6 @@ class RemoteDriver:
         got = self._remote.call("run", image, recent_since, timeout, check_peer)
         if got is None:
             raise AssertionError(f"done not called within {timeout}s for {image}")
-        calls, seen, kind, step, rc, snap_id, detail, close_rc, handles, images = got
+        calls, seen, kind, step, rc, snap_id, detail, close_rc, handles, images, now = got
         outcome = Outcome(OutcomeKind[kind], State[step], rc, snap_id, detail, close_rc)
-        return DriverRun(calls, seen, outcome, handles, images)
+        return DriverRun(calls, seen, outcome, handles, images, None if now is None else State[now])

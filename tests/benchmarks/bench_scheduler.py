@@ -247,6 +247,9 @@ class InstantDriver:
         finally:
             self.depth -= 1
 
+    def in_flight(self, image: ImageSpec) -> State | None:
+        return None  # every request completes within start()
+
 
 class ErrorCounter(logging.Handler):
     """Counts (and keeps the first few) error records: a benchmark of a failing path is void."""

@@ -41,6 +41,7 @@ def finish(
     time.sleep(0.05)  # a second call would come right after the first
     assert len(calls) == 1, calls
     assert calls[0][0] == image
+    assert driver.in_flight(image) is None  # no step left once `done` was called
     return calls[0][1]
 
 

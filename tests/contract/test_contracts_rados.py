@@ -52,6 +52,7 @@ def test_rbd_driver_keeps_the_contract(cluster: Cluster, scene: Scene) -> None:
             assert got.done_calls == 1 and got.image == image, got
             assert got.open_handles == 0, got  # the ioctx is closed with the last request
             assert got.open_images == 0, got  # every image opened was closed
+            assert got.in_flight is None, got  # no step left once `done` was called
             return got.outcome
 
         check_snapshot_driver(run, scene, RemoteClusterIO(io).newest_mirror_snapshot)

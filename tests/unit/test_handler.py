@@ -32,7 +32,9 @@ LOG = logging.getLogger("test_handler")
 
 
 class Setup:
-    def __init__(self, *, hold: bool = False, max_concurrent: int = 10) -> None:
+    def __init__(
+        self, *, hold: bool = False, max_concurrent: int = 10, snap_create_timeout: float = 3600
+    ) -> None:
         self.cluster = FakeCluster()
         self.pool = self.cluster.add_pool("rbd")
         self.cluster.add_namespace(self.pool, "ns")
@@ -52,6 +54,7 @@ class Setup:
             prune=False,
         )
         self.pause_option = FakeOption()  # our paused levels (pauses.PauseStore)
+        self.snap_create_timeout = snap_create_timeout  # above a slot: held ones stay running
         self.handler = self.make_handler(max_concurrent)
 
     def make_handler(self, max_concurrent: int = 10) -> Handler:
@@ -65,6 +68,7 @@ class Setup:
             max_concurrent=max_concurrent,
             upstream=self.upstream,
             pauses=PauseStore(self.pause_option, self.cluster, LOG),
+            snap_create_timeout=self.snap_create_timeout,
         )
 
     def add(self, level: str, interval: str, start: str | None = None) -> None:

@@ -113,6 +113,9 @@ rbd_snapsched_requests_in_flight 1
 # HELP rbd_snapsched_requests_waiting Due images waiting for a free request slot.
 # TYPE rbd_snapsched_requests_waiting gauge
 rbd_snapsched_requests_waiting 0
+# HELP rbd_snapsched_requests_timed_out_in_flight Snapshot requests past snap_create_timeout that librbd has not ended yet (their slots are released; their images get no new request).
+# TYPE rbd_snapsched_requests_timed_out_in_flight gauge
+rbd_snapsched_requests_timed_out_in_flight 0
 # HELP rbd_snapsched_queue_length Images queued for a future slot.
 # TYPE rbd_snapsched_queue_length gauge
 rbd_snapsched_queue_length 3
