@@ -27,6 +27,7 @@ from .clock import Clock
 from .discovery import discover, log_peer_changes, primary_images
 from .errors import InvalidArgument
 from .explain import explain
+from .inflight import SNAP_CREATE_TIMEOUT, InFlight, check_timeout
 from .levels import ImageSpec, LevelSpec, Resolver, resolve_name
 from .metrics import Sample
 from .pauses import Pauses, PauseStore
@@ -47,9 +48,6 @@ SEED_BATCH = 32  # images whose newest mirror snapshot one pass reads (blocking 
 HEALTH_DEBOUNCE = timedelta(seconds=1)  # health republished at most this often on events
 HEALTH_REFRESH = timedelta(seconds=60)  # while images are late, their lateness is re-told
 HEARTBEAT = timedelta(seconds=60)  # the thread passes at least this often (metrics heartbeat)
-# ``snap_create_timeout``: how long one request may hold a concurrency slot (seconds)
-SNAP_CREATE_TIMEOUT = 60.0
-SNAP_CREATE_TIMEOUT_RANGE = (5.0, 3600.0)
 
 
 def timed_out(step: State | None, bound: timedelta) -> Outcome:
@@ -114,12 +112,8 @@ class Handler:
         self._refreshed: tuple[datetime, float] | None = None  # last full refresh: end, seconds
         self._queue = ScheduleQueue()
         self._throttle = Throttle(max_concurrent)
-        # Requests started and not done, in start order (so the first times out first):
-        # image -> when the driver started it. One that outlives the bound moves to _overdue:
-        # its slot is released, yet the image gets no new request until its `done` comes.
-        self._timeout = _check_timeout(snap_create_timeout)
-        self._started: dict[ImageSpec, datetime] = {}
-        self._overdue: dict[ImageSpec, datetime] = {}
+        # Requests started and not done; those past snap_create_timeout hold no slot
+        self._in_flight = InFlight(snap_create_timeout)
         self._next_refresh: datetime | None = None  # None: refresh at once
         self._pending_scopes: list[LevelSpec] = []  # levels to rescan soon
         self._catch_up: dict[ImageSpec, datetime] = {}  # image -> recent_since, until started
@@ -150,12 +144,12 @@ class Handler:
             if not self._cond.wait_for(self._idle, timeout):
                 self._log.error(
                     "gave up waiting for %d snapshot requests in flight",
-                    self._throttle.running + len(self._overdue),
+                    self._throttle.running + self._in_flight.overdue,
                 )
 
     def _idle(self) -> bool:
         """No request in flight, not even one past its bound (lock held)."""
-        return self._throttle.idle and not self._overdue
+        return self._throttle.idle and not self._in_flight.overdue
 
     def request_refresh(self) -> None:
         """Rescan everything at the thread's next pass (e.g. pools appeared or went away)."""
@@ -181,10 +175,10 @@ class Handler:
 
     def set_snap_create_timeout(self, seconds: float) -> None:
         """A new bound on how long a request may hold its slot, for those running too."""
-        bound = _check_timeout(seconds)
+        bound = check_timeout(seconds)
         with self._cond:
-            if bound != self._timeout:
-                self._timeout = bound
+            if bound != self._in_flight.bound:
+                self._in_flight.bound = bound
                 self._cond.notify_all()  # the thread's next wake-up may be sooner
 
     def set_late_factor(self, factor: float) -> None:
@@ -240,7 +234,7 @@ class Handler:
                     later = (
                         self._health_due(),
                         self._book.next_late_at(),
-                        self._next_timeout(),
+                        self._in_flight.next_timeout(),
                     )
                     deadline = min((t for t in (deadline, *later) if t is not None), default=None)
                     if not self._pending_scopes and self._next_refresh is not None:
@@ -280,7 +274,7 @@ class Handler:
                 self._next_refresh,
                 self._book.next_late_at(),
                 self._health_due(),
-                self._next_timeout(),
+                self._in_flight.next_timeout(),
                 now + HEARTBEAT,
                 now if seeding else None,
             )
@@ -348,34 +342,20 @@ class Handler:
     def _admit(self, image: ImageSpec) -> Admission:
         """The throttle's admission, and none for an image whose last request outlived its
         bound and has not ended: one request per image in librbd at a time (lock held)."""
-        if image in self._overdue:
+        if self._in_flight.is_overdue(image):
             return Admission.ALREADY_PENDING
         return self._throttle.admit(image)
 
-    def _next_timeout(self) -> datetime | None:
-        """When the oldest request running reaches its bound (lock held)."""
-        oldest = next(iter(self._started.values()), None)
-        return None if oldest is None else oldest + self._timeout
-
     def _expire_overdue(self) -> None:
-        """Release the slots of requests that outlived ``snap_create_timeout``.
-
-        librbd cannot cancel an aio call (an unresponsive exclusive lock owner makes it retry
-        for as long as the owner's watch lives), so the request keeps running in the driver
-        with its image open; here it counts as failed with ETIMEDOUT, once, and its slot goes
-        to the next waiting image. Its image gets no new request until its ``done`` comes
-        (``_request_done`` then records what it did after all).
+        """Release the slots of requests that outlived ``snap_create_timeout`` (``inflight.py``):
+        each counts as failed with ETIMEDOUT, once, and its slot goes to the next waiting
+        image; ``_request_done`` records what it did after all when its ``done`` comes.
         """
         work: deque[tuple[ImageSpec, str]] = deque()
         with self._cond:
             now = self._clock.now()
-            bound = self._timeout
-            while self._started:
-                image, since = next(iter(self._started.items()))
-                if since + bound > now:
-                    break
-                del self._started[image]
-                self._overdue[image] = since
+            bound = self._in_flight.bound
+            for image, _since in self._in_flight.expire(now):
                 outcome = timed_out(self._driver.in_flight(image), bound)
                 self._book.finished(image, outcome, now)
                 self._log.warning(
@@ -401,8 +381,7 @@ class Handler:
                 image, name = work.popleft()
                 with self._cond:
                     recent_since = self._catch_up.pop(image, None)
-                    self._started[image] = self._clock.now()
-                    if len(self._started) == 1:
+                    if self._in_flight.started(image, self._clock.now()):
                         self._cond.notify_all()  # the thread's wake-up: this one's bound
                 try:
                     self._driver.start(image, name, self._request_done, recent_since)
@@ -415,7 +394,7 @@ class Handler:
 
     def _release(self, image: ImageSpec, work: deque[tuple[ImageSpec, str]]) -> None:
         """Free ``image``'s slot; queue the next waiting image to start (lock held)."""
-        self._started.pop(image, None)
+        self._in_flight.released(image)
         ready = self._throttle.finish(image)
         if ready is not None:
             work.append((ready, self._name(ready)))
@@ -426,7 +405,7 @@ class Handler:
         work: deque[tuple[ImageSpec, str]] = deque()
         with self._cond:
             now = self._clock.now()
-            since = self._overdue.pop(image, None)
+            since = self._in_flight.ended(image)
             if since is not None:  # timed out: its slot went to another request already
                 self._book.finished_late(image, outcome, now)
                 self._log.info(
@@ -750,14 +729,5 @@ class Handler:
             throttle.waiting,
             len(self._queue),
             self._refreshed,
-            len(self._overdue),
+            self._in_flight.overdue,
         )
-
-
-def _check_timeout(seconds: float) -> timedelta:
-    low, high = SNAP_CREATE_TIMEOUT_RANGE
-    if not low <= seconds <= high:  # NaN too
-        raise InvalidArgument(
-            f"snap_create_timeout must be from {low:g} to {high:g} seconds, not {seconds}"
-        )
-    return timedelta(seconds=seconds)

@@ -27,8 +27,9 @@ from .cluster import (
 from .commands import PREFIX, Arg, ArgType, CommandTable, Scope
 from .compat import declare_commands
 from .errors import InvalidArgument, NotAuthorized, NotReady, SnapSchedError
-from .handler import SNAP_CREATE_TIMEOUT, SNAP_CREATE_TIMEOUT_RANGE, Handler
+from .handler import Handler
 from .httpd import MetricsServer
+from .inflight import SNAP_CREATE_TIMEOUT, SNAP_CREATE_TIMEOUT_RANGE
 from .levels import ImageSpec, LevelName, LevelSpec, caps_args
 from .rbd_driver import RbdDriver
 from .schedule import Schedule
