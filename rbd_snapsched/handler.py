@@ -46,6 +46,10 @@ SEED_BATCH = 32  # images whose newest mirror snapshot one pass reads (blocking 
 HEALTH_DEBOUNCE = timedelta(seconds=1)  # health republished at most this often on events
 HEALTH_REFRESH = timedelta(seconds=60)  # while images are late, their lateness is re-told
 HEARTBEAT = timedelta(seconds=60)  # the thread passes at least this often (metrics heartbeat)
+# Requests in flight with none finishing for this long: the cluster is not answering (an OSD or
+# the mons down). Told once by ``watch`` (called from another thread: the scheduler thread
+# itself may be the one waiting on the cluster), and once more when they move again.
+STALL_AFTER = timedelta(seconds=30)
 LOG_NAMES = 10  # names a log line lists at most
 
 
@@ -99,6 +103,8 @@ class Handler:
         self._health_dirty = False  # an event may have changed a health check
         self._health_told = clock.now() - HEALTH_REFRESH  # when health was last published
         self._heartbeat = clock.now()  # the thread's last pass
+        self._progress_at = clock.now()  # a request last finished, or requests started idle
+        self._stalled_since: datetime | None = None  # told: no request finished since then
         self._refreshed: tuple[datetime, float] | None = None  # last full refresh: end, seconds
         self._queue = ScheduleQueue()
         self._throttle = Throttle(max_concurrent)
@@ -134,6 +140,26 @@ class Handler:
                 self._log.error(
                     "gave up waiting for %d snapshot requests in flight", self._throttle.running
                 )
+
+    def watch(self) -> None:
+        """Tell once when snapshot requests are in flight and none finished for
+        ``STALL_AFTER``. Called now and then from a thread other than the scheduler's, which
+        may itself be waiting on the cluster (a refresh while the OSDs are down)."""
+        with self._lock:
+            running = self._throttle.running
+            if not running or self._stalled_since is not None:
+                return
+            stalled = self._clock.now() - self._progress_at
+            if stalled < STALL_AFTER:
+                return
+            self._stalled_since = self._progress_at
+            self._log.warning(
+                "snapshot requests stalled: %d in flight and %d waiting, none finished for "
+                "%.0fs (OSDs down or the monitors unreachable?)",
+                running,
+                self._throttle.waiting,
+                stalled.total_seconds(),
+            )
 
     def request_refresh(self) -> None:
         """Rescan everything at the thread's next pass (e.g. pools appeared or went away)."""
@@ -283,6 +309,8 @@ class Handler:
             popped = self._queue.pop_due_many(now, DISPATCH_BATCH)
             next_run = NextRuns(now, stagger=self._stagger)
             book, push, admit = self._book, self._queue.push, self._throttle.admit
+            if self._throttle.idle:
+                self._progress_at = now  # a stall counts from the first request started
             for image in popped:
                 record = book[image]
                 schedule = record.schedule
@@ -340,7 +368,15 @@ class Handler:
     def _request_done(self, image: ImageSpec, outcome: Outcome) -> None:
         work: deque[tuple[ImageSpec, str]] = deque()
         with self._cond:
-            self._book.finished(image, outcome, self._clock.now())
+            now = self._clock.now()
+            self._book.finished(image, outcome, now)
+            self._progress_at = now
+            if self._stalled_since is not None:
+                self._log.warning(
+                    "snapshot requests moving again after %.0fs stalled",
+                    (now - self._stalled_since).total_seconds(),
+                )
+                self._stalled_since = None
             if not self._health_dirty:
                 self._health_dirty = True
                 self._cond.notify_all()  # the thread republishes health (debounced)
@@ -621,6 +657,8 @@ class Handler:
         started: list[tuple[ImageSpec, str]] = []
         busy = peerless = 0
         with self._lock:
+            if self._throttle.idle:
+                self._progress_at = self._clock.now()  # a stall counts from here
             for image, name in sorted(images.items(), key=lambda item: item[1]):
                 if image.pool_id in self._peerless:
                     peerless += 1

@@ -48,6 +48,7 @@ MAX_LATE_FACTOR: Final = 1000.0
 UPSTREAM_MODULE: Final = "rbd_support"
 RETRY_SETUP_SECONDS: Final = 5.0
 SHUTDOWN_WAIT_SECONDS: Final = 60.0  # for snapshot requests in flight; never hang forever
+WATCH_SECONDS: Final = 5.0  # how often the module's thread looks for stalled requests
 
 
 TABLE = CommandTable()
@@ -151,10 +152,11 @@ class Module(MgrModule):
         self._endpoint.configure()
         while not self._stop.is_set():
             try:
-                self._handler = self._setup()
+                self._handler = handler = self._setup()
                 self._ready = True
                 self.log.info("rbd_snapsched ready")
-                self._wake.wait()
+                while not self._wake.wait(WATCH_SECONDS):
+                    handler.watch()
             except Exception as e:
                 if is_connection_shutdown(e):
                     self._blocklisted.set()

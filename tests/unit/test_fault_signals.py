@@ -1,0 +1,58 @@
+"""What the module tells about cluster faults: stalled snapshot requests (and their
+recovery)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+
+from rbd_snapsched.handler import STALL_AFTER
+from tests.unit.test_handler import START, Setup
+
+
+def _lines(caplog: pytest.LogCaptureFixture, needle: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if needle in r.getMessage()]
+
+
+def test_stalled_requests_are_told_once_and_their_recovery_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    s = Setup(hold=True, max_concurrent=2)
+    for i in range(3):
+        s.cluster.add_image(s.pool, f"img{i}")
+    s.add("rbd/", "1m")
+    caplog.set_level(logging.WARNING)
+    s.run_until(START + timedelta(minutes=1))  # the slot: two in flight, one waiting
+    slot = START.replace(second=0) + timedelta(minutes=1)  # when the requests started
+    s.handler.watch()
+    s.clock.set(slot + STALL_AFTER - timedelta(seconds=1))
+    s.handler.watch()
+    assert _lines(caplog, "stalled") == []
+    s.clock.set(slot + STALL_AFTER + timedelta(seconds=5))
+    s.handler.watch()
+    s.handler.watch()
+    (told,) = _lines(caplog, "stalled")
+    assert told.startswith("snapshot requests stalled: 2 in flight and 1 waiting")
+    assert "none finished for 35s" in told
+    s.driver.release(1)
+    (moving,) = _lines(caplog, "moving again")
+    assert moving == "snapshot requests moving again after 35s stalled"
+    s.driver.release()
+    s.handler.watch()
+    assert len(_lines(caplog, "stalled")) == 2  # the warning and its recovery, nothing more
+
+
+def test_requests_started_after_idle_count_from_their_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    s = Setup(hold=True)
+    s.cluster.add_image(s.pool, "img")
+    s.add("rbd/", "1h")
+    caplog.set_level(logging.WARNING)
+    s.clock.advance(timedelta(minutes=30))  # idle for long: no stall counted from before
+    s.handler.snapshot_now(s.handler.resolve("rbd/"))
+    s.clock.advance(timedelta(seconds=5))
+    s.handler.watch()
+    assert _lines(caplog, "stalled") == []
