@@ -1,5 +1,5 @@
 """What the module tells about cluster faults: stalled snapshot requests (and their
-recovery)."""
+recovery), its client's blocklisted addresses, monitor elections."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from rbd_snapsched.cluster import client_addrs, mon_election
 from rbd_snapsched.handler import STALL_AFTER
 from tests.unit.test_handler import START, Setup
 
@@ -56,3 +57,24 @@ def test_requests_started_after_idle_count_from_their_start(
     s.clock.advance(timedelta(seconds=5))
     s.handler.watch()
     assert _lines(caplog, "stalled") == []
+
+
+def test_client_addrs_as_the_blocklist_names_them() -> None:
+    assert client_addrs("127.0.0.1:0/3236960941") == {"127.0.0.1:0/3236960941"}
+    assert client_addrs("[v2:10.0.0.1:0/5,v1:10.0.0.1:0/5]") == {"10.0.0.1:0/5"}
+    assert client_addrs("[any:[::1]:0/7]") == {"[::1]:0/7"}
+    assert client_addrs("") == frozenset()
+
+
+def test_mon_election_reads_epoch_and_quorum_names() -> None:
+    status = {
+        "election_epoch": 5,
+        "quorum": [0, 2],
+        "monmap": {
+            "mons": [{"rank": 0, "name": "a"}, {"rank": 1, "name": "b"}, {"rank": 2, "name": "c"}]
+        },
+    }
+    assert mon_election(status) == (5, ["a", "c"])
+    assert mon_election({}) is None
+    assert mon_election(None) is None
+    assert mon_election({"election_epoch": "x"}) is None
