@@ -68,6 +68,9 @@ REFRESH_OPTION = "mgr/rbd_snapsched/refresh_interval"
 REFRESH = 10  # seconds between the module's full refreshes on this cluster
 NOTICE = 2 * REFRESH + 10  # seconds: a change made outside the module is seen by then
 LEAD = 4.0  # seconds: a fault set up closer than this to a slot waits for the next one
+# Images queued before the ones changed mid-request: enough for their requests (0.5 to 1.2 s
+# each here, one at a time) to outlast the changes (about 3 s), few enough to drain in a slot.
+FILLERS = 24
 
 
 @pytest.fixture(scope="module")
@@ -226,7 +229,7 @@ def test_images_removed_renamed_demoted_and_disabled_mid_request(
     # Fillers first in the queue (names sort first), so the targets' requests still wait
     # behind the cap of 1 when the faults hit them, a few seconds into the slot.
     in_parallel(
-        partial(create_images, cluster, pool, 60, "f"),
+        partial(create_images, cluster, pool, FILLERS, "f"),
         partial(create_images, cluster, pool, 5, "z"),
     )
     removed, renamed, renamed_own, demoted, disabled = (f"{pool}/z{i:03d}" for i in range(5))
@@ -237,7 +240,9 @@ def test_images_removed_renamed_demoted_and_disabled_mid_request(
     # changed images; their requests still run, but uncounted): refresh again after them.
     cluster.run("ceph", "config", "set", "mgr", REFRESH_OPTION, "120")
     try:
-        wait_until(lambda: len(status_images(cluster)) == 65, NOTICE, "all 65 images in status")
+        wait_until(
+            lambda: len(status_images(cluster)) == FILLERS + 5, NOTICE, "all images in status"
+        )
         wait_until(lambda: idle(cluster), SLOT, "no slot draining before the fault's")
         listing = schedule_listing(cluster)
         before = take_baseline(cluster, [pool])
@@ -269,11 +274,19 @@ def test_images_removed_renamed_demoted_and_disabled_mid_request(
     counted = {
         k: n - counted_before.get(k, 0) for k, n in after.items() if n > counted_before.get(k, 0)
     }
+    # Disabled: Pacific 16.2.15 answers get_mode with journal mode (0) once mirroring is
+    # disabled, so the request ends at GETTING_MODE as "not snapshot mode" (Reef may reach
+    # GETTING_INFO and say "mirroring disabled", Tentacle answers EINVAL): a quiet skip each.
+    disabled_reason = (
+        "not_snapshot_mode"
+        if ("skipped", "not_snapshot_mode") in counted
+        else ("mirroring_disabled")
+    )
     assert counted == {
         ("skipped", "vanished"): 1,  # removed: ENOENT opening it
         ("skipped", "not_primary"): 1,  # demoted
-        ("skipped", "mirroring_disabled"): 1,  # disabled
-        ("created", "created"): 62,  # the 60 fillers and the 2 renamed images
+        ("skipped", disabled_reason): 1,  # mirroring disabled
+        ("created", "created"): FILLERS + 2,  # the fillers and the 2 renamed images
     }, counted
 
     new_names = {renamed: renamed + "-new", renamed_own: renamed_own + "-new"}
