@@ -194,6 +194,8 @@ def test_a_pool_deleted_while_its_slot_drains(data_cluster: Cluster, pools: Pool
     cluster.run("ceph", "osd", "pool", "rm", victim, victim, "--yes-i-really-really-mean-it")
     gone_at = time.time()
     print(f"[fault] pool {victim} deleted {gone_at - slot:.1f}s into its slot, {waiting:g} waiting")
+    # The victim's images come first and its requests end quickly once it is gone: with 30 or
+    # more waiting just before `pool rm` (about 1 s, 1-2 requests), most met the deletion.
     assert waiting >= 30, f"only {waiting:g} requests waited: the slot was not draining"
 
     wait_until(
@@ -216,9 +218,11 @@ def test_a_pool_deleted_while_its_slot_drains(data_cluster: Cluster, pools: Pool
         most_log_lines=1,
     )
     # The queued requests of the deleted pool ended quietly, not one error line each.
+    # At most the one request in flight at the deletion may fail at error level.
     errors = module_errors(logs)
+    print(f"[fault] module errors after the deletion: {errors}")
     assert len(errors) <= 1, "\n".join(errors[:10])
-    assert victim not in raw_list(cluster).__repr__()
+    assert victim not in repr(raw_list(cluster))
 
 
 def test_images_removed_renamed_demoted_and_disabled_mid_request(
@@ -277,15 +281,13 @@ def test_images_removed_renamed_demoted_and_disabled_mid_request(
     # Disabled: Pacific 16.2.15 answers get_mode with journal mode (0) once mirroring is
     # disabled, so the request ends at GETTING_MODE as "not snapshot mode" (Reef may reach
     # GETTING_INFO and say "mirroring disabled", Tentacle answers EINVAL): a quiet skip each.
-    disabled_reason = (
-        "not_snapshot_mode"
-        if ("skipped", "not_snapshot_mode") in counted
-        else ("mirroring_disabled")
-    )
+    off = ("skipped", "not_snapshot_mode")
+    if off not in counted:
+        off = ("skipped", "mirroring_disabled")
     assert counted == {
         ("skipped", "vanished"): 1,  # removed: ENOENT opening it
         ("skipped", "not_primary"): 1,  # demoted
-        ("skipped", disabled_reason): 1,  # mirroring disabled
+        off: 1,  # mirroring disabled
         ("created", "created"): FILLERS + 2,  # the fillers and the 2 renamed images
     }, counted
 
