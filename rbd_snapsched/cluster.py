@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
@@ -45,8 +46,10 @@ def client_addrs(addrs: str) -> frozenset[str]:
 
 def mon_election(status: Any) -> tuple[int, list[str]] | None:
     """A mon_status's election epoch and the names of the mons in quorum; None if it does
-    not say."""
+    not say. ``MgrModule.get("mon_status")`` gives the status as JSON text under ``json``."""
     try:
+        if isinstance(status, dict) and isinstance(status.get("json"), str):
+            status = json.loads(status["json"])
         epoch = int(status["election_epoch"])
         ranks = set(status.get("quorum", []))
         mons = status.get("monmap", {}).get("mons", [])

@@ -3,6 +3,7 @@ recovery), its client's blocklisted addresses, monitor elections."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 
@@ -75,6 +76,7 @@ def test_mon_election_reads_epoch_and_quorum_names() -> None:
         },
     }
     assert mon_election(status) == (5, ["a", "c"])
+    assert mon_election({"json": json.dumps(status)}) == (5, ["a", "c"])  # as the mgr gives it
     assert mon_election({}) is None
     assert mon_election(None) is None
     assert mon_election({"election_epoch": "x"}) is None
