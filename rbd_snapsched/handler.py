@@ -105,6 +105,8 @@ class Handler:
         self._heartbeat = clock.now()  # the thread's last pass
         self._progress_at = clock.now()  # a request last finished, or requests started idle
         self._stalled_since: datetime | None = None  # told: no request finished since then
+        self._pass_began: datetime | None = None  # the thread's pass under way, if any
+        self._stuck_since: datetime | None = None  # told: that pass waits on the cluster
         self._refreshed: tuple[datetime, float] | None = None  # last full refresh: end, seconds
         self._queue = ScheduleQueue()
         self._throttle = Throttle(max_concurrent)
@@ -143,13 +145,22 @@ class Handler:
 
     def watch(self) -> None:
         """Tell once when snapshot requests are in flight and none finished for
-        ``STALL_AFTER``. Called now and then from a thread other than the scheduler's, which
-        may itself be waiting on the cluster (a refresh while the OSDs are down)."""
+        ``STALL_AFTER``, and once when one pass of the scheduler thread has lasted that long
+        (a refresh waiting on the cluster). Called now and then from another thread."""
         with self._lock:
+            now = self._clock.now()
+            began = self._pass_began
+            if began is not None and self._stuck_since is None and now - began >= STALL_AFTER:
+                self._stuck_since = began
+                self._log.warning(
+                    "scheduler thread stuck: its pass has waited on the cluster for %.0fs "
+                    "(OSDs down or the monitors unreachable?)",
+                    (now - began).total_seconds(),
+                )
             running = self._throttle.running
             if not running or self._stalled_since is not None:
                 return
-            stalled = self._clock.now() - self._progress_at
+            stalled = now - self._progress_at
             if stalled < STALL_AFTER:
                 return
             self._stalled_since = self._progress_at
@@ -247,8 +258,21 @@ class Handler:
 
         Returns when to run again (the next slot or refresh; None: when notified).
         """
+        try:
+            return self._tick()
+        finally:
+            with self._lock:
+                self._pass_began = None
+                if self._stuck_since is not None:
+                    self._log.warning(
+                        "scheduler thread passing again after %.0fs stuck",
+                        (self._clock.now() - self._stuck_since).total_seconds(),
+                    )
+                    self._stuck_since = None
+
+    def _tick(self) -> datetime | None:
         with self._lock:
-            now = self._heartbeat = self._clock.now()
+            now = self._heartbeat = self._pass_began = self._clock.now()
             full = self._next_refresh is None or now >= self._next_refresh
             scopes = [] if full else self._pending_scopes
             if not full:

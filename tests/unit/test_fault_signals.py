@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -80,3 +82,38 @@ def test_mon_election_reads_epoch_and_quorum_names() -> None:
     assert mon_election({}) is None
     assert mon_election(None) is None
     assert mon_election({"election_epoch": "x"}) is None
+
+
+def test_a_pass_waiting_on_the_cluster_is_told_once_and_its_end_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    s = Setup()
+    s.cluster.add_image(s.pool, "img")
+    s.add("rbd/", "1m")
+    caplog.set_level(logging.WARNING)
+    blocked, release = threading.Event(), threading.Event()
+    pools = s.cluster.rbd_pools
+
+    def slow_pools() -> Any:
+        blocked.set()
+        release.wait(10)
+        return pools()
+
+    s.cluster.rbd_pools = slow_pools  # type: ignore[method-assign]
+    s.handler.request_refresh()
+    thread = threading.Thread(target=s.handler.tick)
+    thread.start()
+    assert blocked.wait(10)
+    s.handler.watch()
+    assert _lines(caplog, "stuck") == []
+    s.clock.advance(STALL_AFTER + timedelta(seconds=2))
+    s.handler.watch()
+    s.handler.watch()
+    (told,) = _lines(caplog, "stuck")
+    assert told.startswith("scheduler thread stuck: its pass has waited on the cluster for 32s")
+    release.set()
+    thread.join(10)
+    assert _lines(caplog, "passing again") == ["scheduler thread passing again after 32s stuck"]
+    s.handler.tick()
+    s.handler.watch()
+    assert len(_lines(caplog, "stuck")) == 2
