@@ -508,7 +508,7 @@ class Handler:
 
         with self._lock:
             self._set_peerless(scanned, peerless)
-            self._apply(found, in_scope, self._clock.now())
+            self._apply(found, in_scope, self._clock.now(), scanned)
             self._cond.notify_all()
 
     def _set_peerless(self, checked: set[int], peerless: dict[int, str]) -> None:

@@ -451,7 +451,14 @@ def test_scheduled_images_that_leave_or_are_renamed_are_told_per_pool(
     (moved,) = _lines(caplog, "renamed")
     assert moved == "image rbd/old renamed to rbd/new: it keeps its slots"
     assert [e[1] for e in s.status()] == ["rbd/new"]
-    s.remove("rbd/")  # a removed schedule is not an image leaving
+    # Told by the rescan after add/remove too; a removed schedule is not an image leaving.
+    s.cluster.remove_image(renamed)
+    s.add("rbd/ns/", "1h")
     with caplog.at_level(logging.INFO):
+        s.handler.tick()  # the touched pool's rescan
+    assert _lines(caplog, "no longer scheduled")[1].endswith("no longer scheduled: rbd/new")
+    s.remove("rbd/")
+    with caplog.at_level(logging.INFO):
+        s.handler.tick()
         s.handler.refresh()
-    assert len(_lines(caplog, "no longer scheduled")) == 1
+    assert len(_lines(caplog, "no longer scheduled")) == 2
