@@ -248,11 +248,13 @@ def test_the_only_osd_stopped_across_a_slot(prepared: Prepared) -> None:
         baseline,
         recovered_at=recovered,
         logs=logs,
-        log_pattern=r"snapshot requests stalled",
+        # The slot's requests hang, or the scheduler thread itself waits in a refresh that
+        # fell due during the outage: either is told once, and its end once.
+        log_pattern=r"snapshot requests stalled|scheduler thread stuck",
         log_level="WARNING",
-        most_log_lines=1,
+        most_log_lines=2,
     )
-    check_fault_logged(logs, r"snapshot requests moving again")
+    check_fault_logged(logs, r"snapshot requests moving again|scheduler thread passing again")
 
 
 def test_the_mon_restarted_across_a_slot(prepared: Prepared) -> None:
