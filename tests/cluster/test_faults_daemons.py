@@ -18,9 +18,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -47,6 +49,7 @@ pytestmark = [pytest.mark.ceph_cluster, pytest.mark.faults]
 
 POOL = "faults"
 OPTION = "mgr/rbd_snapsched/"
+LEVEL = re.compile(r"\[rbd_snapsched (\w+) ")
 BEACON_GRACE = 10  # seconds: the mon fails a silent mgr over after this (default 30)
 
 
@@ -288,7 +291,7 @@ def test_active_mgr_killed_while_a_slot_drains(prepared: Prepared) -> None:
     logs = MgrLogs(cluster)
     sleep_until(next_boundary(time.time()))
     # 100 images at 10 at a time: mid-drain, some done, 10 in flight, the rest waiting.
-    wait_in_flight(cluster, 10, 20)
+    in_flight = wait_in_flight(cluster, 10, 20)
     pid = cluster._pid(f"mgr.{killed}")
     assert pid is not None and _alive(pid)
     os.kill(pid, signal.SIGKILL)
@@ -301,7 +304,8 @@ def test_active_mgr_killed_while_a_slot_drains(prepared: Prepared) -> None:
     wait_until(cluster.module_answers, 90, "rbd_snapsched on the new active mgr")
     recovered = time.time()
     print(
-        f"[fault] mgr.{killed} killed; {active_mgr(cluster)} active after {recovered - down:.0f}s"
+        f"[fault] mgr.{killed} killed with {in_flight:.0f} requests in flight; "
+        f"{active_mgr(cluster)} active after {recovered - down:.0f}s"
     )
     check_after_fault(
         cluster,
@@ -333,7 +337,7 @@ def test_client_blocklisted_ten_times_with_200_images_in_flight(prepared: Prepar
     baseline = take_baseline(cluster, [POOL])
     logs = MgrLogs(cluster)
     sleep_until(next_boundary(time.time()))
-    wait_in_flight(cluster, 100, 20)
+    in_flight = wait_in_flight(cluster, 100, 20)
     began = time.time()
     blocklisted: list[str] = []
     for _ in range(10):
@@ -347,7 +351,7 @@ def test_client_blocklisted_ten_times_with_200_images_in_flight(prepared: Prepar
             f"a new rados client of rbd_snapsched after blocklisting #{len(blocklisted)} {addr}",
         )
     recovered = time.time()
-    print(f"[fault] 10 blocklistings in {recovered - began:.0f}s")
+    print(f"[fault] 10 blocklistings in {recovered - began:.0f}s, from {in_flight:.0f} in flight")
     assert pid is not None and _alive(pid), "the mgr died"
     assert cluster.ceph_json("mgr", "dump")["active_name"] == "x"
     crashed = sorted(p.name for p in crashes.glob("*")) if crashes.exists() else []
@@ -361,3 +365,7 @@ def test_client_blocklisted_ten_times_with_200_images_in_flight(prepared: Prepar
         log_level="WARNING",
     )
     assert pid is not None and _alive(pid), "the mgr died after the blocklistings"
+    levels = Counter(m.group(1) for m in map(LEVEL.search, logs.module_lines(".")) if m)
+    print(f"[fault] module lines meanwhile, by level: {dict(levels)}")
+    for line in logs.module_lines(r"\[rbd_snapsched (ERROR|CRITICAL) ")[:5]:
+        print(f"[fault]   {line}")
