@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -27,6 +28,34 @@ _LOG = logging.getLogger(__name__)
 def is_connection_shutdown(e: BaseException) -> bool:
     """The client was blocklisted or shut down: the handler must be rebuilt."""
     return isinstance(e, rados.ConnectionShutdown | rbd.ConnectionShutdown)
+
+
+def client_addrs(addrs: str) -> frozenset[str]:
+    """A rados client's addresses (``Rados.get_addrs()``: ``127.0.0.1:0/123``, or a vector
+    ``[v2:127.0.0.1:0/123,v1:...]``) as the OSD map's blocklist names them: ``ip:port/nonce``."""
+    found = set()
+    for part in addrs.strip().strip("[]").split(","):
+        part = part.strip()
+        kind, sep, rest = part.partition(":")
+        if sep and kind in ("v1", "v2", "any"):
+            part = rest
+        if part:
+            found.add(part)
+    return frozenset(found)
+
+
+def mon_election(status: Any) -> tuple[int, list[str]] | None:
+    """A mon_status's election epoch and the names of the mons in quorum; None if it does
+    not say. ``MgrModule.get("mon_status")`` gives the status as JSON text under ``json``."""
+    try:
+        if isinstance(status, dict) and isinstance(status.get("json"), str):
+            status = json.loads(status["json"])
+        epoch = int(status["election_epoch"])
+        ranks = set(status.get("quorum", []))
+        mons = status.get("monmap", {}).get("mons", [])
+        return epoch, [str(m.get("name")) for m in mons if m.get("rank") in ranks]
+    except (TypeError, KeyError, ValueError, AttributeError):
+        return None
 
 
 def pool_info(client: rados.Rados, pool_id: int, name: str) -> PoolInfo | None:

@@ -36,7 +36,7 @@ from .queue import ScheduleQueue
 from .requests import Outcome, OutcomeKind, State
 from .sampling import Live, sample
 from .schedule import Interval, NextRuns, Schedule, ScheduleItem, StartTime
-from .store import ScheduleStore
+from .store import SCHEDULE_OID, ScheduleStore
 from .takeover import take_over
 from .throttle import Admission, Throttle
 
@@ -48,6 +48,11 @@ SEED_BATCH = 32  # images whose newest mirror snapshot one pass reads (blocking 
 HEALTH_DEBOUNCE = timedelta(seconds=1)  # health republished at most this often on events
 HEALTH_REFRESH = timedelta(seconds=60)  # while images are late, their lateness is re-told
 HEARTBEAT = timedelta(seconds=60)  # the thread passes at least this often (metrics heartbeat)
+# Requests in flight with none finishing for this long: the cluster is not answering (an OSD or
+# the mons down). Told once by ``watch`` (called from another thread: the scheduler thread
+# itself may be the one waiting on the cluster), and once more when they move again.
+STALL_AFTER = timedelta(seconds=30)
+LOG_NAMES = 10  # names a log line lists at most
 
 
 def timed_out(step: State | None, bound: timedelta) -> Outcome:
@@ -109,6 +114,10 @@ class Handler:
         self._health_dirty = False  # an event may have changed a health check
         self._health_told = clock.now() - HEALTH_REFRESH  # when health was last published
         self._heartbeat = clock.now()  # the thread's last pass
+        self._progress_at = clock.now()  # a request last finished, or requests started idle
+        self._stalled_since: datetime | None = None  # told: no request finished since then
+        self._pass_began: datetime | None = None  # the thread's pass under way, if any
+        self._stuck_since: datetime | None = None  # told: that pass waits on the cluster
         self._refreshed: tuple[datetime, float] | None = None  # last full refresh: end, seconds
         self._queue = ScheduleQueue()
         self._throttle = Throttle(max_concurrent)
@@ -118,6 +127,7 @@ class Handler:
         self._pending_scopes: list[LevelSpec] = []  # levels to rescan soon
         self._catch_up: dict[ImageSpec, datetime] = {}  # image -> recent_since, until started
         self._peerless: dict[int, str] = {}  # pools with scheduled images but no tx peer
+        self._pools: dict[int, str] = {}  # the RBD pools the last full refresh saw: id -> name
         self._stopping = False
         self._starting = _StartLoop()
         self._thread: threading.Thread | None = None
@@ -150,6 +160,35 @@ class Handler:
     def _idle(self) -> bool:
         """No request in flight, not even one past its bound (lock held)."""
         return self._throttle.idle and not self._in_flight.overdue
+
+    def watch(self) -> None:
+        """Tell once when snapshot requests are in flight and none finished for
+        ``STALL_AFTER``, and once when one pass of the scheduler thread has lasted that long
+        (a refresh waiting on the cluster). Called now and then from another thread."""
+        with self._lock:
+            now = self._clock.now()
+            began = self._pass_began
+            if began is not None and self._stuck_since is None and now - began >= STALL_AFTER:
+                self._stuck_since = began
+                self._log.warning(
+                    "scheduler thread stuck: its pass has waited on the cluster for %.0fs "
+                    "(OSDs down or the monitors unreachable?)",
+                    (now - began).total_seconds(),
+                )
+            running = self._throttle.running
+            if not running or self._stalled_since is not None:
+                return
+            stalled = now - self._progress_at
+            if stalled < STALL_AFTER:
+                return
+            self._stalled_since = self._progress_at
+            self._log.warning(
+                "snapshot requests stalled: %d in flight and %d waiting, none finished for "
+                "%.0fs (OSDs down or the monitors unreachable?)",
+                running,
+                self._throttle.waiting,
+                stalled.total_seconds(),
+            )
 
     def request_refresh(self) -> None:
         """Rescan everything at the thread's next pass (e.g. pools appeared or went away)."""
@@ -249,8 +288,21 @@ class Handler:
 
         Returns when to run again (the next slot or refresh; None: when notified).
         """
+        try:
+            return self._tick()
+        finally:
+            with self._lock:
+                self._pass_began = None
+                if self._stuck_since is not None:
+                    self._log.warning(
+                        "scheduler thread passing again after %.0fs stuck",
+                        (self._clock.now() - self._stuck_since).total_seconds(),
+                    )
+                    self._stuck_since = None
+
+    def _tick(self) -> datetime | None:
         with self._lock:
-            now = self._heartbeat = self._clock.now()
+            now = self._heartbeat = self._pass_began = self._clock.now()
             full = self._next_refresh is None or now >= self._next_refresh
             scopes = [] if full else self._pending_scopes
             if not full:
@@ -313,6 +365,8 @@ class Handler:
             popped = self._queue.pop_due_many(now, DISPATCH_BATCH)
             next_run = NextRuns(now, stagger=self._stagger)
             book, push, admit = self._book, self._queue.push, self._admit
+            if self._throttle.idle:
+                self._progress_at = now  # a stall counts from the first request started
             for image in popped:
                 record = book[image]
                 schedule = record.schedule
@@ -416,6 +470,13 @@ class Handler:
                 )
             else:
                 self._book.finished(image, outcome, now)
+            self._progress_at = now
+            if self._stalled_since is not None:
+                self._log.warning(
+                    "snapshot requests moving again after %.0fs stalled",
+                    (now - self._stalled_since).total_seconds(),
+                )
+                self._stalled_since = None
             if not self._health_dirty:
                 self._health_dirty = True
                 self._cond.notify_all()  # the thread republishes health (debounced)
@@ -448,7 +509,11 @@ class Handler:
         covered = [p for p in pools if catalog.intersects(LevelSpec.for_pool(p))]
         found, failed, peerless = discover(self._io, covered, catalog.intersects)
         with self._lock:
+            present = {p.id: p.name for p in pools}
+            self._log_pools_gone(previous, present)
             if self._generation == generation:
+                if not self._write_lock.locked():  # else a command may be saving: not a loss
+                    self._log_levels_gone(previous, catalog, present)
                 self._catalog = catalog
                 self._pauses = pauses
             if list(upstream) != list(self._upstream_catalog):
@@ -456,11 +521,56 @@ class Handler:
                 self._requeue(list(self._book), self._clock.now())
             self._set_peerless((set(self._peerless) | {p.id for p in pools}) - failed, peerless)
             # Images of pools that failed to scan stay as they were; all others are replaced.
-            self._apply(found, lambda image: image.pool_id not in failed, self._clock.now())
+            scanned = {p.id for p in covered} - failed
+            self._apply(
+                found, lambda image: image.pool_id not in failed, self._clock.now(), scanned
+            )
             now = self._clock.now()
             self._refreshed = (now, (now - began).total_seconds())
             self._next_refresh = now + timedelta(seconds=self.refresh_interval)
             self._cond.notify_all()
+
+    def _log_pools_gone(self, previous: ScheduleCatalog, present: dict[int, str]) -> None:
+        """Tell, once, each pool deleted since the last refresh that had schedules or scheduled
+        images: its schedules went with it (lock held)."""
+        for pool_id, name in self._pools.items():
+            if pool_id in present:
+                continue
+            levels = sum(1 for level, _ in previous if level.pool_id == pool_id)
+            images = sum(1 for image in self._book if image.pool_id == pool_id)
+            if levels or images:
+                self._log.info(
+                    "pool %s (id %d) no longer exists: dropped its %d schedule level(s) and "
+                    "%d scheduled image(s)",
+                    name,
+                    pool_id,
+                    levels,
+                    images,
+                )
+        self._pools = present
+
+    def _log_levels_gone(
+        self, previous: ScheduleCatalog, catalog: ScheduleCatalog, present: dict[int, str]
+    ) -> None:
+        """Tell the levels whose schedule left storage without a command (the object or its
+        keys removed by hand): the listing now shows storage, so say what it lost (lock
+        held). Pruned and corrupt records are the store's to tell; deleted pools the above."""
+        told = {(s.where, s.key) for s in self._store.skipped}
+        gone: dict[str, list[str]] = {}
+        for level, _ in previous:
+            pool = present.get(level.pool_id) if level.pool_id is not None else None
+            if pool is None or catalog.get(level) is not None or (pool, level.id) in told:
+                continue
+            gone.setdefault(pool, []).append(level.name)
+        for pool, names in gone.items():
+            self._log.warning(
+                "pool %s: %d schedule level(s) no longer in storage (%s removed or edited "
+                "outside this module?), dropped: %s",
+                pool,
+                len(names),
+                SCHEDULE_OID,
+                ", ".join(names[:LOG_NAMES]) + (", ..." if len(names) > LOG_NAMES else ""),
+            )
 
     def _refresh_scopes(self, levels: list[LevelSpec]) -> None:
         """Rediscover only the pools that ``levels`` touch (after add/remove)."""
@@ -477,7 +587,7 @@ class Handler:
 
         with self._lock:
             self._set_peerless(scanned, peerless)
-            self._apply(found, in_scope, self._clock.now())
+            self._apply(found, in_scope, self._clock.now(), scanned)
             self._cond.notify_all()
 
     def _set_peerless(self, checked: set[int], peerless: dict[int, str]) -> None:
@@ -512,17 +622,41 @@ class Handler:
             return dict(self._health)
 
     def _apply(
-        self, found: dict[ImageSpec, str], in_scope: Callable[[ImageSpec], bool], now: datetime
+        self,
+        found: dict[ImageSpec, str],
+        in_scope: Callable[[ImageSpec], bool],
+        now: datetime,
+        scanned: Iterable[int] = (),
     ) -> None:
-        """Make the known images of the scanned pools equal ``found`` (lock held)."""
+        """Make the known images of the scanned pools equal ``found`` (lock held).
+
+        Scheduled images of the ``scanned`` pools that are no longer found (removed, demoted,
+        mirroring disabled) and renamed ones are logged, one line per pool.
+        """
         book = self._book
+        scanned = set(scanned)
+        left: dict[str, list[str]] = {}
         for image in [image for image in book if in_scope(image) and image not in found]:
+            record = book[image]
+            if image.pool_id in scanned and record.schedule is not None:
+                left.setdefault(record.pool, []).append(record.name)
             self._health_dirty = True  # it may have been late or failing
             book.forget(image)
             self._catch_up.pop(image, None)
             self._queue.remove(image)
+        for pool, names in left.items():
+            self._log.info(
+                "pool %s: %d scheduled image(s) no longer primary and snapshot-mirrored "
+                "(removed, demoted or mirroring disabled), no longer scheduled: %s",
+                pool,
+                len(names),
+                ", ".join(names[:LOG_NAMES]) + (", ..." if len(names) > LOG_NAMES else ""),
+            )
         new: list[ImageSpec] = []
         for image, name in found.items():
+            known = book.get(image)
+            if known is not None and known.name != name:
+                self._log.info("image %s renamed to %s: it keeps its slots", known.name, name)
             if book.track(image, name, now)[1]:
                 new.append(image)
         self._to_seed.extend(new)
@@ -626,6 +760,8 @@ class Handler:
         started: list[tuple[ImageSpec, str]] = []
         busy = peerless = 0
         with self._lock:
+            if self._throttle.idle:
+                self._progress_at = self._clock.now()  # a stall counts from here
             for image, name in sorted(images.items(), key=lambda item: item[1]):
                 if image.pool_id in self._peerless:
                     peerless += 1

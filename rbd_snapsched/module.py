@@ -21,7 +21,9 @@ from .cluster import (
     RadosClusterIO,
     RadosOmap,
     RadosResolver,
+    client_addrs,
     is_connection_shutdown,
+    mon_election,
     rbd_pools,
 )
 from .commands import PREFIX, Arg, ArgType, CommandTable, Scope
@@ -51,6 +53,8 @@ MAX_LATE_FACTOR: Final = 1000.0
 UPSTREAM_MODULE: Final = "rbd_support"
 RETRY_SETUP_SECONDS: Final = 5.0
 SHUTDOWN_WAIT_SECONDS: Final = 60.0  # for snapshot requests in flight; never hang forever
+WATCH_SECONDS: Final = 5.0  # how often the module's thread looks for stalled requests
+ACTIVE_MGR_KEY: Final = "active_mgr"  # the mgr the module last ran active on (failover line)
 
 
 TABLE = CommandTable()
@@ -156,7 +160,8 @@ class Module(MgrModule):
         ),
     ]
 
-    NOTIFY_TYPES = [NotifyType.osd_map]  # noqa: RUF012 - the mgr reads this class attribute
+    # health: after every digest from the mons (a few seconds), whose mon_status tells elections
+    NOTIFY_TYPES = [NotifyType.osd_map, NotifyType.health]  # noqa: RUF012 - read by the mgr
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -168,18 +173,22 @@ class Module(MgrModule):
         self._stop = threading.Event()
         self._blocklisted = threading.Event()
         self._wake = threading.Event()
+        self._client_addrs: frozenset[str] = frozenset()  # our rados client's, as blocklisted
+        self._election_epoch: int | None = None
         self._endpoint = _Endpoint(self, self._scrape, lambda: "rbd_snapsched is not ready yet")
 
     # -- life cycle: set up, then rebuild after a blocklisting -----------------------
 
     def serve(self) -> None:
         self._endpoint.configure()
+        self._tell_takeover()
         while not self._stop.is_set():
             try:
-                self._handler = self._setup()
+                self._handler = handler = self._setup()
                 self._ready = True
                 self.log.info("rbd_snapsched ready")
-                self._wake.wait()
+                while not self._wake.wait(WATCH_SECONDS):
+                    handler.watch()
             except Exception as e:
                 if is_connection_shutdown(e):
                     self._blocklisted.set()
@@ -195,8 +204,22 @@ class Module(MgrModule):
                 self._blocklisted.clear()
             self._wake.clear()
 
+    def _tell_takeover(self) -> None:
+        """Say once, when this mgr becomes active, whether it takes over from another one
+        (a failover: the requests that one had in flight are gone)."""
+        try:
+            me = self.get_mgr_id()
+            previous = self.get_store(ACTIVE_MGR_KEY)
+            if previous and previous != me:
+                self.log.info("active on mgr %s, taking over from mgr %s (failover)", me, previous)
+            if previous != me:
+                self.set_store(ACTIVE_MGR_KEY, me)
+        except Exception as e:  # a remark only: never keep the scheduler from starting
+            self.log.warning("cannot tell the previous active mgr: %s", e)
+
     def _setup(self) -> Handler:
         client = self.rados
+        self._client_addrs = client_addrs(client.get_addrs())
         client.wait_for_latest_osdmap()
         resolver = RadosResolver(client)
         store = ScheduleStore(
@@ -327,14 +350,47 @@ class Module(MgrModule):
         return metrics.render(sample)
 
     def notify(self, notify_type: NotifyType, notify_id: str) -> None:
-        """A new OSD map: rescan at once if RBD pools appeared or went away."""
+        """A new OSD map: recover at once if it blocklists our client; rescan at once if RBD
+        pools appeared or went away. A mon digest: tell a new monitor election."""
+        if notify_type == NotifyType.health:
+            self._tell_election(self.get("mon_status"))
+            return
         handler = self._handler
         if notify_type != NotifyType.osd_map or handler is None:
             return
-        pool_ids = frozenset(p.id for p in rbd_pools(self.get("osd_map")))
+        osd_map = self.get("osd_map")
+        listed = self._client_addrs & set(osd_map.get("blocklist") or {})
+        if listed and not self._blocklisted.is_set():
+            # Before any request or refresh trips over it: a client blocklisted while idle
+            # would otherwise fail the next slot's every request first.
+            self.log.warning(
+                "client %s blocklisted (osdmap e%s): recovering with a new client",
+                ", ".join(sorted(listed)),
+                osd_map.get("epoch"),
+            )
+            self._blocklisted.set()
+            self._wake.set()
+            return
+        pool_ids = frozenset(p.id for p in rbd_pools(osd_map))
         if pool_ids != self._rbd_pool_ids:
             self._rbd_pool_ids = pool_ids
             handler.request_refresh()
+
+    def _tell_election(self, status: Any) -> None:
+        """Log a new monitor election (a mon restarted, or the quorum changed) once seen."""
+        seen = mon_election(status)
+        if seen is None:
+            return
+        epoch, quorum = seen
+        previous, self._election_epoch = self._election_epoch, epoch
+        if previous is not None and epoch != previous:
+            self.log.info(
+                "monitor election: epoch %s -> %s, quorum %s (a monitor restarted or the "
+                "quorum changed)",
+                previous,
+                epoch,
+                ",".join(quorum) or "?",
+            )
 
     def config_notify(self) -> None:
         handler = self._handler

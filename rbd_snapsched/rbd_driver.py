@@ -137,7 +137,14 @@ class RbdDriver:
         image = run.request.image
         put = self._completions.put  # all a callback does, on librbd's thread
         if isinstance(action, OpenImage):
-            run.ioctx = self._get_ioctx(image)
+            try:
+                run.ioctx = self._get_ioctx(image)
+            except rados.ObjectNotFound:
+                # The pool is gone, and the image with it: ENOENT, quiet as the table has it
+                # (a deleted pool's queued requests would log one error each; the handler
+                # tells the pool's end once).
+                put((run, -errno.ENOENT, None))
+                return
             rbd.RBD().aio_open_image(
                 lambda comp, handle: put((run, comp.get_return_value(), handle)),
                 run.ioctx,

@@ -100,6 +100,9 @@ class ScheduleStore:
         self._log = log
         self._prune = prune  # False for storage that is not ours (rbd_support's): read only
         self.skipped: list[Skipped] = []  # what the last load() did not use
+        # Corrupt records the last load() reported, (where, key, value): each is logged at
+        # error once, then at debug while it stays the same (every refresh reads it again).
+        self._reported: set[tuple[str, str, bytes]] = set()
 
     def load(
         self, pools: Iterable[PoolInfo], previous: ScheduleCatalog | None = None
@@ -112,12 +115,19 @@ class ScheduleStore:
         """
         catalog = ScheduleCatalog()
         self.skipped = []
+        reported, self._reported = self._reported, set()
         global_text = self._option.get()
         if global_text:
             try:
                 catalog.set(LevelSpec.global_level(), Schedule.from_json(global_text))
             except SnapSchedError as e:
-                self._log.error("Failed to decode the global schedule %r: %s", global_text, e)
+                self._corrupt(
+                    ("", "", global_text.encode()),
+                    reported,
+                    "Failed to decode the global schedule %r: %s",
+                    global_text,
+                    e,
+                )
                 self.skipped.append(Skipped("", "", str(e), stale=False))
         for pool in pools:
             try:
@@ -131,14 +141,26 @@ class ScheduleStore:
                         if level.pool_id == pool.id:
                             catalog.set(level, schedule)
                 continue
-            self._load_pool(pool, records, catalog)
+            self._load_pool(pool, records, catalog, reported)
         return catalog
 
+    def _corrupt(
+        self, record: tuple[str, str, bytes], reported: set[tuple[str, str, bytes]], *args: object
+    ) -> None:
+        """Log a corrupt record: at error the first time, at debug while it stays the same."""
+        self._reported.add(record)
+        self._log.log(logging.DEBUG if record in reported else logging.ERROR, *args)
+
     def _load_pool(
-        self, pool: PoolInfo, records: Mapping[str, bytes], catalog: ScheduleCatalog
+        self,
+        pool: PoolInfo,
+        records: Mapping[str, bytes],
+        catalog: ScheduleCatalog,
+        reported: set[tuple[str, str, bytes]],
     ) -> None:
         stale: list[str] = []
         for key, value in records.items():
+            level: LevelSpec | None = None
             try:
                 level = resolve_id(key, self._resolver)
                 if level.pool_id != pool.id:
@@ -151,8 +173,15 @@ class ScheduleStore:
                 self.skipped.append(Skipped(pool.name, key, str(e), stale=True))
                 continue
             except (SnapSchedError, UnicodeDecodeError) as e:
-                self._log.error(
-                    "Failed to decode schedule %r in pool %s: %s (skipped)", key, pool.name, e
+                self._corrupt(
+                    (pool.name, key, value),
+                    reported,
+                    "Failed to decode schedule %r%s in pool %s: %s (skipped and kept in "
+                    "storage; logged once until it changes)",
+                    key,
+                    f" (level {level.name})" if level is not None else "",
+                    pool.name,
+                    e,
                 )
                 self.skipped.append(Skipped(pool.name, key, str(e), stale=False))
                 continue

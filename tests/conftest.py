@@ -2,11 +2,12 @@
 
 Every test that needs a cluster takes the ``release`` fixture (through ``cluster`` or directly)
 and runs once per release named by ``--releases`` (default: every supported one); its id ends in
-``[pacific]``, ``[reef]`` or ``[tentacle]``. Under pytest-xdist (``-n 3``) each release's tests
-stay on one worker (``pytest_xdist_make_scheduler`` below), so the releases run side by side,
-one session cluster each, booted on first use by ``tests/cephcluster.py``. If a cluster cannot
-boot, every test of that release errors with the reason and the daemon log tails; none is
-skipped.
+``[pacific]``, ``[reef]`` or ``[tentacle]``. Under pytest-xdist (``-n 4``) each release's tests
+stay on one worker, the fault suite (marker ``faults``: host release only, a cluster of its
+own per test) on a fourth (``pytest_xdist_make_scheduler`` below), so the releases and the
+faults run side by side, one session cluster per release, booted on first use by
+``tests/cephcluster.py``. If a cluster cannot boot, every test of that release errors with the
+reason and the daemon log tails; none is skipped.
 """
 
 from __future__ import annotations
@@ -49,8 +50,36 @@ def release_of(nodeid: str, host: str) -> str:
     return found[-1] if found else host
 
 
+FAULTS_SCOPE = "faults"
+FAULTS_FILES = "tests/cluster/test_faults_"  # their tests, and only theirs, are marked `faults`
+
+
+def scope_of(nodeid: str, host: str) -> str:
+    """The xdist work unit of a test: ``faults`` for the fault suite (each of its tests boots
+    its own host-release cluster and kills daemons of it), else the release it runs on."""
+    if nodeid.startswith(FAULTS_FILES):
+        return FAULTS_SCOPE
+    return release_of(nodeid, host)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The controller's scheduler sees node ids only, not markers: it puts the fault suite in
+    its unit by file name. Keep marker and file name in step, so neither goes astray."""
+    astray = [
+        item.nodeid
+        for item in items
+        if item.nodeid.startswith(FAULTS_FILES) != (item.get_closest_marker("faults") is not None)
+    ]
+    if astray:
+        raise pytest.UsageError(
+            f"tests marked `faults` must be in {FAULTS_FILES}*.py and vice versa: {astray}"
+        )
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """One work unit per release, the tests without a cluster in the host release's.
+    """One work unit per release, the tests without a cluster in the host release's, and one
+    for the fault suite (``scope_of``): with ``-n 4``, the three releases and the faults run
+    side by side.
 
     With as many workers as units, xdist gives each worker exactly one unit, so each release's
     session cluster lives on one worker and its module fixtures are set up once. (xdist's own
@@ -63,7 +92,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class ByRelease(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return release_of(nodeid, host)
+            return scope_of(nodeid, host)
 
     return ByRelease(config, log)
 

@@ -384,3 +384,85 @@ def test_a_change_during_a_full_refresh_is_rescanned_at_the_next_pass(s: Setup) 
     s.cluster.discover = real_discover  # type: ignore[method-assign]
     s.handler.tick()  # the next pass, well before the next full refresh
     assert sorted(name for _, name in s.status()) == ["other/c", "rbd/a"]
+
+
+# -- data faults: each logged once, clearly (issue 13) ---------------------------------------
+
+
+def _lines(caplog: pytest.LogCaptureFixture, needle: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records if needle in r.getMessage()]
+
+
+def test_a_deleted_pool_is_told_once_with_what_went_with_it(
+    s: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    other = s.cluster.add_pool("other")
+    s.cluster.add_image(s.pool, "a")
+    s.cluster.add_image(s.pool, "b")
+    kept = s.cluster.add_image(other, "c")
+    s.add("rbd/", "1m")
+    s.add("rbd/a", "2m")
+    s.add("other/", "1m")
+    s.handler.refresh()
+    with caplog.at_level(logging.INFO):
+        s.cluster.remove_pool(s.pool)
+        s.handler.refresh()
+        s.handler.refresh()
+    (line,) = _lines(caplog, "no longer exists")
+    assert line == (
+        f"pool rbd (id {s.pool.id}) no longer exists: dropped its 2 schedule level(s) and "
+        "2 scheduled image(s)"
+    )
+    assert not _lines(caplog, "no longer in storage") and not _lines(caplog, "no longer primary")
+    assert [e[1] for e in s.status()] == ["other/c"] and kept in s.handler._book
+
+
+def test_schedules_removed_from_storage_by_hand_are_dropped_and_told(
+    s: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    s.cluster.add_image(s.pool, "a")
+    s.add("rbd/", "1m")
+    s.add("rbd/ns/", "1h")
+    s.handler.refresh()
+    with caplog.at_level(logging.INFO):
+        del s.pool.objects[SCHEDULE_OID]  # `rados rm` of our object
+        s.handler.refresh()
+        s.handler.refresh()
+    (line,) = _lines(caplog, "no longer in storage")
+    assert line.startswith("pool rbd: 2 schedule level(s) no longer in storage (")
+    assert line.endswith("dropped: rbd/, rbd/ns/")
+    assert s.handler.list(s.handler.resolve(""), lambda level: True) == {}
+    assert s.status() == []
+
+
+def test_scheduled_images_that_leave_or_are_renamed_are_told_per_pool(
+    s: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    gone = s.cluster.add_image(s.pool, "gone")
+    demoted = s.cluster.add_image(s.pool, "demoted")
+    renamed = s.cluster.add_image(s.pool, "old")
+    s.add("rbd/", "1m")
+    s.handler.refresh()
+    with caplog.at_level(logging.INFO):
+        s.cluster.remove_image(gone)
+        s.cluster.image(demoted).primary = False
+        s.cluster.pools[s.pool.id].namespaces[""].images[renamed.image_id] = "new"
+        s.handler.refresh()
+        s.handler.refresh()
+    (left,) = _lines(caplog, "no longer scheduled")
+    assert left.startswith("pool rbd: 2 scheduled image(s) no longer primary")
+    assert left.endswith("no longer scheduled: rbd/gone, rbd/demoted")
+    (moved,) = _lines(caplog, "renamed")
+    assert moved == "image rbd/old renamed to rbd/new: it keeps its slots"
+    assert [e[1] for e in s.status()] == ["rbd/new"]
+    # Told by the rescan after add/remove too; a removed schedule is not an image leaving.
+    s.cluster.remove_image(renamed)
+    s.add("rbd/ns/", "1h")
+    with caplog.at_level(logging.INFO):
+        s.handler.tick()  # the touched pool's rescan
+    assert _lines(caplog, "no longer scheduled")[1].endswith("no longer scheduled: rbd/new")
+    s.remove("rbd/")
+    with caplog.at_level(logging.INFO):
+        s.handler.tick()
+        s.handler.refresh()
+    assert len(_lines(caplog, "no longer scheduled")) == 2

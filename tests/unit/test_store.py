@@ -135,3 +135,27 @@ def test_a_pool_that_fails_to_load_keeps_its_previous_schedules(
     catalog = store.load(cluster.rbd_pools(), previous)
     assert catalog.get(level) == every("1h") and catalog.get(other_level) == every("2h")
     assert other.id not in cluster.failing_pools
+
+
+def test_a_corrupt_record_is_logged_once_naming_its_key_until_it_changes(
+    cluster: FakeCluster, pool: FakePool, store: ScheduleStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every refresh reads the record again: one error line, not one a minute."""
+    good = resolve_name("rbd/", cluster)
+    store.save(good, every("1h"))
+    records = pool.objects[SCHEDULE_OID]
+    image_key = f"{pool.id}//{cluster.image_by_name(pool.id, '', 'img').id}"  # type: ignore[union-attr]
+    records[image_key] = b"{not json"
+    with caplog.at_level(logging.ERROR):
+        for _ in range(3):
+            catalog = store.load(cluster.rbd_pools())
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1, errors
+    assert repr(image_key) in errors[0] and "(level rbd/img)" in errors[0]
+    assert [level for level, _ in catalog] == [good]  # the other schedule kept
+    records[image_key] = b'{"interval": "1m"}'  # changed: told again
+    with caplog.at_level(logging.ERROR):
+        store.load(cluster.rbd_pools())
+        store.load(cluster.rbd_pools())
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2 and "must be a JSON list" in errors[1], errors
