@@ -33,12 +33,14 @@ from .metrics import Sample
 from .pauses import Pauses, PauseStore
 from .ports import ClusterIO, SnapshotDriver
 from .queue import ScheduleQueue
+from .render import LogLine
 from .requests import Outcome, OutcomeKind, State
 from .sampling import Live, sample
 from .schedule import Interval, NextRuns, Schedule, ScheduleItem, StartTime
 from .store import SCHEDULE_OID, ScheduleStore
 from .takeover import take_over
 from .throttle import Admission, Throttle
+from .watchdog import Watchdog
 
 DISPATCH_BATCH = 256
 # A newly known image (module start, failover, blocklist recovery, promotion) whose next slot
@@ -48,10 +50,6 @@ SEED_BATCH = 32  # images whose newest mirror snapshot one pass reads (blocking 
 HEALTH_DEBOUNCE = timedelta(seconds=1)  # health republished at most this often on events
 HEALTH_REFRESH = timedelta(seconds=60)  # while images are late, their lateness is re-told
 HEARTBEAT = timedelta(seconds=60)  # the thread passes at least this often (metrics heartbeat)
-# Requests in flight with none finishing for this long: the cluster is not answering (an OSD or
-# the mons down). Told once by ``watch`` (called from another thread: the scheduler thread
-# itself may be the one waiting on the cluster), and once more when they move again.
-STALL_AFTER = timedelta(seconds=30)
 LOG_NAMES = 10  # names a log line lists at most
 
 
@@ -114,10 +112,7 @@ class Handler:
         self._health_dirty = False  # an event may have changed a health check
         self._health_told = clock.now() - HEALTH_REFRESH  # when health was last published
         self._heartbeat = clock.now()  # the thread's last pass
-        self._progress_at = clock.now()  # a request last finished, or requests started idle
-        self._stalled_since: datetime | None = None  # told: no request finished since then
-        self._pass_began: datetime | None = None  # the thread's pass under way, if any
-        self._stuck_since: datetime | None = None  # told: that pass waits on the cluster
+        self._watchdog = Watchdog(clock.now())  # stalled requests, a pass stuck on the cluster
         self._refreshed: tuple[datetime, float] | None = None  # last full refresh: end, seconds
         self._queue = ScheduleQueue()
         self._throttle = Throttle(max_concurrent)
@@ -164,31 +159,18 @@ class Handler:
     def watch(self) -> None:
         """Tell once when snapshot requests are in flight and none finished for
         ``STALL_AFTER``, and once when one pass of the scheduler thread has lasted that long
-        (a refresh waiting on the cluster). Called now and then from another thread."""
+        (a refresh waiting on the cluster): ``watchdog.py``. Called now and then from another
+        thread."""
         with self._lock:
+            throttle = self._throttle
             now = self._clock.now()
-            began = self._pass_began
-            if began is not None and self._stuck_since is None and now - began >= STALL_AFTER:
-                self._stuck_since = began
-                self._log.warning(
-                    "scheduler thread stuck: its pass has waited on the cluster for %.0fs "
-                    "(OSDs down or the monitors unreachable?)",
-                    (now - began).total_seconds(),
-                )
-            running = self._throttle.running
-            if not running or self._stalled_since is not None:
-                return
-            stalled = now - self._progress_at
-            if stalled < STALL_AFTER:
-                return
-            self._stalled_since = self._progress_at
-            self._log.warning(
-                "snapshot requests stalled: %d in flight and %d waiting, none finished for "
-                "%.0fs (OSDs down or the monitors unreachable?)",
-                running,
-                self._throttle.waiting,
-                stalled.total_seconds(),
-            )
+            self._tell(self._watchdog.check(now, throttle.running, throttle.waiting))
+
+    def _tell(self, lines: Iterable[LogLine | None]) -> None:
+        """Log the lines a pure room worded (``watchdog.py``, ``changes.py``), as worded."""
+        for line in lines:
+            if line is not None:
+                self._log.log(line.level, line.text, *line.args)
 
     def request_refresh(self) -> None:
         """Rescan everything at the thread's next pass (e.g. pools appeared or went away)."""
@@ -292,17 +274,12 @@ class Handler:
             return self._tick()
         finally:
             with self._lock:
-                self._pass_began = None
-                if self._stuck_since is not None:
-                    self._log.warning(
-                        "scheduler thread passing again after %.0fs stuck",
-                        (self._clock.now() - self._stuck_since).total_seconds(),
-                    )
-                    self._stuck_since = None
+                self._tell([self._watchdog.pass_ends(self._clock.now())])
 
     def _tick(self) -> datetime | None:
         with self._lock:
-            now = self._heartbeat = self._pass_began = self._clock.now()
+            now = self._heartbeat = self._clock.now()
+            self._watchdog.pass_begins(now)
             full = self._next_refresh is None or now >= self._next_refresh
             scopes = [] if full else self._pending_scopes
             if not full:
@@ -365,8 +342,7 @@ class Handler:
             popped = self._queue.pop_due_many(now, DISPATCH_BATCH)
             next_run = NextRuns(now, stagger=self._stagger)
             book, push, admit = self._book, self._queue.push, self._admit
-            if self._throttle.idle:
-                self._progress_at = now  # a stall counts from the first request started
+            self._watchdog.starting(now, idle=self._throttle.idle)
             for image in popped:
                 record = book[image]
                 schedule = record.schedule
@@ -470,13 +446,7 @@ class Handler:
                 )
             else:
                 self._book.finished(image, outcome, now)
-            self._progress_at = now
-            if self._stalled_since is not None:
-                self._log.warning(
-                    "snapshot requests moving again after %.0fs stalled",
-                    (now - self._stalled_since).total_seconds(),
-                )
-                self._stalled_since = None
+            self._tell([self._watchdog.finished(now)])
             if not self._health_dirty:
                 self._health_dirty = True
                 self._cond.notify_all()  # the thread republishes health (debounced)
@@ -760,8 +730,7 @@ class Handler:
         started: list[tuple[ImageSpec, str]] = []
         busy = peerless = 0
         with self._lock:
-            if self._throttle.idle:
-                self._progress_at = self._clock.now()  # a stall counts from here
+            self._watchdog.starting(self._clock.now(), idle=self._throttle.idle)
             for image, name in sorted(images.items(), key=lambda item: item[1]):
                 if image.pool_id in self._peerless:
                     peerless += 1
