@@ -20,7 +20,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import health, render
+from . import changes, health, render
 from .book import Book, ImageRecord, Skip
 from .catalog import ScheduleCatalog
 from .clock import Clock
@@ -37,7 +37,7 @@ from .render import LogLine
 from .requests import Outcome, OutcomeKind, State
 from .sampling import Live, sample
 from .schedule import Interval, NextRuns, Schedule, ScheduleItem, StartTime
-from .store import SCHEDULE_OID, ScheduleStore
+from .store import ScheduleStore
 from .takeover import take_over
 from .throttle import Admission, Throttle
 from .watchdog import Watchdog
@@ -50,7 +50,6 @@ SEED_BATCH = 32  # images whose newest mirror snapshot one pass reads (blocking 
 HEALTH_DEBOUNCE = timedelta(seconds=1)  # health republished at most this often on events
 HEALTH_REFRESH = timedelta(seconds=60)  # while images are late, their lateness is re-told
 HEARTBEAT = timedelta(seconds=60)  # the thread passes at least this often (metrics heartbeat)
-LOG_NAMES = 10  # names a log line lists at most
 
 
 def timed_out(step: State | None, bound: timedelta) -> Outcome:
@@ -480,10 +479,13 @@ class Handler:
         found, failed, peerless = discover(self._io, covered, catalog.intersects)
         with self._lock:
             present = {p.id: p.name for p in pools}
-            self._log_pools_gone(previous, present)
+            # Told once: each pool deleted since the last refresh that had schedules or images
+            self._tell(changes.pools_gone(self._pools, present, previous, self._book))
+            self._pools = present
             if self._generation == generation:
                 if not self._write_lock.locked():  # else a command may be saving: not a loss
-                    self._log_levels_gone(previous, catalog, present)
+                    skipped = self._store.skipped
+                    self._tell(changes.levels_gone(previous, catalog, present, skipped))
                 self._catalog = catalog
                 self._pauses = pauses
             if list(upstream) != list(self._upstream_catalog):
@@ -499,48 +501,6 @@ class Handler:
             self._refreshed = (now, (now - began).total_seconds())
             self._next_refresh = now + timedelta(seconds=self.refresh_interval)
             self._cond.notify_all()
-
-    def _log_pools_gone(self, previous: ScheduleCatalog, present: dict[int, str]) -> None:
-        """Tell, once, each pool deleted since the last refresh that had schedules or scheduled
-        images: its schedules went with it (lock held)."""
-        for pool_id, name in self._pools.items():
-            if pool_id in present:
-                continue
-            levels = sum(1 for level, _ in previous if level.pool_id == pool_id)
-            images = sum(1 for image in self._book if image.pool_id == pool_id)
-            if levels or images:
-                self._log.info(
-                    "pool %s (id %d) no longer exists: dropped its %d schedule level(s) and "
-                    "%d scheduled image(s)",
-                    name,
-                    pool_id,
-                    levels,
-                    images,
-                )
-        self._pools = present
-
-    def _log_levels_gone(
-        self, previous: ScheduleCatalog, catalog: ScheduleCatalog, present: dict[int, str]
-    ) -> None:
-        """Tell the levels whose schedule left storage without a command (the object or its
-        keys removed by hand): the listing now shows storage, so say what it lost (lock
-        held). Pruned and corrupt records are the store's to tell; deleted pools the above."""
-        told = {(s.where, s.key) for s in self._store.skipped}
-        gone: dict[str, list[str]] = {}
-        for level, _ in previous:
-            pool = present.get(level.pool_id) if level.pool_id is not None else None
-            if pool is None or catalog.get(level) is not None or (pool, level.id) in told:
-                continue
-            gone.setdefault(pool, []).append(level.name)
-        for pool, names in gone.items():
-            self._log.warning(
-                "pool %s: %d schedule level(s) no longer in storage (%s removed or edited "
-                "outside this module?), dropped: %s",
-                pool,
-                len(names),
-                SCHEDULE_OID,
-                ", ".join(names[:LOG_NAMES]) + (", ..." if len(names) > LOG_NAMES else ""),
-            )
 
     def _refresh_scopes(self, levels: list[LevelSpec]) -> None:
         """Rediscover only the pools that ``levels`` touch (after add/remove)."""
@@ -604,29 +564,17 @@ class Handler:
         mirroring disabled) and renamed ones are logged, one line per pool.
         """
         book = self._book
-        scanned = set(scanned)
-        left: dict[str, list[str]] = {}
-        for image in [image for image in book if in_scope(image) and image not in found]:
-            record = book[image]
-            if image.pool_id in scanned and record.schedule is not None:
-                left.setdefault(record.pool, []).append(record.name)
+        gone = [image for image in book if in_scope(image) and image not in found]
+        left = changes.images_left([(image, book[image]) for image in gone], set(scanned))
+        for image in gone:
             self._health_dirty = True  # it may have been late or failing
             book.forget(image)
             self._catch_up.pop(image, None)
             self._queue.remove(image)
-        for pool, names in left.items():
-            self._log.info(
-                "pool %s: %d scheduled image(s) no longer primary and snapshot-mirrored "
-                "(removed, demoted or mirroring disabled), no longer scheduled: %s",
-                pool,
-                len(names),
-                ", ".join(names[:LOG_NAMES]) + (", ..." if len(names) > LOG_NAMES else ""),
-            )
+        self._tell(left)
+        self._tell(changes.renamed(found, book.get))
         new: list[ImageSpec] = []
         for image, name in found.items():
-            known = book.get(image)
-            if known is not None and known.name != name:
-                self._log.info("image %s renamed to %s: it keeps its slots", known.name, name)
             if book.track(image, name, now)[1]:
                 new.append(image)
         self._to_seed.extend(new)
