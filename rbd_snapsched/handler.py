@@ -11,7 +11,6 @@ health checks and metrics read it. Wording is ``render.py``'s.
 
 from __future__ import annotations
 
-import errno
 import logging
 import threading
 from collections import deque
@@ -27,14 +26,14 @@ from .clock import Clock
 from .discovery import discover, log_peer_changes, primary_images
 from .errors import InvalidArgument
 from .explain import explain
-from .inflight import SNAP_CREATE_TIMEOUT, InFlight, check_timeout
+from .inflight import SNAP_CREATE_TIMEOUT, InFlight, check_timeout, timed_out
 from .levels import ImageSpec, LevelSpec, Resolver, resolve_name
 from .metrics import Sample
 from .pauses import Pauses, PauseStore
 from .ports import ClusterIO, SnapshotDriver
 from .queue import ScheduleQueue
 from .render import LogLine
-from .requests import Outcome, OutcomeKind, State
+from .requests import Outcome
 from .sampling import Live, sample
 from .schedule import Interval, NextRuns, Schedule, ScheduleItem, StartTime
 from .store import ScheduleStore
@@ -50,14 +49,6 @@ SEED_BATCH = 32  # images whose newest mirror snapshot one pass reads (blocking 
 HEALTH_DEBOUNCE = timedelta(seconds=1)  # health republished at most this often on events
 HEALTH_REFRESH = timedelta(seconds=60)  # while images are late, their lateness is re-told
 HEARTBEAT = timedelta(seconds=60)  # the thread passes at least this often (metrics heartbeat)
-
-
-def timed_out(step: State | None, bound: timedelta) -> Outcome:
-    """The outcome recorded for a request that outlived ``bound`` while in ``step`` (None:
-    its completion was being delivered): a failure with ETIMEDOUT."""
-    seconds = f"{bound.total_seconds():g}s"
-    detail = f"timed out after {seconds} " + (f"when {step.value}" if step else "as it ended")
-    return Outcome(OutcomeKind.FAILED, step or State.DONE, -errno.ETIMEDOUT, None, detail)
 
 
 class _StartLoop(threading.local):
