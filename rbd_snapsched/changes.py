@@ -1,10 +1,11 @@
 """What a refresh drops or renames, worded once for the log. Pure.
 
 The handler hands over what it had and what it found (catalogs, pools, the book's records,
-the store's skipped records, discovered images) and logs the lines returned: one per pool
-deleted, per pool that lost levels from storage, per pool whose scheduled images left, and
-one per renamed image. Each is told once because each compares before with after: the
-handler moves "before" on after asking (its pools, catalog and book).
+the store's skipped records, discovered images, pools without a tx peer) and logs the lines
+returned: one per pool deleted, per pool that lost levels from storage, per pool whose
+scheduled images left, per pool that lost or regained its tx peer, and one per renamed image.
+Each is told once because each compares before with after: the handler moves "before" on
+after asking (its pools, catalog, book and peerless pools).
 """
 
 from __future__ import annotations
@@ -122,4 +123,24 @@ def renamed(
                     (record.name, name),
                 )
             )
+    return lines
+
+
+def peers_changed(before: Mapping[int, str], after: Mapping[int, str]) -> list[LogLine]:
+    """Each pool that lost or regained its tx peer (pool id -> name, the pools without one)."""
+    lines = [
+        LogLine(
+            logging.ERROR,
+            "pool %s has scheduled images but no mirror tx peer: no snapshots there "
+            "until one is added (rbd mirror pool peer add/bootstrap)",
+            (name,),
+        )
+        for pool_id, name in after.items()
+        if pool_id not in before
+    ]
+    lines.extend(
+        LogLine(logging.INFO, "pool %s has a mirror tx peer again", (name,))
+        for pool_id, name in before.items()
+        if pool_id not in after
+    )
     return lines

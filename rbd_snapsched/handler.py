@@ -23,7 +23,7 @@ from . import changes, health, render
 from .book import Book, ImageRecord, Skip
 from .catalog import ScheduleCatalog
 from .clock import Clock
-from .discovery import discover, log_peer_changes, primary_images
+from .discovery import discover, primary_images
 from .errors import InvalidArgument
 from .explain import explain
 from .inflight import SNAP_CREATE_TIMEOUT, InFlight, check_timeout, timed_out
@@ -517,7 +517,7 @@ class Handler:
         for pool_id in checked:
             self._peerless.pop(pool_id, None)
         self._peerless.update(peerless)
-        log_peer_changes(self._log, before, self._peerless)
+        self._tell(changes.peers_changed(before, self._peerless))
         self._publish_health()
 
     def _publish_health(self) -> None:

@@ -120,3 +120,14 @@ def test_a_renamed_image_is_told_once() -> None:
     assert texts(lines, logging.INFO) == ["image rbd/old renamed to rbd/new: it keeps its slots"]
     book[image].name = "rbd/new"  # the book tracks the new name
     assert changes.renamed(found, book.get) == []
+
+
+def test_a_pool_losing_its_tx_peer_is_told_once_and_its_return_once() -> None:
+    lost = changes.peers_changed({}, {1: "rbd"})
+    assert texts(lost, logging.ERROR) == [
+        "pool rbd has scheduled images but no mirror tx peer: no snapshots there until one is "
+        "added (rbd mirror pool peer add/bootstrap)"
+    ]
+    assert changes.peers_changed({1: "rbd"}, {1: "rbd"}) == []  # still without: not again
+    back = changes.peers_changed({1: "rbd"}, {})
+    assert texts(back, logging.INFO) == ["pool rbd has a mirror tx peer again"]
