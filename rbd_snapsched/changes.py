@@ -11,7 +11,7 @@ after asking (its pools, catalog, book and peerless pools).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from .book import ImageRecord
 from .catalog import ScheduleCatalog
@@ -108,22 +108,13 @@ def images_left(
     ]
 
 
-def renamed(
-    found: Mapping[ImageSpec, str], known: Callable[[ImageSpec], ImageRecord | None]
-) -> list[LogLine]:
-    """Each image ``found`` under another name than the one ``known`` (the book's) has."""
-    lines: list[LogLine] = []
-    for image, name in found.items():
-        record = known(image)
-        if record is not None and record.name != name:
-            lines.append(
-                LogLine(
-                    logging.INFO,
-                    "image %s renamed to %s: it keeps its slots",
-                    (record.name, name),
-                )
-            )
-    return lines
+def renamed(names: Iterable[tuple[str, str]]) -> list[LogLine]:
+    """Each image found under another name than the book's: (old, new) each. The handler
+    collects the pairs in the pass that tracks the found images (one pass under its lock)."""
+    return [
+        LogLine(logging.INFO, "image %s renamed to %s: it keeps its slots", (old, new))
+        for old, new in names
+    ]
 
 
 def peers_changed(before: Mapping[int, str], after: Mapping[int, str]) -> list[LogLine]:

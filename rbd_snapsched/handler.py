@@ -563,11 +563,15 @@ class Handler:
             self._catch_up.pop(image, None)
             self._queue.remove(image)
         self._tell(left)
-        self._tell(changes.renamed(found, book.get))
         new: list[ImageSpec] = []
+        renamed: list[tuple[str, str]] = []
         for image, name in found.items():
+            known = book.get(image)
+            if known is not None and known.name != name:
+                renamed.append((known.name, name))
             if book.track(image, name, now)[1]:
                 new.append(image)
+        self._tell(changes.renamed(renamed))
         self._to_seed.extend(new)
         self._requeue(found, now)
         self._plan_catch_up(new, now)
