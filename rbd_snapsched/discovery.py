@@ -5,8 +5,7 @@ No state: the handler decides what to keep of what this finds.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 
 from .levels import ImageSpec, LevelSpec, PoolInfo
 from .pauses import covers
@@ -46,19 +45,3 @@ def primary_images(io: ClusterIO, level: LevelSpec) -> dict[ImageSpec, str]:
         images = io.discover(pool, level.intersects) or {}
         found.update((i, n) for i, n in images.items() if covers(level, i))
     return found
-
-
-def log_peer_changes(
-    log: logging.Logger, before: Mapping[int, str], after: Mapping[int, str]
-) -> None:
-    """Tell, once, a pool that lost or regained its tx peer (pool id -> name, without one)."""
-    for pool_id, name in after.items():
-        if pool_id not in before:
-            log.error(
-                "pool %s has scheduled images but no mirror tx peer: no snapshots there "
-                "until one is added (rbd mirror pool peer add/bootstrap)",
-                name,
-            )
-    for pool_id, name in before.items():
-        if pool_id not in after:
-            log.info("pool %s has a mirror tx peer again", name)

@@ -11,7 +11,6 @@ health checks and metrics read it. Wording is ``render.py``'s.
 
 from __future__ import annotations
 
-import errno
 import logging
 import threading
 from collections import deque
@@ -20,25 +19,27 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import health, render
+from . import changes, health, render
 from .book import Book, ImageRecord, Skip
 from .catalog import ScheduleCatalog
 from .clock import Clock
-from .discovery import discover, log_peer_changes, primary_images
+from .discovery import discover, primary_images
 from .errors import InvalidArgument
 from .explain import explain
-from .inflight import SNAP_CREATE_TIMEOUT, InFlight, check_timeout
+from .inflight import SNAP_CREATE_TIMEOUT, InFlight, check_timeout, timed_out
 from .levels import ImageSpec, LevelSpec, Resolver, resolve_name
 from .metrics import Sample
 from .pauses import Pauses, PauseStore
 from .ports import ClusterIO, SnapshotDriver
 from .queue import ScheduleQueue
-from .requests import Outcome, OutcomeKind, State
+from .render import LogLine
+from .requests import Outcome
 from .sampling import Live, sample
 from .schedule import Interval, NextRuns, Schedule, ScheduleItem, StartTime
-from .store import SCHEDULE_OID, ScheduleStore
+from .store import ScheduleStore
 from .takeover import take_over
 from .throttle import Admission, Throttle
+from .watchdog import Watchdog
 
 DISPATCH_BATCH = 256
 # A newly known image (module start, failover, blocklist recovery, promotion) whose next slot
@@ -48,19 +49,6 @@ SEED_BATCH = 32  # images whose newest mirror snapshot one pass reads (blocking 
 HEALTH_DEBOUNCE = timedelta(seconds=1)  # health republished at most this often on events
 HEALTH_REFRESH = timedelta(seconds=60)  # while images are late, their lateness is re-told
 HEARTBEAT = timedelta(seconds=60)  # the thread passes at least this often (metrics heartbeat)
-# Requests in flight with none finishing for this long: the cluster is not answering (an OSD or
-# the mons down). Told once by ``watch`` (called from another thread: the scheduler thread
-# itself may be the one waiting on the cluster), and once more when they move again.
-STALL_AFTER = timedelta(seconds=30)
-LOG_NAMES = 10  # names a log line lists at most
-
-
-def timed_out(step: State | None, bound: timedelta) -> Outcome:
-    """The outcome recorded for a request that outlived ``bound`` while in ``step`` (None:
-    its completion was being delivered): a failure with ETIMEDOUT."""
-    seconds = f"{bound.total_seconds():g}s"
-    detail = f"timed out after {seconds} " + (f"when {step.value}" if step else "as it ended")
-    return Outcome(OutcomeKind.FAILED, step or State.DONE, -errno.ETIMEDOUT, None, detail)
 
 
 class _StartLoop(threading.local):
@@ -114,10 +102,7 @@ class Handler:
         self._health_dirty = False  # an event may have changed a health check
         self._health_told = clock.now() - HEALTH_REFRESH  # when health was last published
         self._heartbeat = clock.now()  # the thread's last pass
-        self._progress_at = clock.now()  # a request last finished, or requests started idle
-        self._stalled_since: datetime | None = None  # told: no request finished since then
-        self._pass_began: datetime | None = None  # the thread's pass under way, if any
-        self._stuck_since: datetime | None = None  # told: that pass waits on the cluster
+        self._watchdog = Watchdog(clock.now())  # stalled requests, a pass stuck on the cluster
         self._refreshed: tuple[datetime, float] | None = None  # last full refresh: end, seconds
         self._queue = ScheduleQueue()
         self._throttle = Throttle(max_concurrent)
@@ -164,31 +149,18 @@ class Handler:
     def watch(self) -> None:
         """Tell once when snapshot requests are in flight and none finished for
         ``STALL_AFTER``, and once when one pass of the scheduler thread has lasted that long
-        (a refresh waiting on the cluster). Called now and then from another thread."""
+        (a refresh waiting on the cluster): ``watchdog.py``. Called now and then from another
+        thread."""
         with self._lock:
+            throttle = self._throttle
             now = self._clock.now()
-            began = self._pass_began
-            if began is not None and self._stuck_since is None and now - began >= STALL_AFTER:
-                self._stuck_since = began
-                self._log.warning(
-                    "scheduler thread stuck: its pass has waited on the cluster for %.0fs "
-                    "(OSDs down or the monitors unreachable?)",
-                    (now - began).total_seconds(),
-                )
-            running = self._throttle.running
-            if not running or self._stalled_since is not None:
-                return
-            stalled = now - self._progress_at
-            if stalled < STALL_AFTER:
-                return
-            self._stalled_since = self._progress_at
-            self._log.warning(
-                "snapshot requests stalled: %d in flight and %d waiting, none finished for "
-                "%.0fs (OSDs down or the monitors unreachable?)",
-                running,
-                self._throttle.waiting,
-                stalled.total_seconds(),
-            )
+            self._tell(self._watchdog.check(now, throttle.running, throttle.waiting))
+
+    def _tell(self, lines: Iterable[LogLine | None]) -> None:
+        """Log the lines a pure room worded (``watchdog.py``, ``changes.py``), as worded."""
+        for line in lines:
+            if line is not None:
+                self._log.log(line.level, line.text, *line.args)
 
     def request_refresh(self) -> None:
         """Rescan everything at the thread's next pass (e.g. pools appeared or went away)."""
@@ -292,17 +264,12 @@ class Handler:
             return self._tick()
         finally:
             with self._lock:
-                self._pass_began = None
-                if self._stuck_since is not None:
-                    self._log.warning(
-                        "scheduler thread passing again after %.0fs stuck",
-                        (self._clock.now() - self._stuck_since).total_seconds(),
-                    )
-                    self._stuck_since = None
+                self._tell([self._watchdog.pass_ends(self._clock.now())])
 
     def _tick(self) -> datetime | None:
         with self._lock:
-            now = self._heartbeat = self._pass_began = self._clock.now()
+            now = self._heartbeat = self._clock.now()
+            self._watchdog.pass_begins(now)
             full = self._next_refresh is None or now >= self._next_refresh
             scopes = [] if full else self._pending_scopes
             if not full:
@@ -365,8 +332,7 @@ class Handler:
             popped = self._queue.pop_due_many(now, DISPATCH_BATCH)
             next_run = NextRuns(now, stagger=self._stagger)
             book, push, admit = self._book, self._queue.push, self._admit
-            if self._throttle.idle:
-                self._progress_at = now  # a stall counts from the first request started
+            self._watchdog.starting(now, idle=self._throttle.idle)
             for image in popped:
                 record = book[image]
                 schedule = record.schedule
@@ -470,13 +436,7 @@ class Handler:
                 )
             else:
                 self._book.finished(image, outcome, now)
-            self._progress_at = now
-            if self._stalled_since is not None:
-                self._log.warning(
-                    "snapshot requests moving again after %.0fs stalled",
-                    (now - self._stalled_since).total_seconds(),
-                )
-                self._stalled_since = None
+            self._tell([self._watchdog.finished(now)])
             if not self._health_dirty:
                 self._health_dirty = True
                 self._cond.notify_all()  # the thread republishes health (debounced)
@@ -510,10 +470,13 @@ class Handler:
         found, failed, peerless = discover(self._io, covered, catalog.intersects)
         with self._lock:
             present = {p.id: p.name for p in pools}
-            self._log_pools_gone(previous, present)
+            # Told once: each pool deleted since the last refresh that had schedules or images
+            self._tell(changes.pools_gone(self._pools, present, previous, self._book))
+            self._pools = present
             if self._generation == generation:
                 if not self._write_lock.locked():  # else a command may be saving: not a loss
-                    self._log_levels_gone(previous, catalog, present)
+                    skipped = self._store.skipped
+                    self._tell(changes.levels_gone(previous, catalog, present, skipped))
                 self._catalog = catalog
                 self._pauses = pauses
             if list(upstream) != list(self._upstream_catalog):
@@ -529,48 +492,6 @@ class Handler:
             self._refreshed = (now, (now - began).total_seconds())
             self._next_refresh = now + timedelta(seconds=self.refresh_interval)
             self._cond.notify_all()
-
-    def _log_pools_gone(self, previous: ScheduleCatalog, present: dict[int, str]) -> None:
-        """Tell, once, each pool deleted since the last refresh that had schedules or scheduled
-        images: its schedules went with it (lock held)."""
-        for pool_id, name in self._pools.items():
-            if pool_id in present:
-                continue
-            levels = sum(1 for level, _ in previous if level.pool_id == pool_id)
-            images = sum(1 for image in self._book if image.pool_id == pool_id)
-            if levels or images:
-                self._log.info(
-                    "pool %s (id %d) no longer exists: dropped its %d schedule level(s) and "
-                    "%d scheduled image(s)",
-                    name,
-                    pool_id,
-                    levels,
-                    images,
-                )
-        self._pools = present
-
-    def _log_levels_gone(
-        self, previous: ScheduleCatalog, catalog: ScheduleCatalog, present: dict[int, str]
-    ) -> None:
-        """Tell the levels whose schedule left storage without a command (the object or its
-        keys removed by hand): the listing now shows storage, so say what it lost (lock
-        held). Pruned and corrupt records are the store's to tell; deleted pools the above."""
-        told = {(s.where, s.key) for s in self._store.skipped}
-        gone: dict[str, list[str]] = {}
-        for level, _ in previous:
-            pool = present.get(level.pool_id) if level.pool_id is not None else None
-            if pool is None or catalog.get(level) is not None or (pool, level.id) in told:
-                continue
-            gone.setdefault(pool, []).append(level.name)
-        for pool, names in gone.items():
-            self._log.warning(
-                "pool %s: %d schedule level(s) no longer in storage (%s removed or edited "
-                "outside this module?), dropped: %s",
-                pool,
-                len(names),
-                SCHEDULE_OID,
-                ", ".join(names[:LOG_NAMES]) + (", ..." if len(names) > LOG_NAMES else ""),
-            )
 
     def _refresh_scopes(self, levels: list[LevelSpec]) -> None:
         """Rediscover only the pools that ``levels`` touch (after add/remove)."""
@@ -596,7 +517,7 @@ class Handler:
         for pool_id in checked:
             self._peerless.pop(pool_id, None)
         self._peerless.update(peerless)
-        log_peer_changes(self._log, before, self._peerless)
+        self._tell(changes.peers_changed(before, self._peerless))
         self._publish_health()
 
     def _publish_health(self) -> None:
@@ -634,31 +555,23 @@ class Handler:
         mirroring disabled) and renamed ones are logged, one line per pool.
         """
         book = self._book
-        scanned = set(scanned)
-        left: dict[str, list[str]] = {}
-        for image in [image for image in book if in_scope(image) and image not in found]:
-            record = book[image]
-            if image.pool_id in scanned and record.schedule is not None:
-                left.setdefault(record.pool, []).append(record.name)
+        gone = [image for image in book if in_scope(image) and image not in found]
+        left = changes.images_left([(image, book[image]) for image in gone], set(scanned))
+        for image in gone:
             self._health_dirty = True  # it may have been late or failing
             book.forget(image)
             self._catch_up.pop(image, None)
             self._queue.remove(image)
-        for pool, names in left.items():
-            self._log.info(
-                "pool %s: %d scheduled image(s) no longer primary and snapshot-mirrored "
-                "(removed, demoted or mirroring disabled), no longer scheduled: %s",
-                pool,
-                len(names),
-                ", ".join(names[:LOG_NAMES]) + (", ..." if len(names) > LOG_NAMES else ""),
-            )
+        self._tell(left)
         new: list[ImageSpec] = []
+        renamed: list[tuple[str, str]] = []
         for image, name in found.items():
             known = book.get(image)
             if known is not None and known.name != name:
-                self._log.info("image %s renamed to %s: it keeps its slots", known.name, name)
+                renamed.append((known.name, name))
             if book.track(image, name, now)[1]:
                 new.append(image)
+        self._tell(changes.renamed(renamed))
         self._to_seed.extend(new)
         self._requeue(found, now)
         self._plan_catch_up(new, now)
@@ -760,8 +673,7 @@ class Handler:
         started: list[tuple[ImageSpec, str]] = []
         busy = peerless = 0
         with self._lock:
-            if self._throttle.idle:
-                self._progress_at = self._clock.now()  # a stall counts from here
+            self._watchdog.starting(self._clock.now(), idle=self._throttle.idle)
             for image, name in sorted(images.items(), key=lambda item: item[1]):
                 if image.pool_id in self._peerless:
                     peerless += 1

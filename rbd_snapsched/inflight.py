@@ -14,10 +14,12 @@ Invariants (the handler's lock held around every call):
 
 from __future__ import annotations
 
+import errno
 from datetime import datetime, timedelta
 
 from .errors import InvalidArgument
 from .levels import ImageSpec
+from .requests import Outcome, OutcomeKind, State
 
 SNAP_CREATE_TIMEOUT = 60.0  # seconds, the default bound
 SNAP_CREATE_TIMEOUT_RANGE = (5.0, 3600.0)
@@ -80,3 +82,11 @@ class InFlight:
         """Its request ended: when it started if it was overdue (its slot went already), else
         None (the caller releases its slot)."""
         return self._overdue.pop(image, None)
+
+
+def timed_out(step: State | None, bound: timedelta) -> Outcome:
+    """The outcome recorded for a request that outlived ``bound`` while in ``step`` (None:
+    its completion was being delivered): a failure with ETIMEDOUT."""
+    seconds = f"{bound.total_seconds():g}s"
+    detail = f"timed out after {seconds} " + (f"when {step.value}" if step else "as it ended")
+    return Outcome(OutcomeKind.FAILED, step or State.DONE, -errno.ETIMEDOUT, None, detail)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from .book import RESULTS, STEP_NAMES, ImageRecord, Late
 from .levels import LevelSpec
@@ -20,6 +20,16 @@ ISO: Final = "%Y-%m-%dT%H:%M:%SZ"  # every new time field: UTC ISO 8601
 DETAIL_LINES: Final = 30  # health detail lines at most, then "and N more"
 
 Check = dict[str, Any]
+
+
+class LogLine(NamedTuple):
+    """A line worded for the log and not logged yet: the pure rooms (``watchdog.py``,
+    ``changes.py``) return these, the handler hands each to ``Logger.log`` as it is (the
+    arguments stay apart, as with a direct call)."""
+
+    level: int  # logging.INFO, logging.WARNING, ...
+    text: str  # %-style, as Logger.log takes it
+    args: tuple[object, ...] = ()
 
 
 def describe(item: ScheduleItem) -> str:

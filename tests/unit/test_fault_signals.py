@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from rbd_snapsched.cluster import client_addrs, mon_election
-from rbd_snapsched.handler import STALL_AFTER
+from rbd_snapsched.watchdog import STALL_AFTER
 from tests.unit.test_handler import START, Setup
 
 

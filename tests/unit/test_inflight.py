@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from rbd_snapsched.errors import InvalidArgument
-from rbd_snapsched.inflight import InFlight, check_timeout
+from rbd_snapsched.inflight import InFlight, check_timeout, timed_out
 from rbd_snapsched.levels import ImageSpec
+from rbd_snapsched.requests import OutcomeKind, State
 
 T0 = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
 A, B, C = (ImageSpec(1, "", name) for name in "abc")
@@ -49,3 +51,13 @@ def test_a_new_bound_applies_to_the_requests_running() -> None:
 def test_a_bound_out_of_range_is_refused(seconds: float) -> None:
     with pytest.raises(InvalidArgument):
         InFlight(seconds)
+
+
+def test_a_request_past_its_bound_is_recorded_as_failed_with_etimedout() -> None:
+    outcome = timed_out(State.CREATING, timedelta(seconds=20))
+    assert outcome.kind is OutcomeKind.FAILED and outcome.step is State.CREATING
+    assert outcome.rc == -errno.ETIMEDOUT and outcome.snap_id is None
+    assert outcome.detail == "timed out after 20s when creating mirror snapshot"
+    ending = timed_out(None, timedelta(seconds=90.5))  # its completion was being delivered
+    assert ending.step is State.DONE
+    assert ending.detail == "timed out after 90.5s as it ended"
