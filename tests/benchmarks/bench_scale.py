@@ -151,6 +151,7 @@ class Side:
     proc: list[ProcSample] = field(default_factory=list)
     refreshes: dict[float, float] = field(default_factory=dict)  # ours: end epoch -> seconds
     probe_every: float | None = 0.2  # None: paused
+    scrape: bool = True  # ours: its metrics are scraped every 5 s for its refreshes
     rss_after_setup: int = 0
     error: BaseException | None = None
 
@@ -284,14 +285,22 @@ def probe(side: Side, stop: threading.Event) -> None:
 
 
 def watch_our_refreshes(side: Side, stop: threading.Event) -> None:
-    """Collect each full refresh of ours (end, seconds) from its metrics endpoint."""
-    url = side.cluster.metrics_url()
+    """Collect each full refresh of ours (end, seconds) from its metrics endpoint, every 5 s
+    (it refreshes every 60 s and shows the last one) unless ``side.scrape`` is cleared."""
     while not stop.is_set():
+        if side.scrape:
+            scrape_refresh(side)
+        stop.wait(5.0)
+
+
+def scrape_refresh(side: Side) -> None:
+    url = side.cluster.metrics_url()
+    for _ in range(3):
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
                 text = response.read().decode()
         except OSError:
-            stop.wait(0.5)
+            time.sleep(0.5)
             continue
         values = {}
         for line in text.splitlines():
@@ -302,7 +311,7 @@ def watch_our_refreshes(side: Side, stop: threading.Event) -> None:
         duration = values.get("rbd_snapsched_refresh_duration_seconds")
         if end is not None and duration is not None:
             side.refreshes[end] = duration
-        stop.wait(0.5)
+        return
 
 
 def stock_refresh_starts(side: Side) -> list[datetime]:
@@ -368,7 +377,9 @@ def _run_side(side: Side, first_slot: datetime, args: argparse.Namespace) -> Non
         side.set_cap(cap)
         say(f"{side.label}: cap {cap}, slot {slot:%H:%M}")
         wait_drained(side, slot, slot + period - timedelta(seconds=15))
+        passed = time.monotonic()
         times = mirror_snapshot_times(side)
+        passed = time.monotonic() - passed
         window = [[t for t in ts if slot <= t < slot + period] for ts in times]
         mine = [t for ts in window for t in ts]
         result = SlotResult(
@@ -389,7 +400,8 @@ def _run_side(side: Side, first_slot: datetime, args: argparse.Namespace) -> Non
                     side.all_first_snapshots = max(firsts)
         say(
             f"{side.label}: slot {slot:%H:%M} cap {cap}: {result.snapshots} snapshots, "
-            f"last +{result.last} s, {result.rate:.1f}/s ({load()})"
+            f"last +{result.last} s, {result.rate:.1f}/s; snapshots read in {passed:.1f} s"
+            f" ({load()})"
         )
         slot += period
         if result.snapshots == 0 and not retried:
@@ -511,12 +523,16 @@ def refresh_window(sides: Sequence[Side], args: argparse.Namespace) -> Window:
             start_time=f"00:{side.offset:02d}",
         )
         side.probe_every = None
+        side.scrape = False
     length = timedelta(seconds=args.refresh_window)
     quiet = (utcnow() + timedelta(seconds=2), utcnow() + timedelta(seconds=2) + length)
     say(f"refresh window, quiet {quiet[0]:%H:%M:%S}-{quiet[1]:%H:%M:%S}")
     sleep_until(quiet[1])
     for side in sides:
+        if side.label == OURS:
+            scrape_refresh(side)  # the quiet half's last refresh (its metrics keep only that)
         side.probe_every = args.refresh_probe_every
+        side.scrape = True
     probed = (utcnow() + timedelta(seconds=1), utcnow() + timedelta(seconds=1) + length)
     say(f"refresh window, probed {probed[0]:%H:%M:%S}-{probed[1]:%H:%M:%S}")
     sleep_until(probed[1] + timedelta(seconds=1))
@@ -790,7 +806,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=16, help="threads making images")
     parser.add_argument("--probe-every", type=float, default=0.2)
     parser.add_argument(
-        "--refresh-window", type=float, default=65.0, help="seconds, each half (quiet, probed)"
+        "--refresh-window",
+        type=float,
+        default=60.0,
+        help="seconds, each half (quiet, probed): at most one refresh of each per 60 s",
     )
     parser.add_argument("--refresh-probe-every", type=float, default=0.02)
     parser.add_argument("--release", help="pacific, reef or tentacle (default: the host's)")
@@ -852,10 +871,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             threads.append(thread)
 
         period = timedelta(minutes=args.interval)
-        first = sides[OURS].slot_after(utcnow() + timedelta(seconds=args.lead + 5), period)
+        soonest = utcnow() + timedelta(seconds=args.lead + 5)
         runners = []
         for side in sides.values():
-            slot = side.slot_after(first - timedelta(seconds=1), period)
+            slot = side.slot_after(soonest, period)  # each its own first slot: either may lead
             runner = threading.Thread(target=run_side, args=(side, slot, args))
             runner.start()
             runners.append(runner)

@@ -18,6 +18,14 @@ image in the queue) is timed and shown separately.
 Ours goes through the real ``Handler``: fake cluster I/O, the real ``ScheduleStore`` over
 in-memory backends, a fake resolver, a fake clock and a driver that reports CREATED at once.
 Upstream runs its real ``MirrorSnapshotScheduleHandler.run()`` loop (see ``bench_upstream``).
+
+``status`` while a slot drains
+------------------------------
+At ``--status-size`` images (default 50k), ``status`` of the global level (every image, the
+JSON text included, as the mgr command returns it) is timed call after call on the main thread
+while another thread drains: upstream's ``run()`` one slot (``status_upstream``), ours slot after
+slot back to back (``status_ours``: one of our slots drains faster than one status call). Both
+threads share the GIL, as the command and scheduler threads of a ceph-mgr module do.
 """
 
 from __future__ import annotations
