@@ -14,16 +14,19 @@ made in parallel through librbd (timed). Then, per cluster and in its own thread
 - One slot per cap in ``--caps`` (``max_concurrent_snap_create``, ours and rbd_support's option
   of the same name, set before the slot): slot to its last snapshot, snapshots per second. Snapshot
   times are librbd's mirror snapshot timestamps (whole seconds), read per image after the drain
-  (a drain is over once the pool's ``snap_seq`` has not moved for a few seconds).
+  (a drain is over once the pool's ``snap_seq`` has not moved for a few seconds). A slot that
+  took no snapshot (stock before its first refresh after the add) is retried once, same cap.
 
-Throughout, a probe per cluster sends ``status`` and ``list`` (global level, JSON) to the mgr in
-turn through librados every ``--probe-every`` seconds: their latencies while a slot drains are
-those that start between the slot and its last snapshot. /proc is sampled every 0.1 s for the
-mgr's CPU (utime + stime) and RSS.
+From the add to the end of the first cap's slot, a probe per cluster sends ``status`` and ``list``
+(global level, JSON) to the mgr in turn through librados every ``--probe-every`` seconds: their
+latencies while a slot drains are those that start between the slot and its last snapshot. The
+other caps' slots run unprobed: the mgr's CPU per 1000 snapshots is taken there (above its idle
+rate). /proc is sampled every 0.1 s for the mgr's CPU (utime + stime) and RSS.
 
 Last, a refresh window: both schedules are moved to ``1d`` (no slot for hours), then
 ``--refresh-window`` s without probes, then as long with probes every ``--refresh-probe-every`` s
-(each half holds at least one refresh of each: both refresh 60 s after the previous one ended).
+(each half of 60 s holds at most one refresh of each, almost always one: both refresh 60 s
+after the previous one ended).
 Refreshes: ours from its metrics (end and duration of each full refresh); rbd_support's starts
 from its mgr log (each refresh logs ``MirrorSnapshotScheduleHandler: load_schedules`` at INFO; it
 has no trigger and no metric), their ends where the mgr's CPU falls back to its idle rate in the
@@ -147,6 +150,7 @@ class Side:
     first_snapshot: datetime | None = None
     all_first_snapshots: datetime | None = None
     slots: list[SlotResult] = field(default_factory=list)
+    missed: list[datetime] = field(default_factory=list)  # slots that took no snapshot
     probes: list[Probe] = field(default_factory=list)
     proc: list[ProcSample] = field(default_factory=list)
     refreshes: dict[float, float] = field(default_factory=dict)  # ours: end epoch -> seconds
@@ -375,6 +379,9 @@ def _run_side(side: Side, first_slot: datetime, args: argparse.Namespace) -> Non
         if slot - utcnow() < timedelta(seconds=3):
             slot = side.slot_after(utcnow() + timedelta(seconds=3), period)
         side.set_cap(cap)
+        # probed: the first cap's slot (latency while draining); the others unprobed, for the
+        # mgr's own CPU per snapshot
+        side.probe_every = args.probe_every if k == 0 else None
         say(f"{side.label}: cap {cap}, slot {slot:%H:%M}")
         wait_drained(side, slot, slot + period - timedelta(seconds=15))
         passed = time.monotonic()
@@ -406,6 +413,7 @@ def _run_side(side: Side, first_slot: datetime, args: argparse.Namespace) -> Non
         slot += period
         if result.snapshots == 0 and not retried:
             retried = True  # missed (stock: no refresh since the add yet): same cap again
+            side.missed.append(result.slot)
             continue
         side.slots.append(result)
         k += 1
@@ -714,10 +722,11 @@ def report(
             ratio(so.idle_rate, ss.idle_rate),
         ]
     )
-    a, b = drain_cpu(o, caps[0], so.idle_rate), drain_cpu(s, caps[0], ss.idle_rate)
-    rows.append(
-        [f"mgr CPU s per 1000 snapshots (cap {caps[0]})", f"{a:.2f}", f"{b:.2f}", ratio(a, b)]
-    )
+    for cap in caps[1:]:
+        a, b = drain_cpu(o, cap, so.idle_rate), drain_cpu(s, cap, ss.idle_rate)
+        rows.append(
+            [f"mgr CPU s per 1000 snapshots (cap {cap})", f"{a:.2f}", f"{b:.2f}", ratio(a, b)]
+        )
 
     def mib(v: float) -> str:
         return f"{v / 2**20:.0f} MiB"
@@ -742,6 +751,8 @@ def report(
     print()
     print("per slot:")
     for side in (o, s):
+        for missed in side.missed:
+            print(f"  {side.label:5} {missed:%H:%M}: missed, no snapshot (retried at the next)")
         for r in side.slots:
             print(
                 f"  {side.label:5} {r.slot:%H:%M} cap {r.cap:3}: {r.snapshots} snapshots, "

@@ -698,10 +698,12 @@ def status_ours(n: int, samples: int, idle_samples: int = 5) -> StatusResult:
     gc.collect()
     idle = [one() for _ in range(idle_samples)]
     stop = threading.Event()
+    running = threading.Event()
     cycles = 0
 
     def drain() -> None:
         nonlocal cycles
+        running.set()
         while not stop.is_set():
             drain_ours(setup)
             cycles += 1
@@ -709,8 +711,7 @@ def status_ours(n: int, samples: int, idle_samples: int = 5) -> StatusResult:
     thread = threading.Thread(target=drain, name="drain")
     thread.start()
     try:
-        while not cycles and thread.is_alive():
-            time.sleep(0)  # the first drain is under way once its slot is set
+        running.wait()
         draining = [one() for _ in range(samples) if thread.is_alive()]
     finally:
         stop.set()
