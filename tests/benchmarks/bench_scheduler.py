@@ -777,7 +777,8 @@ def print_status(ours: StatusResult, upstream: StatusResult | None) -> None:
         print("  " + line)
     if upstream is not None:
         print(
-            f"  upstream / ours: p99 {upstream.p99 / ours.p99:.2f}x, p50 {upstream.p50 / ours.p50:.2f}x"
+            f"  upstream / ours: p99 {upstream.p99 / ours.p99:.2f}x,"
+            f" p50 {upstream.p50 / ours.p50:.2f}x"
             f" (ours / upstream: p99 {ours.p99 / upstream.p99:.2f}x,"
             f" p50 {ours.p50 / upstream.p50:.2f}x; above 1: ours slower)"
         )
