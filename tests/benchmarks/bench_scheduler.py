@@ -18,6 +18,14 @@ image in the queue) is timed and shown separately.
 Ours goes through the real ``Handler``: fake cluster I/O, the real ``ScheduleStore`` over
 in-memory backends, a fake resolver, a fake clock and a driver that reports CREATED at once.
 Upstream runs its real ``MirrorSnapshotScheduleHandler.run()`` loop (see ``bench_upstream``).
+
+``status`` while a slot drains
+------------------------------
+At ``--status-size`` images (default 50k), ``status`` of the global level (every image, the
+JSON text included, as the mgr command returns it) is timed call after call on the main thread
+while another thread drains: upstream's ``run()`` one slot (``status_upstream``), ours slot after
+slot back to back (``status_ours``: one of our slots drains faster than one status call). Both
+threads share the GIL, as the command and scheduler threads of a ceph-mgr module do.
 """
 
 from __future__ import annotations
@@ -28,7 +36,9 @@ import gc
 import importlib
 import importlib.util
 import io
+import json
 import logging
+import math
 import os
 import pstats
 import statistics
@@ -526,26 +536,20 @@ class Counter:
     images: set[tuple[str, str, str]] = field(default_factory=set)
 
 
-def bench_upstream(mss: Any, n: int) -> UpstreamResult:
-    """Upstream's enqueue of every image, then one cycle of its own ``run()`` loop.
+@dataclass
+class UpstreamSetup:
+    handler: Any
+    counter: Counter
+    errors: ErrorCounter
+    start: datetime  # naive, as upstream's datetime.now(): the time of the enqueue
+    slot: datetime  # the slot every image is due at
 
-    How it is driven (faithful to its code path, Pacific 16.2.15):
-      * The handler is constructed normally (its thread is created, never started) with a fake
-        mgr module; ``images`` and ``schedules`` are set as ``init_schedule_queue()`` +
-        ``refresh_images()`` would leave them for one pool with a 1m pool-level schedule,
-        using upstream's own LevelSpec / Schedule / Interval objects.
-      * ``datetime`` in upstream's module is replaced by FrozenDatetime, a settable clock
-        (upstream has no clock injection). Every image is enqueued with ``enqueue(now, ...)``
-        as ``refresh_queue()`` does for new images: all land in the next minute's slot list.
-      * The clock is moved to that slot, ``last_refresh_images`` to now (so ``refresh_images()``
-        returns at once, as between real refreshes), and upstream's real ``run()`` is called
-        on this thread: each iteration refresh check -> lock -> ``dequeue()`` ->
-        ``create_snapshot_requests.add`` -> lock -> ``enqueue(datetime.now(), ...)``.
-        ``CreateSnapshotRequests.add`` is replaced by a counter that sets ``stop_thread``
-        after the N-th image, so ``run()`` returns right after re-enqueueing the last one.
-      * The clock stays on the slot, so the whole cycle re-enqueues into one list, as it does
-        whenever a drain finishes within its minute; every re-enqueue scans that list
-        (``image_spec not in self.queue[schedule_time]``): the quadratic cost of SPEC §8.
+
+def build_upstream(mss: Any, n: int) -> UpstreamSetup:
+    """Upstream's handler over one pool of ``n`` images with a 1m schedule, nothing queued.
+
+    ``CreateSnapshotRequests.add`` is a counter that stops ``run()`` after the N-th image.
+    The caller installs FrozenDatetime and removes ``errors`` from the logger afterwards.
     """
     log = logging.getLogger(f"{LOG.name}.upstream")
     errors = ErrorCounter()
@@ -572,8 +576,6 @@ def bench_upstream(mss: Any, n: int) -> UpstreamResult:
 
     start = datetime(2025, 1, 6, 12, 0, 30)  # naive, as upstream's datetime.now()
     slot = start.replace(second=0) + timedelta(minutes=1)
-    saved_datetime = mss.datetime
-    mss.datetime = FrozenDatetime
     counter = Counter(limit=n)
 
     def add(pool: str, namespace: str, image: str) -> None:
@@ -583,38 +585,211 @@ def bench_upstream(mss: Any, n: int) -> UpstreamResult:
             handler.stop_thread = True
 
     handler.create_snapshot_requests.add = add
-    try:
-        FrozenDatetime.frozen = start
-        gc.collect()
-        began = time.perf_counter()
-        now = mss.datetime.now()
-        for pool in handler.images:  # refresh_queue()'s loop over new images
-            for namespace in handler.images[pool]:
-                for image in handler.images[pool][namespace]:
-                    handler.enqueue(now, pool, namespace, image)
-        enqueue_s = time.perf_counter() - began
-        slot_key = slot.strftime("%Y-%m-%d %H:%M:00")
-        if list(handler.queue) != [slot_key] or len(handler.queue[slot_key]) != n:
-            raise SystemExit(f"upstream: unexpected queue after enqueue: {list(handler.queue)}")
+    return UpstreamSetup(handler, counter, errors, start, slot)
 
-        FrozenDatetime.frozen = slot
-        handler.last_refresh_images = slot
+
+def enqueue_upstream(mss: Any, setup: UpstreamSetup) -> float:
+    """Every image enqueued as ``refresh_queue()`` does for new ones, at ``setup.start``
+    (FrozenDatetime installed); the seconds it took."""
+    handler = setup.handler
+    FrozenDatetime.frozen = setup.start
+    gc.collect()
+    began = time.perf_counter()
+    now = mss.datetime.now()
+    for pool in handler.images:  # refresh_queue()'s loop over new images
+        for namespace in handler.images[pool]:
+            for image in handler.images[pool][namespace]:
+                handler.enqueue(now, pool, namespace, image)
+    elapsed = time.perf_counter() - began
+    slot_key = setup.slot.strftime("%Y-%m-%d %H:%M:00")
+    if list(handler.queue) != [slot_key] or len(handler.queue[slot_key]) != setup.counter.limit:
+        raise SystemExit(f"upstream: unexpected queue after enqueue: {list(handler.queue)}")
+    return elapsed
+
+
+def check_upstream(setup: UpstreamSetup) -> None:
+    """Every image ran once and is queued once at the next slot; nothing logged as error."""
+    handler, counter, n = setup.handler, setup.counter, setup.counter.limit
+    next_key = (setup.slot + timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:00")
+    if setup.errors.records:
+        raise SystemExit(f"upstream logged an error: {setup.errors.records[0].getMessage()}")
+    if counter.count != n or len(counter.images) != n:
+        raise SystemExit(f"upstream dispatched {counter.count} ({len(counter.images)} distinct)")
+    if list(handler.queue) != [next_key] or len(handler.queue[next_key]) != n:
+        raise SystemExit(f"upstream: unexpected queue after the cycle: {list(handler.queue)}")
+
+
+def bench_upstream(mss: Any, n: int) -> UpstreamResult:
+    """Upstream's enqueue of every image, then one cycle of its own ``run()`` loop.
+
+    How it is driven (faithful to its code path, Pacific 16.2.15):
+      * The handler is constructed normally (its thread is created, never started) with a fake
+        mgr module; ``images`` and ``schedules`` are set as ``init_schedule_queue()`` +
+        ``refresh_images()`` would leave them for one pool with a 1m pool-level schedule,
+        using upstream's own LevelSpec / Schedule / Interval objects.
+      * ``datetime`` in upstream's module is replaced by FrozenDatetime, a settable clock
+        (upstream has no clock injection). Every image is enqueued with ``enqueue(now, ...)``
+        as ``refresh_queue()`` does for new images: all land in the next minute's slot list.
+      * The clock is moved to that slot, ``last_refresh_images`` to now (so ``refresh_images()``
+        returns at once, as between real refreshes), and upstream's real ``run()`` is called
+        on this thread: each iteration refresh check -> lock -> ``dequeue()`` ->
+        ``create_snapshot_requests.add`` -> lock -> ``enqueue(datetime.now(), ...)``.
+        ``CreateSnapshotRequests.add`` is replaced by a counter that sets ``stop_thread``
+        after the N-th image, so ``run()`` returns right after re-enqueueing the last one.
+      * The clock stays on the slot, so the whole cycle re-enqueues into one list, as it does
+        whenever a drain finishes within its minute; every re-enqueue scans that list
+        (``image_spec not in self.queue[schedule_time]``): the quadratic cost of SPEC §8.
+    """
+    setup = build_upstream(mss, n)
+    handler = setup.handler
+    saved_datetime = mss.datetime
+    mss.datetime = FrozenDatetime
+    try:
+        enqueue_s = enqueue_upstream(mss, setup)
+        FrozenDatetime.frozen = setup.slot
+        handler.last_refresh_images = setup.slot
         gc.collect()
         began = time.perf_counter()
         handler.run()
         cycle_s = time.perf_counter() - began
     finally:
         mss.datetime = saved_datetime
-        log.removeHandler(errors)
-
-    next_key = (slot + timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:00")
-    if errors.records:
-        raise SystemExit(f"upstream logged an error: {errors.records[0].getMessage()}")
-    if counter.count != n or len(counter.images) != n:
-        raise SystemExit(f"upstream dispatched {counter.count} ({len(counter.images)} distinct)")
-    if list(handler.queue) != [next_key] or len(handler.queue[next_key]) != n:
-        raise SystemExit(f"upstream: unexpected queue after the cycle: {list(handler.queue)}")
+        logging.getLogger(f"{LOG.name}.upstream").removeHandler(setup.errors)
+    check_upstream(setup)
     return UpstreamResult(n, enqueue_s, cycle_s)
+
+
+# --- status while a slot drains ---------------------------------------------------------------
+
+
+@dataclass
+class StatusResult:
+    n: int
+    idle: list[float]  # seconds per status, nothing draining
+    draining: list[float]  # seconds per status started while a slot drained
+    cycles: int  # slots drained meanwhile
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.draining, 0.5)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.draining, 0.99)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def status_ours(n: int, samples: int, idle_samples: int = 5) -> StatusResult:
+    """``status`` of every image (the handler call and the module's JSON) on this thread while
+    another drains slot after slot of ``n`` images (each cycle as ``drain_ours``), until
+    ``samples`` calls are timed. Ours drains a slot far faster than one status at this size,
+    so the slots run back to back; every timed call starts while one drains."""
+    setup, _ = build_ours(n)
+    handler = setup.handler
+    level = handler.resolve("")
+
+    def one() -> float:
+        began = time.perf_counter()
+        json.dumps(handler.status(level, lambda image: True), indent=4, sort_keys=True)
+        return time.perf_counter() - began
+
+    gc.collect()
+    idle = [one() for _ in range(idle_samples)]
+    stop = threading.Event()
+    running = threading.Event()
+    cycles = 0
+
+    def drain() -> None:
+        nonlocal cycles
+        running.set()
+        while not stop.is_set():
+            drain_ours(setup)
+            cycles += 1
+
+    thread = threading.Thread(target=drain, name="drain")
+    thread.start()
+    try:
+        running.wait()
+        draining = [one() for _ in range(samples) if thread.is_alive()]
+    finally:
+        stop.set()
+        thread.join()
+    return StatusResult(n, idle, draining, cycles)
+
+
+def status_upstream(mss: Any, n: int, idle_samples: int = 5) -> StatusResult:
+    """``status`` of every image (upstream's ``status()``, its JSON included) on this thread
+    while its real ``run()`` drains one slot of ``n`` images on another (as ``bench_upstream``
+    drives it), timed call after call until the slot is drained."""
+    setup = build_upstream(mss, n)
+    handler = setup.handler
+    schedule_mod: Any = sys.modules["rbd_support.schedule"]
+    level = schedule_mod.LevelSpec("", "", None, None)  # the global level, as from_name("")
+
+    def one() -> float:
+        began = time.perf_counter()
+        handler.status(level)
+        return time.perf_counter() - began
+
+    saved_datetime = mss.datetime
+    mss.datetime = FrozenDatetime
+    try:
+        enqueue_upstream(mss, setup)
+        gc.collect()
+        idle = [one() for _ in range(idle_samples)]
+        FrozenDatetime.frozen = setup.slot
+        handler.last_refresh_images = setup.slot
+        thread = threading.Thread(target=handler.run, name="upstream-run")
+        thread.start()
+        draining = []
+        while thread.is_alive():
+            elapsed = one()
+            draining.append(elapsed)
+        thread.join()
+    finally:
+        mss.datetime = saved_datetime
+        logging.getLogger(f"{LOG.name}.upstream").removeHandler(setup.errors)
+    check_upstream(setup)
+    return StatusResult(n, idle, draining, 1)
+
+
+def print_status(ours: StatusResult, upstream: StatusResult | None) -> None:
+    print(f"STATUS while a {fmt_n(ours.n)}-image slot drains: every image's status, JSON included")
+    rows = []
+    for label, r in (("ours", ours), ("upstream", upstream)):
+        if r is None:
+            continue
+        rows.append(
+            (
+                label,
+                f"{percentile(r.idle, 0.5) * 1e3:.0f}",
+                f"{r.p50 * 1e3:.0f}",
+                f"{r.p99 * 1e3:.0f}",
+                f"{max(r.draining) * 1e3:.0f}",
+                str(len(r.draining)),
+                str(r.cycles),
+            )
+        )
+    headers = ("handler", "idle p50 ms", "p50 ms", "p99 ms", "max ms", "calls", "slots drained")
+    for line in table(headers, rows):
+        print("  " + line)
+    if upstream is not None:
+        print(
+            f"  upstream / ours: p99 {upstream.p99 / ours.p99:.2f}x,"
+            f" p50 {upstream.p50 / ours.p50:.2f}x"
+            f" (ours / upstream: p99 {ours.p99 / upstream.p99:.2f}x,"
+            f" p50 {ours.p50 / upstream.p50:.2f}x; above 1: ours slower)"
+        )
+        print(
+            "  upstream drained one slot, stretched by the status calls holding its lock; ours"
+            " drained slots back to back meanwhile (one takes well under one status call)"
+        )
+    print()
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -722,6 +897,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--stagger", action="store_true", help="ours with the stagger option on (its hot path)"
     )
+    parser.add_argument(
+        "--status-size",
+        type=parse_sizes,
+        help="images in the slot that drains while status is timed (default 50k; --quick 20k)",
+    )
+    parser.add_argument(
+        "--status-samples", type=int, default=30, help="status calls timed for ours"
+    )
+    parser.add_argument("--no-status", action="store_true", help="skip status while draining")
     args = parser.parse_args(argv)
     sizes: list[int] = args.sizes or (
         [10_000, 20_000] if args.quick else [10_000, 20_000, 50_000, 100_000, 1_000_000]
@@ -760,6 +944,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         upstream[n] = bench_upstream(mss, n)
         print(f"  upstream {fmt_n(n):>5}: {upstream[n].cycle_s:.2f} s/cycle", flush=True)
     print()
+
+    status: tuple[StatusResult, StatusResult | None] | None = None
+    if not args.no_status:
+        status_n = (args.status_size or [20_000 if args.quick else 50_000])[0]
+        ours_status = status_ours(status_n, args.status_samples)
+        print(
+            f"  ours {fmt_n(status_n):>5}: status p99 {ours_status.p99 * 1e3:.0f} ms while draining"
+        )
+        upstream_status = None
+        if not args.no_upstream:
+            mss = mss or import_upstream()
+            upstream_status = status_upstream(mss, status_n)
+            print(
+                f"  upstream {fmt_n(status_n):>5}: status p99 {upstream_status.p99 * 1e3:.0f} ms"
+                " while draining"
+            )
+        status = (ours_status, upstream_status)
+        print()
 
     print("OURS: rbd_snapsched Handler (refresh, then repeated _dispatch_due per slot)")
     rows = []
@@ -814,6 +1016,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if upstream:
         print_upstream(ours, upstream)
 
+    if status is not None:
+        print_status(*status)
+
     largest = max(ours)
     verdicts: list[str] = []
     if 1_000_000 in ours:
@@ -838,6 +1043,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"longest lock hold {ours[largest].max_hold_ms:.1f} ms at {fmt_n(largest)}"
         f" ({ours[largest].calls} _dispatch_due call(s) per cycle)"
     )
+
+    if status is not None:
+        ours_status, upstream_status = status
+        text = (
+            f"status p99 while a {fmt_n(ours_status.n)} slot drains:"
+            f" ours {ours_status.p99 * 1e3:.0f} ms"
+        )
+        if upstream_status is not None:
+            text += (
+                f", upstream {upstream_status.p99 * 1e3:.0f} ms"
+                f" (upstream / ours {upstream_status.p99 / ours_status.p99:.2f}x)"
+            )
+        verdicts.append(text)
 
     slow = 1_000_000 in ours and ours[1_000_000].cycle_us > TARGET_US_AT_1M
     if args.profile == "always" or (args.profile == "auto" and slow):
