@@ -29,10 +29,13 @@ def test_recovers_from_blocklisting_and_keeps_schedules(cluster: Cluster, pools:
     old_addr = module_client_addr(cluster)
     cluster.run("ceph", "osd", "blocklist", "add", old_addr)
     try:
-        # The next command that touches RADOS fails with EAGAIN and changes nothing...
+        # The module sees its blocklisting in the next OSD map and reconnects at once, so the
+        # next command either succeeds already, or (if it beat the map) fails with EAGAIN and
+        # changes nothing...
         first = cluster.run(*SCHEDULE, "add", "-p", pool, "2m", check=False)
-        assert first.returncode == 11, first.stderr
-        assert "connection was shutdown" in first.stderr
+        assert first.returncode in (0, 11), first.stderr
+        if first.returncode:
+            assert "connection was shutdown" in first.stderr
         # ...and recovery takes well under a second; retry for at most 60 s (upstream: 240 s).
         deadline = time.monotonic() + 60
         while cluster.run(*SCHEDULE, "add", "-p", pool, "2m", check=False).returncode:
