@@ -6,12 +6,13 @@ is absent (cleared) when its condition ends.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from . import render
-from .book import Book
+from .book import Book, ImageRecord
 from .catalog import ScheduleCatalog
+from .levels import ImageSpec
 from .pauses import Pauses
 
 Checks = dict[str, render.Check]
@@ -40,18 +41,21 @@ def checks(
     late = [item for item in book.late(now) if not pauses or not pauses.covering(item.image)]
     if late:
         found["RBD_SNAPSCHED_LATE"] = render.late(late, book.late_factor)
-    failing = [
-        record
-        for image, record in book.failing()
-        if record.schedule and (not pauses or not pauses.covering(image))
-    ]
+    failing = _scheduled_unpaused(book.failing(), pauses)
     if failing:
         found["RBD_SNAPSCHED_FAILING"] = render.failing(failing)
-    lagging = [
-        record
-        for image, record in book.lagging()
-        if record.schedule and (not pauses or not pauses.covering(image))
-    ]
+    lagging = _scheduled_unpaused(book.lagging(), pauses)
     if lagging:
         found["RBD_SNAPSCHED_PEER_LAGGING"] = render.peer_lagging(lagging)
     return found
+
+
+def _scheduled_unpaused(
+    pairs: Iterable[tuple[ImageSpec, ImageRecord]], pauses: Pauses
+) -> list[ImageRecord]:
+    """The records still ours to snapshot and under no paused level, in the given order."""
+    return [
+        record
+        for image, record in pairs
+        if record.schedule and (not pauses or not pauses.covering(image))
+    ]
