@@ -53,7 +53,8 @@ MAX_LATE_FACTOR: Final = 1000.0
 UPSTREAM_MODULE: Final = "rbd_support"
 RETRY_SETUP_SECONDS: Final = 5.0
 SHUTDOWN_WAIT_SECONDS: Final = 60.0  # for snapshot requests in flight; never hang forever
-WATCH_SECONDS: Final = 5.0  # how often the module's thread looks for stalled requests
+WATCH_SECONDS: Final = 5.0  # how often the module's thread looks for stalled requests and
+# retries a metrics endpoint that could not bind
 ACTIVE_MGR_KEY: Final = "active_mgr"  # the mgr the module last ran active on (failover line)
 
 
@@ -189,6 +190,10 @@ class Module(MgrModule):
                 self.log.info("rbd_snapsched ready")
                 while not self._wake.wait(WATCH_SECONDS):
                     handler.watch()
+                    # A bind that failed (the port still held by this mgr's standby instance
+                    # after a failover, or by another process) is tried again here, not only
+                    # at the next option change.
+                    self._endpoint.configure()
             except Exception as e:
                 if is_connection_shutdown(e):
                     self._blocklisted.set()

@@ -10,6 +10,7 @@ own two-mgr cluster (about 20 s) and fails it over once.
 from __future__ import annotations
 
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -30,7 +31,7 @@ from tests.cluster.helpers import (
     wait_until,
 )
 from tests.cluster.test_operator import SLOT, checks, raw_status
-from tests.cluster.test_scheduling import last_snap_id, new_primary_snapshots, snap_time
+from tests.cluster.test_scheduling import MgrLog, last_snap_id, new_primary_snapshots, snap_time
 from tests.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.ceph_cluster
@@ -197,6 +198,33 @@ def test_prometheus_scrapes_the_module(cluster: Cluster, pools: Pools) -> None:
         cluster.run("ceph", "config", "set", "mgr.x", option, port)
     wait_until(lambda: fetch(url)[0] == 200, 30, "the endpoint back")
     assert rows(cluster, f"{pool}/"), "the scheduler kept running"
+
+    # A port another process holds: the bind fails, is logged once, and is retried by the
+    # module's own thread (as after a failover, where this mgr's standby instance may still
+    # hold it), so the endpoint comes up once the port frees, with no option change.
+    log = MgrLog(cluster)
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    held = str(holder.getsockname()[1])
+    try:
+        cluster.run("ceph", "config", "set", "mgr.x", option, held)
+        wait_until(
+            lambda: any(f"cannot listen on 127.0.0.1:{held}" in line for line in log.new_lines()),
+            30,
+            "the failed bind to be logged",
+        )
+    finally:
+        holder.close()
+    moved = url.replace(f":{port}/", f":{held}/")
+    try:
+        # Bounded: the module's thread looks every 5 s.
+        wait_until(lambda: fetch(moved)[0] == 200, 30, "the endpoint on the freed port")
+        failed = [line for line in log.new_lines() if f"cannot listen on 127.0.0.1:{held}" in line]
+        assert len(failed) == 1, failed
+    finally:
+        cluster.run("ceph", "config", "set", "mgr.x", option, port)
+    wait_until(lambda: fetch(url)[0] == 200, 30, "the endpoint back on its port")
 
 
 def test_a_standby_answers_503_naming_the_active(release: str) -> None:
