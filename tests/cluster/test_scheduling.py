@@ -195,8 +195,8 @@ def test_one_minute_schedule_snapshots_primary_snapshot_mode_images(
         created = snap_time(snap)
         assert first_slot <= created < first_slot + 2 * MINUTE, (spec, snap, first_slot)
         assert created.second < 15, f"{spec}: {created} is not at a minute slot"
-        # Tentacle's librbd creates a primary snapshot incomplete and marks it complete a moment
-        # later (after unlinking older ones): wait for that, bounded.
+        # A Tentacle snapshot read right after it appeared once showed complete: false (CI):
+        # librbd marks it complete in a later step of the create. Wait for that, bounded.
         wait_until(
             partial(is_complete, cluster, spec, snap["id"]),
             30,
