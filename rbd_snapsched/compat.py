@@ -17,6 +17,9 @@ version string, and the rest of the code sees one interface:
   naive datetimes in UTC (``utcfromtimestamp``); Tentacle returns aware ones
   (``fromtimestamp(…, timezone.utc)``). ``utc`` makes both aware UTC, the only kind the rest of
   the code handles.
+- **A module option write the mon refuses** (an option no loaded module declares). Pacific's
+  mgr logs it and returns; Reef and Tentacle raise ValueError. ``store.ModuleOption`` (pure,
+  so it lives there) turns both into ``StorageError`` (EIO), the value unchanged.
 
 Does not import ``mgr_module``: the caller hands it in, so this file loads (and is
 unit-tested) outside a mgr.

@@ -49,6 +49,12 @@ class NotReady(SnapSchedError):
     errno = errno.EAGAIN
 
 
+class StorageError(SnapSchedError):
+    """A write the cluster did not make (e.g. the mon refused a module option): nothing changed."""
+
+    errno = errno.EIO
+
+
 class ScheduleDecodeError(SnapSchedError):
     """A stored schedule record that cannot be decoded (logged and skipped, never fatal)."""
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Final, NamedTuple, Protocol
 
 from .catalog import ScheduleCatalog
-from .errors import SnapSchedError
+from .errors import SnapSchedError, StorageError
 from .levels import LevelSpec, PoolInfo, Resolver, StaleLevel, resolve_id
 from .schedule import Schedule
 
@@ -79,7 +79,18 @@ class ModuleOption:
     def set(self, value: str | None) -> None:
         # Cleared as "", not removed: a Pacific mgr keeps serving a removed option's old value
         # until it restarts, so a standby taking over would resurrect the schedule.
-        self._mgr.set_module_option_ex(self._owner, self._name, value or "")
+        wanted = value or ""
+        where = f"mgr/{self._owner}/{self._name}"
+        try:
+            self._mgr.set_module_option_ex(self._owner, self._name, wanted)
+        except ValueError as e:  # Reef and Tentacle: the mon's refusal, raised
+            raise StorageError(f"the mon did not store {where}: {e}; nothing changed") from e
+        # Pacific's mgr only logs a write the mon refuses ("unrecognized config option"): read
+        # it back, so a command never reports a change that was not stored.
+        if (self.get() or "") != wanted:
+            raise StorageError(
+                f"the mon did not store {where} (the mgr log says why); nothing changed"
+            )
 
 
 class ScheduleStore:

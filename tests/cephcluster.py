@@ -90,6 +90,7 @@ class Cluster:
         standby_mgrs: int = 0,
         release: str | None = None,
         peer_syncs: bool = False,
+        extra_modules: Sequence[Path] = (),
     ) -> None:
         self.root = root
         self.runtime = runtime(release)
@@ -100,6 +101,9 @@ class Cluster:
         # it never syncs, and the module's pacing (skip_when_peer_lags) is turned off, or
         # every image would get one snapshot and then skip every slot. True: a real peer.
         self.peer_syncs = peer_syncs
+        # Test-only mgr modules (package directories) loaded and enabled beside ours, e.g.
+        # tests/mgr_probe/snapsched_probe, which runs a contract inside the real ceph-mgr.
+        self.extra_modules = tuple(extra_modules)
         self.mgr_ids = ["x", *"yzw"[:standby_mgrs]]
         self.module_path = root / "mgr-modules"
         self.conf = root / "ceph.conf"
@@ -162,6 +166,7 @@ class Cluster:
         standby_mgrs: int = 0,
         release: str | None = None,
         peer_syncs: bool = False,
+        extra_modules: Sequence[Path] = (),
     ) -> Cluster:
         rt = install(release)
         if root is None:
@@ -174,6 +179,7 @@ class Cluster:
             standby_mgrs=standby_mgrs,
             release=release,
             peer_syncs=peer_syncs,
+            extra_modules=extra_modules,
         )
         try:
             cluster._boot(health_timeout)
@@ -264,6 +270,8 @@ class Cluster:
             # POOL_APP_NOT_ENABLED for good. Not via `mgr initial modules`: that option's list
             # parser splits names at '_'.
             self.run("ceph", "mgr", "module", "enable", self.module_dir.name, "--force")
+        for extra in self.extra_modules:
+            self.run("ceph", "mgr", "module", "enable", extra.name, "--force")
 
         self._configure_module()
         for mgr_id in self.mgr_ids:
@@ -369,6 +377,11 @@ class Cluster:
             )
         if self.with_module:
             (path / self.module_dir.name).symlink_to(self.module_src / self.module_dir.name)
+        for extra in self.extra_modules:
+            # A copy (symbolic links in it resolved), so a chroot's mgr sees every file.
+            copy = self.root / "extra-modules" / extra.name
+            shutil.copytree(extra, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            (path / extra.name).symlink_to(copy)
 
     def _write_conf(self, fsid: str, port: int) -> None:
         r = self.root

@@ -1,0 +1,1 @@
+../../contract/option.py
