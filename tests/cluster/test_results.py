@@ -207,10 +207,11 @@ def test_prometheus_scrapes_the_module(cluster: Cluster, pools: Pools) -> None:
     holder.bind(("127.0.0.1", 0))
     holder.listen()
     held = str(holder.getsockname()[1])
+    refused = f"cannot listen on 127.0.0.1:{held}"
     try:
         cluster.run("ceph", "config", "set", "mgr.x", option, held)
         wait_until(
-            lambda: any(f"cannot listen on 127.0.0.1:{held}" in line for line in log.new_lines()),
+            lambda: any(refused in line for line in log.new_lines()),
             30,
             "the failed bind to be logged",
         )
@@ -220,7 +221,7 @@ def test_prometheus_scrapes_the_module(cluster: Cluster, pools: Pools) -> None:
     try:
         # Bounded: the module's thread looks every 5 s.
         wait_until(lambda: fetch(moved)[0] == 200, 30, "the endpoint on the freed port")
-        failed = [line for line in log.new_lines() if f"cannot listen on 127.0.0.1:{held}" in line]
+        failed = [line for line in log.new_lines() if refused in line]
         assert len(failed) == 1, failed
     finally:
         cluster.run("ceph", "config", "set", "mgr.x", option, port)
