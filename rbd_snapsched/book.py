@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Final, NamedTuple
 
 from .levels import ImageSpec, LevelSpec
+from .pycompat import slotted
 from .requests import Outcome, OutcomeKind, State
 from .schedule import Schedule
 
@@ -89,7 +90,8 @@ class Attempt(NamedTuple):
         return self.outcome is not None and self.outcome.kind is OutcomeKind.FAILED
 
 
-@dataclass(slots=True)
+@slotted
+@dataclass
 class ImageRecord:
     """Everything known about one image. ``schedule`` is the one governing it (None: not ours
     to snapshot, e.g. rbd_support still holds it).

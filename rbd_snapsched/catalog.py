@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Optional
 
 from .levels import ImageSpec, LevelSpec
 from .schedule import Schedule
 
-_Key = tuple[int | None, str | None, str | None]
+_Key = tuple[Optional[int], Optional[str], Optional[str]]
 
 
 class ScheduleCatalog:

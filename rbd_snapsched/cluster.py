@@ -27,7 +27,7 @@ _LOG = logging.getLogger(__name__)
 
 def is_connection_shutdown(e: BaseException) -> bool:
     """The client was blocklisted or shut down: the handler must be rebuilt."""
-    return isinstance(e, rados.ConnectionShutdown | rbd.ConnectionShutdown)
+    return isinstance(e, (rados.ConnectionShutdown, rbd.ConnectionShutdown))
 
 
 def client_addrs(addrs: str) -> frozenset[str]:

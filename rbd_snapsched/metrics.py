@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Final
 
+from .pycompat import slotted, zip_equal
 
-@dataclass(frozen=True, slots=True)
+
+@slotted
+@dataclass(frozen=True)
 class ImageSample:
     """One scheduled image's per-image series (emitted only when enabled and within the limit).
 
@@ -29,7 +32,8 @@ class ImageSample:
     failing: bool
 
 
-@dataclass(frozen=True, slots=True)
+@slotted
+@dataclass(frozen=True)
 class PoolSample:
     """Per-pool aggregates: bounded by the number of pools, always emitted."""
 
@@ -40,7 +44,8 @@ class PoolSample:
     oldest_success: float | None  # min over its scheduled images of last success; None: none yet
 
 
-@dataclass(frozen=True, slots=True)
+@slotted
+@dataclass(frozen=True)
 class Sample:
     """Everything one scrape shows, copied under the handler's lock."""
 
@@ -130,7 +135,7 @@ def _image_family(
         out.extend(
             [
                 f"{name}{label}{value!r}\n"
-                for label, value in zip(labels, values, strict=True)
+                for label, value in zip_equal(labels, values)
                 if value is not None
             ]
         )
@@ -138,7 +143,7 @@ def _image_family(
         out.extend(
             [
                 f"{name}{label}{format_value(value)}\n"
-                for label, value in zip(labels, values, strict=True)
+                for label, value in zip_equal(labels, values)
                 if value is not None
             ]
         )
@@ -157,7 +162,7 @@ def _images(out: list[str], images: Sequence[ImageSample]) -> None:
         names = [escape_label_value(name) for name in names]
     pools = list(map(_POOL, ordered))
     prefixes = {pool: f'{{pool="{escape_label_value(pool)}",image="' for pool in set(pools)}
-    labels = [f'{prefixes[pool]}{name}"}} ' for pool, name in zip(pools, names, strict=True)]
+    labels = [f'{prefixes[pool]}{name}"}} ' for pool, name in zip_equal(pools, names)]
     _image_family(
         out,
         PREFIX + "image_last_success_timestamp_seconds",
@@ -266,7 +271,7 @@ def _histogram(out: list[str], sample: Sample) -> None:
     name = PREFIX + "snapshot_request_duration_seconds"
     _header(out, name, "histogram", "Time snapshot requests took, from start to end.")
     total = 0
-    for bound, count in zip(bounds, counts, strict=True):
+    for bound, count in zip_equal(bounds, counts):
         total += count
         out.append(f'{name}_bucket{{le="{format_value(float(bound))}"}} {total}\n')
     out.append(f'{name}_bucket{{le="+Inf"}} {sample.latency_count}\n')

@@ -6,6 +6,7 @@ import heapq
 from collections import deque
 from datetime import datetime, timedelta, timezone
 from operator import itemgetter
+from typing import Union
 
 from rbd_snapsched.levels import ImageSpec
 
@@ -46,7 +47,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SLACK = 64
 
 _Entry = tuple[int, ImageSpec]
-_Slot = _Entry | deque[_Entry]
+_Slot = Union[_Entry, deque[_Entry]]
 
 
 def _to_us(when: datetime) -> int:

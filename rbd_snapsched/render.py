@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Optional
 
 from .book import RESULTS, STEP_NAMES, ImageRecord, Late
 from .levels import LevelSpec
 from .pauses import Pauses
+from .pycompat import zip_equal
 from .schedule import Schedule, ScheduleItem
 
 STATUS_TIME: Final = "%Y-%m-%d %H:%M:00"  # upstream's schedule_time, in UTC here
@@ -92,7 +93,7 @@ def image_fields(record: ImageRecord, now: datetime) -> dict[str, Any]:
     }
 
 
-StatusEntry = tuple[datetime, ImageRecord, LevelSpec | None]
+StatusEntry = tuple[datetime, ImageRecord, Optional[LevelSpec]]
 StatusEntries = list[StatusEntry]
 
 
@@ -136,8 +137,7 @@ def report(entries: Iterable[StatusEntry], now: datetime) -> str:
         )
     widths = [max(len(row[i]) for row in table) for i in range(len(REPORT_COLUMNS))]
     lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in table
+        "  ".join(cell.ljust(w) for cell, w in zip_equal(row, widths)).rstrip() for row in table
     ]
     return "\n".join(lines) + "\n"
 

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Optional, Union
 
 from rbd_snapsched.levels import ImageSpec
 
@@ -188,16 +189,16 @@ class Finish:
     outcome: Outcome
 
 
-Action = (
-    OpenImage
-    | GetMirrorMode
-    | GetMirrorInfo
-    | CheckRecent
-    | CheckPeer
-    | CreateSnapshot
-    | CloseImage
-    | Finish
-)
+Action = Union[
+    OpenImage,
+    GetMirrorMode,
+    GetMirrorInfo,
+    CheckRecent,
+    CheckPeer,
+    CreateSnapshot,
+    CloseImage,
+    Finish,
+]
 
 
 class RequestStateError(RuntimeError):
@@ -229,7 +230,7 @@ def _as_int(step: State, value: object) -> int:
 
 
 # The table's rows, one judge per step: None means go on, an Outcome ends the request.
-_Judge = Callable[[int, object], Outcome | None]
+_Judge = Callable[[int, object], Optional[Outcome]]
 
 
 def _judge_open(rc: int, value: object) -> Outcome | None:

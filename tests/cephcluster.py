@@ -186,7 +186,7 @@ class Cluster:
         except BaseException as e:
             tails = cluster.log_tails()
             cluster.teardown()
-            if isinstance(e, ClusterError | TimeoutError):
+            if isinstance(e, (ClusterError, TimeoutError)):
                 raise ClusterError(f"cluster boot failed: {e}\n{tails}") from e
             raise
         return cluster

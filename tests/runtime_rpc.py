@@ -125,7 +125,7 @@ class Wanted:
 def _enc(v: Any) -> Any:
     if isinstance(v, bytes):
         return {"b": base64.b64encode(v).decode()}
-    if isinstance(v, ImageInfo | ImageSpec | PoolInfo):
+    if isinstance(v, (ImageInfo, ImageSpec, PoolInfo)):
         return {"nt": [type(v).__name__, [_enc(x) for x in v]]}
     if isinstance(v, datetime):
         return {"dt": v.isoformat()}

@@ -103,7 +103,7 @@ class TwoSites:
         except BaseException as e:
             tails = sites.log_tails()
             sites.teardown()
-            if isinstance(e, ClusterError | TimeoutError):
+            if isinstance(e, (ClusterError, TimeoutError)):
                 raise ClusterError(f"two-site boot failed: {e}\n{tails}") from e
             raise
         return sites

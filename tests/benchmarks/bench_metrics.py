@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from rbd_snapsched.book import LATENCY_BUCKETS
 from rbd_snapsched.httpd import MetricsServer
 from rbd_snapsched.metrics import ImageSample, PoolSample, Sample, render
+from rbd_snapsched.pycompat import zip_equal
 from rbd_snapsched.sampling import CHUNK, Collector
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -176,10 +177,10 @@ def bench(label: str, n_images: int, n_pools: int, per_image: bool, runs: int) -
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> Iterator[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    yield "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))
+    yield "  ".join(h.rjust(w) for h, w in zip_equal(headers, widths))
     yield "  ".join("-" * w for w in widths)
     for row in rows:
-        yield "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True))
+        yield "  ".join(c.rjust(w) for c, w in zip_equal(row, widths))
 
 
 def ms(times: Sequence[float]) -> str:

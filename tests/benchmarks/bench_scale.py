@@ -42,7 +42,6 @@ Both clusters are torn down at the end, also on failure or Ctrl-C (``--keep`` ke
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
 import os
@@ -450,7 +449,7 @@ def burst_end(samples: Sequence[ProcSample], start: datetime, idle_rate: float) 
     """Where the mgr's CPU rate after ``start`` falls back near its idle rate for 0.5 s."""
     after = [s for s in samples if s.at >= start]
     calm = 0
-    for a, b in itertools.pairwise(after):
+    for a, b in zip(after, after[1:]):
         if (b.at - start).total_seconds() > 15:
             return b.at
         rate = (b.cpu - a.cpu) / max((b.at - a.at).total_seconds(), 1e-3)

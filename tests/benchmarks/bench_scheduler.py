@@ -824,10 +824,10 @@ def parse_sizes(text: str) -> list[int]:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> Iterator[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    yield "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=False))
+    yield "  ".join(h.rjust(w) for h, w in zip(headers, widths))
     yield "  ".join("-" * w for w in widths)
     for row in rows:
-        yield "  ".join(c.rjust(w) for c, w in zip(row, widths, strict=False))
+        yield "  ".join(c.rjust(w) for c, w in zip(row, widths))
 
 
 def print_upstream(ours: dict[int, OursResult], upstream: dict[int, UpstreamResult]) -> None:

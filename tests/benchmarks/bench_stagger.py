@@ -30,9 +30,9 @@ import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from itertools import pairwise
 from typing import Any
 
+from rbd_snapsched.pycompat import zip_equal
 from tests.cephcluster import Cluster
 from tests.cluster.helpers import make_images, raw, wait_until
 
@@ -96,7 +96,7 @@ def histogram_quantile(q: float, before: Scrape, after: Scrape) -> float:
         return math.nan
     rank = q * total
     lower, below = 0.0, 0.0
-    for bound, cumulative in zip(bounds, deltas, strict=True):
+    for bound, cumulative in zip_equal(bounds, deltas):
         if cumulative >= rank:
             if math.isinf(bound):
                 return lower
@@ -192,7 +192,7 @@ def summarize(
         for r in rows
     }
     drain = max((end - parse(slot)).total_seconds() for slot, end in ends.items())
-    gaps = [(b.at - a.at).total_seconds() for a, b in pairwise(samples)]
+    gaps = [(b.at - a.at).total_seconds() for a, b in zip(samples, samples[1:])]
     window = ", ".join(s.strftime("%H:%M") for s in slots)
     return Result(
         mode=mode,

@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from rbd_snapsched.pycompat import zip_equal
 from tests.cephcluster import Cluster
 from tests.cluster.helpers import (
     OUR_OID,
@@ -446,8 +447,8 @@ def test_ten_clients_change_one_level_at_once(cluster: Cluster, pools: Pools) ->
             results = [f.result() for f in futures]
             failed = [
                 (c, op, rc, err)
-                for c, (ops, outcome) in enumerate(zip(plans, results, strict=True))
-                for op, (rc, err) in zip(ops, outcome, strict=True)
+                for c, (ops, outcome) in enumerate(zip_equal(plans, results))
+                for op, (rc, err) in zip_equal(ops, outcome)
                 if rc != 0
             ]
             assert not failed, f"round {round_}: operations failed: {failed}"

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Literal
+from typing import Literal, Optional
 
 from rbd_snapsched.levels import ImageSpec, PoolInfo
 from rbd_snapsched.requests import MIRROR_IMAGE_MODE_SNAPSHOT
 from tests.fake_cluster import JOURNAL, FakeCluster
 
-Mirror = Literal["snapshot", "journal"] | None
+Mirror = Optional[Literal["snapshot", "journal"]]
 
 
 @dataclass(frozen=True)

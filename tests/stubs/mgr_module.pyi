@@ -14,9 +14,10 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum, IntEnum
-from typing import Any, ClassVar, Literal, NamedTuple, TypeAlias, TypeVar
+from typing import Any, ClassVar, Literal, NamedTuple, TypeVar, Union
 
 import rados
+from typing_extensions import TypeAlias
 
 class NotifyType(str, Enum):
     mon_map = "mon_map"
@@ -104,7 +105,7 @@ OptionTypeLabel: TypeAlias = Literal[
 
 # What get_module_option() & co. return: a value of the option's declared type (int for
 # 'int'/'uint'/'secs'/'size', float, bool, str), or None.
-OptionValue: TypeAlias = bool | int | float | str | None
+OptionValue: TypeAlias = Union[bool, int, float, str, None]  # noqa: UP007 (mypy, 3.9)
 
 class Option(dict[str, Any]):
     """One MODULE_OPTIONS entry: a dict of the non-None keyword arguments."""

@@ -10,7 +10,9 @@
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Literal, Self
+from typing import Literal
+
+from typing_extensions import Self
 
 ADMIN_AUID: int
 ANONYMOUS_AUID: int

@@ -10,9 +10,10 @@
 import builtins
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Literal, NotRequired, Self, TypedDict
+from typing import Literal, TypedDict
 
 from rados import Ioctx, Rados
+from typing_extensions import NotRequired, Self
 
 # --- constants -----------------------------------------------------------------------------------
 

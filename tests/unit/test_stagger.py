@@ -12,12 +12,12 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
-from itertools import pairwise
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rbd_snapsched.levels import ImageSpec
+from rbd_snapsched.pycompat import zip_equal
 from rbd_snapsched.schedule import (
     EPOCH,
     MAX_INTERVAL_MINUTES,
@@ -45,7 +45,7 @@ def schedule(*items: ScheduleItem) -> Schedule:
 
 def minutes_apart(times: Iterable[datetime]) -> list[timedelta]:
     ordered = sorted(set(times))
-    return [b - a for a, b in pairwise(ordered)]
+    return [b - a for a, b in zip(ordered, ordered[1:])]
 
 
 def keys(n: int, pool_id: int = 2) -> list[int]:
@@ -158,9 +158,9 @@ def test_one_extra_minute_only_when_the_check_straddles_a_period_boundary() -> N
 def test_adding_and_removing_images_keeps_the_others_next_runs() -> None:
     five = schedule(item("5m"))
     image_keys = keys(80)
-    first = dict(zip(image_keys[:60], next_runs(START, image_keys[:60], five), strict=True))
+    first = dict(zip_equal(image_keys[:60], next_runs(START, image_keys[:60], five)))
     kept = image_keys[10:80]  # ten removed, twenty added
-    again = dict(zip(kept, next_runs(START, kept, five), strict=True))
+    again = dict(zip_equal(kept, next_runs(START, kept, five)))
     assert all(again[k] == first[k] for k in image_keys[10:60])
 
 
