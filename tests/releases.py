@@ -17,10 +17,20 @@ What a release needs beyond its packages is found by looking, not by version:
   which refuses subinterpreters, so ceph-mgr loads no module that imports ``mgr_util``): a cffi
   bcrypt 3.2.2 goes into a directory on ceph-mgr's ``PYTHONPATH``.
 
+Beside the releases, *interpreters*: a Debian suite's python3 that carries no Ceph release of
+ours but that the package must still import and pass its unit and fake-contract tests under.
+``python39`` is Debian bullseye's CPython 3.9, the oldest Python the package supports (the one in
+the Squid and early Tentacle container images). Its chroot is built the same way, with
+bullseye's python3 and its (Nautilus) ``rados``/``rbd`` bindings only so that imports resolve,
+and the test tools in a directory of their own (``TEST_DEPS_DIR``), fetched by the host's pip as
+wheels for that Python, so nothing in the chroot needs the network or a CA bundle. Asked for
+every release, ``prepare`` builds the interpreters too (``tests/cephcluster.py install`` without
+arguments, so tox's ``commands_pre``).
+
 Standard library only::
 
-    python3 tests/releases.py prepare [RELEASE ...]   # install / build what each release needs
-    python3 tests/releases.py list                    # the releases and where they run
+    python3 tests/releases.py prepare [NAME ...]   # install / build releases, interpreters
+    python3 tests/releases.py list                 # the releases, interpreters and where they run
 """
 
 from __future__ import annotations
@@ -33,7 +43,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +67,35 @@ BCRYPT_SHIM_DIR = "/opt/rbd_snapsched/bcrypt-shim"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 APT_OPTS = ("-o", "Acquire::Check-Valid-Until=false", "-o", "APT::Sandbox::User=root")
 MOUNTS = ("proc", "dev", "dev/pts")
+
+# The test tools of an interpreter runtime, fetched by the host's pip as wheels for its Python,
+# at the versions of tests/constraints-py39.txt (the ones tox's types39 checks with). pip does
+# not evaluate the dependencies' markers for a target Python other than its own, so what pytest
+# and hypothesis need only below 3.11 is named here (exceptiongroup, tomli), as are the rest of
+# the constrained tools. The build imports every tool before it keeps them.
+TEST_DEPS = (
+    "pytest",
+    "pytest-xdist",
+    "hypothesis",
+    "tzdata",
+    "exceptiongroup",
+    "tomli",
+    "iniconfig",
+    "pluggy",
+    "packaging",
+    "execnet",
+    "attrs",
+    "sortedcontainers",
+    "typing-extensions",
+)
+TEST_DEPS_CONSTRAINTS = Path(__file__).resolve().parent / "constraints-py39.txt"
+TEST_DEPS_DIR = "/opt/rbd_snapsched/test-deps"
+# What an interpreter runtime must import: its packages, then the test tools (pytest imports
+# most of its plugins' modules only when it runs, so those are named).
+DEPS_PROBE = (
+    "import rados, rbd, dateutil, yaml, zoneinfo, pytest, xdist, hypothesis, iniconfig, "
+    "_pytest.config, _pytest.assertion.rewrite, xdist.plugin, execnet, hypothesis.stateful"
+)
 
 SUBINTERPRETER_PROBE = """
 import sys
@@ -103,6 +142,31 @@ RELEASES: dict[str, Release] = {
 }
 # Debian suites (codenames) that carry each release. forky is trixie's successor (testing).
 SUITE_RELEASE = {"bookworm": "pacific", "trixie": "reef", "forky": "tentacle", "sid": "tentacle"}
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """A Debian suite's python3 with no Ceph release of ours (see the module's docstring)."""
+
+    name: str
+    suite: str
+    python: str  # its X.Y, checked after the build
+    packages: tuple[str, ...]  # from the suite's archive
+    test_deps: tuple[str, ...] = TEST_DEPS  # wheels, into TEST_DEPS_DIR
+
+
+INTERPRETERS: dict[str, Interpreter] = {
+    i.name: i
+    for i in (
+        Interpreter(
+            "python39",
+            "bullseye",
+            "3.9",
+            # bullseye's rados/rbd are Nautilus: there only so that `import rados, rbd` works.
+            ("python3", "python3-rados", "python3-rbd", "python3-dateutil", "python3-yaml"),
+        ),
+    )
+}
 
 
 def host_codename() -> str:
@@ -190,11 +254,10 @@ class Runtime:
         pid is the daemon's), so any process environment will do. On the host the rest of the
         environment is inherited; in a chroot nothing is (``env -i``) but a plain PATH.
         """
-        pairs = [f"{k}={v}" for k, v in env.items()]
         if self.is_host:
+            pairs = [f"{k}={v}" for k, v in env.items()]
             return ["/usr/bin/env", *pairs, *argv] if pairs else list(argv)
-        plain = [f"PATH={PATH}", "LANG=C.UTF-8"]
-        return ["chroot", str(self.root), "/usr/bin/env", "-i", *plain, *pairs, *argv]
+        return _chroot_argv(self.root, argv, env)
 
     def run(self, *argv: str, env: Mapping[str, str] | None = None, timeout: float = 600) -> str:
         return _run(self.argv(argv, dict(env or {})), timeout=timeout)
@@ -278,52 +341,13 @@ class Runtime:
         )
 
     def _mount(self) -> None:
-        mounted = {
-            line.split()[4]
-            for line in Path("/proc/self/mountinfo").read_text().splitlines()
-            if len(line.split()) > 4
-        }
-        for name in MOUNTS:
-            target = self.path(f"/{name}")
-            target.mkdir(parents=True, exist_ok=True)
-            if str(target) not in mounted:
-                _run(["mount", "--bind", f"/{name}", str(target)])
+        _mount_chroot(self.root)
 
     def _unmount(self) -> None:
-        for name in reversed(MOUNTS):
-            target = self.path(f"/{name}")
-            subprocess.run(["umount", "-l", str(target)], capture_output=True, check=False)
+        _unmount_chroot(self.root)
 
     def _prepare_chroot(self) -> None:
-        ready = self.root / ".rbd_snapsched-ready"
-        if ready.exists():
-            self._mount()
-            return
-        if os.geteuid() != 0:
-            raise ReleaseError(f"{self!r} is not built and building it needs root")
-        with _locked("host-apt"):  # chroots are built side by side; the host has one dpkg
-            if not shutil.which("debootstrap"):
-                log("installing debootstrap on the host")
-                _run(["apt-get", "update", "-qq"])
-                _run(
-                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"],
-                    env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
-                )
-        if self.root.exists():  # a build that did not finish: start again, mounts first
-            self._unmount()
-            _run(["rm", "-rf", "--one-file-system", str(self.root)])
-        self.root.parent.mkdir(parents=True, exist_ok=True)
-        log(f"{self.release.name}: debootstrap {self.release.suite} into {self.root}")
-        _run(["debootstrap", "--variant=minbase", self.release.suite, str(self.root)])
-        # No init system in here: package scripts must not try to start services.
-        policy = self.path("/usr/sbin/policy-rc.d")
-        policy.write_text("#!/bin/sh\nexit 101\n")
-        policy.chmod(0o755)
-        shutil.copy("/etc/resolv.conf", self.path("/etc/resolv.conf"))
-        self._mount()
-        self._apt_install()
-        ready.write_text(self.release.name + "\n")
-        log(f"{self.release.name}: chroot ready")
+        _build_chroot(self.release.name, self.release.suite, self.root, self._apt_install)
 
     def _apply_workarounds(self) -> None:
         probe = self.run("/usr/bin/python3", "-c", SUBINTERPRETER_PROBE).strip()
@@ -359,6 +383,176 @@ class Runtime:
             raise ReleaseError(f"{self!r}: mgr_util still {check} with the bcrypt shim")
 
 
+def _chroot_argv(root: Path, argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    """``argv`` run inside the chroot ``root`` with only a plain PATH, LANG and ``env`` set."""
+    pairs = [f"{k}={v}" for k, v in env.items()]
+    plain = [f"PATH={PATH}", "LANG=C.UTF-8"]
+    return ["chroot", str(root), "/usr/bin/env", "-i", *plain, *pairs, *argv]
+
+
+def _mount_chroot(root: Path) -> None:
+    mounted = {
+        line.split()[4]
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if len(line.split()) > 4
+    }
+    for name in MOUNTS:
+        target = root / name
+        target.mkdir(parents=True, exist_ok=True)
+        if str(target) not in mounted:
+            _run(["mount", "--bind", f"/{name}", str(target)])
+
+
+def _unmount_chroot(root: Path) -> None:
+    for name in reversed(MOUNTS):
+        subprocess.run(["umount", "-l", str(root / name)], capture_output=True, check=False)
+
+
+def _build_chroot(label: str, suite: str, root: Path, install: Callable[[], None]) -> None:
+    """Build the chroot ``root`` of ``suite`` unless it is ready (a marker file, written last),
+    its mounts up either way; ``install`` puts the packages in. The caller holds its lock."""
+    ready = root / ".rbd_snapsched-ready"
+    if ready.exists():
+        _mount_chroot(root)
+        return
+    if os.geteuid() != 0:
+        raise ReleaseError(f"{label}: chroot {root} is not built and building it needs root")
+    with _locked("host-apt"):  # chroots are built side by side; the host has one dpkg
+        if not shutil.which("debootstrap"):
+            log("installing debootstrap on the host")
+            _run(["apt-get", "update", "-qq"])
+            _run(
+                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "debootstrap"],
+                env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"),
+            )
+    if root.exists():  # a build that did not finish: start again, mounts first
+        _unmount_chroot(root)
+        _run(["rm", "-rf", "--one-file-system", str(root)])
+    root.parent.mkdir(parents=True, exist_ok=True)
+    log(f"{label}: debootstrap {suite} into {root}")
+    _run(["debootstrap", "--variant=minbase", suite, str(root)])
+    # No init system in here: package scripts must not try to start services.
+    policy = root / "usr/sbin/policy-rc.d"
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+    shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
+    _mount_chroot(root)
+    install()
+    ready.write_text(label + "\n")
+    log(f"{label}: chroot ready")
+
+
+class InterpreterRuntime:
+    """Where an interpreter (``INTERPRETERS``) runs: a chroot of its suite, its test tools in
+    ``TEST_DEPS_DIR`` (put that on ``PYTHONPATH`` to run pytest there)."""
+
+    def __init__(self, interpreter: Interpreter, root: Path) -> None:
+        self.interpreter = interpreter
+        self.root = root
+
+    def __repr__(self) -> str:
+        return f"<InterpreterRuntime {self.interpreter.name} on chroot {self.root}>"
+
+    def path(self, inner: str | Path) -> Path:
+        """The host's view of a path inside the chroot."""
+        return self.root / Path(inner).relative_to("/")
+
+    def argv(self, argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
+        """The command line that runs ``argv`` in the chroot, with only ``env`` (and a plain
+        PATH and LANG) set."""
+        return _chroot_argv(self.root, argv, env)
+
+    def run(self, *argv: str, env: Mapping[str, str] | None = None, timeout: float = 600) -> str:
+        return _run(self.argv(argv, dict(env or {})), timeout=timeout)
+
+    def prepare(self) -> None:
+        """Build the chroot and fetch the test tools, each unless already there. Idempotent."""
+        with _locked(self.interpreter.name):
+            _build_chroot(self.interpreter.name, self.interpreter.suite, self.root, self._install)
+            self._install_test_deps()
+            self._check_version()
+
+    def _install(self) -> None:
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        packages = self.interpreter.packages
+        log(f"{self.interpreter.name}: apt-get install {' '.join(packages)}")
+        self.run("apt-get", *APT_OPTS, "update", "-qq", env=env)
+        self.run(
+            "apt-get",
+            *APT_OPTS,
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            *packages,
+            env=env,
+        )
+
+    def _install_test_deps(self) -> None:
+        """The test tools, as wheels for the interpreter's Python, by the host's pip. The
+        directory's marker names what is in it: a changed ``test_deps`` fetches them again."""
+        target = self.path(TEST_DEPS_DIR)
+        wanted = "\n".join(self.interpreter.test_deps) + "\n" + TEST_DEPS_CONSTRAINTS.read_text()
+        marker = target / ".rbd_snapsched-ready"
+        if marker.is_file() and marker.read_text() == wanted:
+            return
+        log(f"{self.interpreter.name}: pip install --target {TEST_DEPS_DIR} (host pip)")
+        staging = target.with_name(target.name + ".new")
+        shutil.rmtree(staging, ignore_errors=True)
+        _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "--no-compile",
+                "--only-binary=:all:",
+                "--platform",
+                "manylinux2014_x86_64",
+                "--implementation",
+                "cp",
+                "--python-version",
+                self.interpreter.python,
+                "--target",
+                str(staging),
+                "-c",
+                str(TEST_DEPS_CONSTRAINTS),
+                *self.interpreter.test_deps,
+            ]
+        )
+        inner = Path(TEST_DEPS_DIR).with_name(staging.name)
+        self.run("/usr/bin/python3", "-c", DEPS_PROBE, env={"PYTHONPATH": str(inner)})
+        (staging / ".rbd_snapsched-ready").write_text(wanted)
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+
+    def _check_version(self) -> None:
+        out = self.run("/usr/bin/python3", "--version").strip()
+        if not out.startswith(f"Python {self.interpreter.python}."):
+            raise ReleaseError(f"{self!r}: expected Python {self.interpreter.python}, got {out!r}")
+        self.run("/usr/bin/python3", "-c", DEPS_PROBE, env={"PYTHONPATH": TEST_DEPS_DIR})
+
+
+def interpreter_runtime(name: str) -> InterpreterRuntime:
+    """The runtime of the interpreter ``name`` (``INTERPRETERS``)."""
+    interpreter = INTERPRETERS.get(name)
+    if interpreter is None:
+        raise ReleaseError(f"unknown interpreter {name!r}: one of {', '.join(INTERPRETERS)}")
+    return InterpreterRuntime(interpreter, CACHE / "chroot" / interpreter.suite)
+
+
+def _side_by_side(jobs: Sequence[Callable[[], object]]) -> None:
+    """Run every job at once; raise the first failure once all have finished."""
+    with ThreadPoolExecutor(max(1, len(jobs))) as pool:
+        futures = [pool.submit(job) for job in jobs]
+    for future in futures:
+        error = future.exception()
+        if error is not None:
+            raise error
+
+
 def runtime(name: str | None = None) -> Runtime:
     """The runtime of release ``name`` (default: the host's)."""
     host = host_release()
@@ -371,31 +565,50 @@ def runtime(name: str | None = None) -> Runtime:
 
 
 def prepare(names: Sequence[str]) -> list[Runtime]:
-    """Make every named release ready, chroots built side by side."""
+    """Make every named release ready, chroots built side by side. Asked for every release
+    (``tests/cephcluster.py install`` without names, so tox's ``commands_pre``), it builds every
+    interpreter (``INTERPRETERS``) alongside; the releases' runtimes are returned."""
     runtimes = [runtime(n) for n in names]
-    with ThreadPoolExecutor(max(1, len(runtimes))) as pool:
-        futures = [pool.submit(r.prepare) for r in runtimes]
-    errors = [f.exception() for f in futures]
-    for error in errors:
-        if error is not None:
-            raise error
+    extras = [interpreter_runtime(n) for n in INTERPRETERS] if set(RELEASES) <= set(names) else []
+    _side_by_side([r.prepare for r in runtimes] + [x.prepare for x in extras])
+    return runtimes
+
+
+def prepare_interpreters(names: Sequence[str]) -> list[InterpreterRuntime]:
+    """Make every named interpreter ready, side by side."""
+    runtimes = [interpreter_runtime(n) for n in names]
+    _side_by_side([r.prepare for r in runtimes])
     return runtimes
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
-    prep = sub.add_parser("prepare", help="install or build each release (default: all)")
-    prep.add_argument("releases", nargs="*", choices=[*RELEASES, "host", []])
-    sub.add_parser("list", help="the supported releases and where they run here")
+    prep = sub.add_parser(
+        "prepare", help="install or build each release or interpreter (default: all of them)"
+    )
+    prep.add_argument("releases", nargs="*", choices=[*RELEASES, *INTERPRETERS, "host", []])
+    sub.add_parser("list", help="the supported releases, the interpreters and where they run")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "prepare":
-            for r in prepare(args.releases or list(RELEASES)):
-                print(f"{r.release.name}: ready ({r!r})")
+            names = args.releases or list(RELEASES)
+            releases = [n for n in names if n not in INTERPRETERS]
+            every = set(RELEASES) <= set(releases)  # then prepare() builds every interpreter
+            interpreters = [] if every else [n for n in names if n in INTERPRETERS]
+            _side_by_side(
+                ([lambda: prepare(releases)] if releases else [])
+                + ([lambda: prepare_interpreters(interpreters)] if interpreters else [])
+            )
+            for name in releases:
+                print(f"{runtime(name).release.name}: ready ({runtime(name)!r})")
+            for name in list(INTERPRETERS) if every else interpreters:
+                print(f"{name}: ready ({interpreter_runtime(name)!r})")
         else:
             for name in RELEASES:
                 print(f"{name}: {runtime(name)!r}")
+            for name in INTERPRETERS:
+                print(f"{name}: {interpreter_runtime(name)!r}")
     except ReleaseError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
