@@ -26,7 +26,7 @@ from .clock import Clock
 from .discovery import discover, primary_images
 from .errors import InvalidArgument
 from .explain import explain
-from .inflight import SNAP_CREATE_TIMEOUT, InFlight, check_timeout, timed_out
+from .inflight import InFlight, check_timeout, timed_out
 from .levels import ImageSpec, LevelSpec, Resolver, resolve_name
 from .metrics import Sample
 from .pauses import Pauses, PauseStore
@@ -36,6 +36,7 @@ from .render import LogLine
 from .requests import Outcome
 from .sampling import Live, sample
 from .schedule import Interval, NextRuns, Schedule, ScheduleItem, StartTime
+from .settings import DEFAULTS, Settings
 from .store import ScheduleStore
 from .takeover import take_over
 from .throttle import Admission, Throttle
@@ -68,13 +69,9 @@ class Handler:
         driver: SnapshotDriver,
         clock: Clock,
         log: logging.Logger,
-        max_concurrent: int = 10,
-        refresh_interval: float = 60.0,
         upstream: ScheduleStore | None = None,
         pauses: PauseStore | None = None,
-        late_factor: float = 2.0,
-        stagger: bool = False,
-        snap_create_timeout: float = SNAP_CREATE_TIMEOUT,
+        settings: Settings = DEFAULTS,
     ) -> None:
         self._io = io
         self._resolver = resolver
@@ -86,9 +83,9 @@ class Handler:
         self._pauses = Pauses()
         self._clock = clock
         self._log = log
-        self.refresh_interval = refresh_interval
+        self.refresh_interval = settings.refresh_interval
         # Spread images without a start time over their interval (upstream main's staggering)
-        self._stagger = stagger
+        self._stagger = settings.stagger
 
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -97,7 +94,7 @@ class Handler:
         self._upstream_catalog = ScheduleCatalog()
         self._health: dict[str, dict[str, Any]] = {}
         self._generation = 0  # bumped by every command that changes the catalog
-        self._book = Book(late_factor)
+        self._book = Book(settings.late_factor)
         self._to_seed: deque[ImageSpec] = deque()  # newly known: read their newest snapshot
         self._health_dirty = False  # an event may have changed a health check
         self._health_told = clock.now() - HEALTH_REFRESH  # when health was last published
@@ -105,9 +102,9 @@ class Handler:
         self._watchdog = Watchdog(clock.now())  # stalled requests, a pass stuck on the cluster
         self._refreshed: tuple[datetime, float] | None = None  # last full refresh: end, seconds
         self._queue = ScheduleQueue()
-        self._throttle = Throttle(max_concurrent)
+        self._throttle = Throttle(settings.max_concurrent)
         # Requests started and not done; those past snap_create_timeout hold no slot
-        self._in_flight = InFlight(snap_create_timeout)
+        self._in_flight = InFlight(settings.snap_create_timeout)
         self._next_refresh: datetime | None = None  # None: refresh at once
         self._pending_scopes: list[LevelSpec] = []  # levels to rescan soon
         self._catch_up: dict[ImageSpec, datetime] = {}  # image -> recent_since, until started
@@ -167,6 +164,14 @@ class Handler:
         with self._cond:
             self._next_refresh = None
             self._cond.notify_all()
+
+    def apply(self, settings: Settings) -> None:
+        """New option values (``config_notify``): each takes effect as its setter says."""
+        self.set_max_concurrent(settings.max_concurrent)
+        self.set_refresh_interval(settings.refresh_interval)
+        self.set_late_factor(settings.late_factor)
+        self.set_stagger(settings.stagger)
+        self.set_snap_create_timeout(settings.snap_create_timeout)
 
     def set_refresh_interval(self, seconds: float) -> None:
         """A new period between full rescans, effective at once (not after the pending one)."""

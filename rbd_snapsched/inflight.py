@@ -20,9 +20,9 @@ from datetime import datetime, timedelta
 from .errors import InvalidArgument
 from .levels import ImageSpec
 from .requests import Outcome, OutcomeKind, State
+from .settings import DEFAULTS, SNAP_CREATE_TIMEOUT_RANGE
 
-SNAP_CREATE_TIMEOUT = 60.0  # seconds, the default bound
-SNAP_CREATE_TIMEOUT_RANGE = (5.0, 3600.0)
+SNAP_CREATE_TIMEOUT = DEFAULTS.snap_create_timeout  # seconds, the default bound
 
 
 def check_timeout(seconds: float) -> timedelta:

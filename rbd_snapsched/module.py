@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import json
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -15,7 +14,7 @@ import rados
 import rbd
 from mgr_module import HandleCommandResult, MgrModule, MgrStandbyModule, NotifyType, Option
 
-from . import metrics, pauses
+from . import metrics, pauses, settings
 from .clock import SystemClock
 from .cluster import (
     RadosClusterIO,
@@ -28,28 +27,16 @@ from .cluster import (
 )
 from .commands import PREFIX, Arg, ArgType, CommandTable, Scope
 from .compat import declare_commands
+from .endpoint import Endpoint
 from .errors import InvalidArgument, NotAuthorized, NotReady, SnapSchedError
 from .handler import Handler
-from .httpd import MetricsServer
-from .inflight import SNAP_CREATE_TIMEOUT, SNAP_CREATE_TIMEOUT_RANGE
 from .levels import ImageSpec, LevelName, LevelSpec, caps_args
 from .rbd_driver import RbdDriver
 from .schedule import Schedule
 from .store import SCHEDULE_OID, UPSTREAM_SCHEDULE_OID, ModuleOption, ScheduleStore
 
-OPTION_SCHEDULE: Final = "mirror_snapshot_schedule"
-OPTION_MAX_CONCURRENT: Final = "max_concurrent_snap_create"
-OPTION_REFRESH_INTERVAL: Final = "refresh_interval"
-OPTION_PAUSED: Final = pauses.OPTION
-OPTION_LATE_FACTOR: Final = "late_factor"
-OPTION_METRICS_ADDR: Final = "metrics_server_addr"
-OPTION_METRICS_PORT: Final = "metrics_server_port"
-OPTION_IMAGE_SERIES: Final = "metrics_image_series_limit"
-OPTION_STAGGER: Final = "stagger"
-OPTION_PACE: Final = "skip_when_peer_lags"
-OPTION_SNAP_CREATE_TIMEOUT: Final = "snap_create_timeout"
-DEFAULT_METRICS_PORT: Final = 9289
-MAX_LATE_FACTOR: Final = 1000.0
+OPTION_SCHEDULE: Final = settings.SCHEDULE.name
+OPTION_PAUSED: Final = settings.PAUSED.name
 UPSTREAM_MODULE: Final = "rbd_support"
 RETRY_SETUP_SECONDS: Final = 5.0
 SHUTDOWN_WAIT_SECONDS: Final = 60.0  # for snapshot requests in flight; never hang forever
@@ -66,99 +53,7 @@ _OPTIONAL_LEVEL = Arg("level_spec", required=False)
 
 class Module(MgrModule):
     MODULE_OPTIONS = [  # noqa: RUF012 - the mgr reads these class attributes
-        Option(
-            name=OPTION_SCHEDULE,
-            type="str",
-            default="",
-            desc="the global level's mirror snapshot schedule (JSON, managed by commands)",
-        ),
-        Option(
-            name=OPTION_PAUSED,
-            type="str",
-            default="",
-            desc="paused levels (JSON, managed by the pause and resume commands)",
-        ),
-        Option(
-            name=OPTION_MAX_CONCURRENT,
-            type="int",
-            default=10,
-            min=1,
-            runtime=True,
-            desc="mirror snapshots being created at once, at most",
-        ),
-        Option(
-            name=OPTION_REFRESH_INTERVAL,
-            type="int",
-            default=60,
-            min=1,
-            runtime=True,
-            desc="seconds between full rescans of schedules and mirrored images",
-        ),
-        Option(
-            name=OPTION_LATE_FACTOR,
-            type="float",
-            default=2.0,
-            min=1.0,
-            max=MAX_LATE_FACTOR,
-            runtime=True,
-            desc="an image is late (RBD_SNAPSCHED_LATE) once its last mirror snapshot is older "
-            "than this many times its interval",
-        ),
-        Option(
-            name=OPTION_METRICS_ADDR,
-            type="str",
-            default="::",
-            runtime=True,
-            desc="address the Prometheus metrics endpoint listens on (per mgr: localized)",
-        ),
-        Option(
-            name=OPTION_METRICS_PORT,
-            type="int",
-            default=DEFAULT_METRICS_PORT,
-            min=0,
-            max=65535,
-            runtime=True,
-            desc="port of the Prometheus metrics endpoint (0: off)",
-        ),
-        Option(
-            name=OPTION_IMAGE_SERIES,
-            type="int",
-            default=10000,
-            min=0,
-            runtime=True,
-            desc="per-image metric series only while at most this many images are scheduled "
-            "(0: never); pool aggregates always",
-        ),
-        Option(
-            name=OPTION_STAGGER,
-            type="bool",
-            default=False,
-            runtime=True,
-            desc="spread images of a schedule without a start time over its interval, by a "
-            "stable per-image offset (upstream main's behaviour; off: Pacific-Tentacle's)",
-        ),
-        Option(
-            name=OPTION_PACE,
-            type="bool",
-            default=True,
-            runtime=True,
-            desc="skip an image's slot while a mirror peer has not synced its previous mirror "
-            "snapshot (counted, RBD_SNAPSCHED_PEER_LAGGING); off: create it anyway, as "
-            "rbd_support does, and librbd unlinks unsynced ones past "
-            "rbd_mirroring_max_mirroring_snapshots",
-        ),
-        Option(
-            name=OPTION_SNAP_CREATE_TIMEOUT,
-            type="int",
-            default=int(SNAP_CREATE_TIMEOUT),
-            min=int(SNAP_CREATE_TIMEOUT_RANGE[0]),
-            max=int(SNAP_CREATE_TIMEOUT_RANGE[1]),
-            runtime=True,
-            desc="seconds a mirror snapshot request may hold its max_concurrent_snap_create "
-            "slot (e.g. an image's exclusive lock owner does not answer): then it counts as "
-            "failed (ETIMEDOUT), its slot goes to the next image, and its image gets no new "
-            "request until librbd ends it",
-        ),
+        Option(**spec.declaration()) for spec in settings.OPTIONS
     ]
 
     # health: after every digest from the mons (a few seconds), whose mon_status tells elections
@@ -176,7 +71,13 @@ class Module(MgrModule):
         self._wake = threading.Event()
         self._client_addrs: frozenset[str] = frozenset()  # our rados client's, as blocklisted
         self._election_epoch: int | None = None
-        self._endpoint = _Endpoint(self, self._scrape, lambda: "rbd_snapsched is not ready yet")
+        self._endpoint = Endpoint(
+            self.log,
+            self.get_localized_module_option,
+            self.set_uri,
+            self._scrape,
+            lambda: "rbd_snapsched is not ready yet",
+        )
 
     # -- life cycle: set up, then rebuild after a blocklisting -----------------------
 
@@ -240,7 +141,8 @@ class Module(MgrModule):
             self.log,
             prune=False,
         )
-        self._driver = RbdDriver(client, self.log, check_peer=self._bool_option(OPTION_PACE, True))
+        now = self._settings()
+        self._driver = RbdDriver(client, self.log, check_peer=now.skip_when_peer_lags)
         handler = Handler(
             io=RadosClusterIO(client, self.log),
             resolver=resolver,
@@ -252,11 +154,7 @@ class Module(MgrModule):
             driver=self._driver,
             clock=SystemClock(),
             log=self.log,
-            max_concurrent=self._int_option(OPTION_MAX_CONCURRENT, 10),
-            refresh_interval=float(self._int_option(OPTION_REFRESH_INTERVAL, 60)),
-            late_factor=self._late_factor(),
-            stagger=self._stagger(),
-            snap_create_timeout=self._snap_create_timeout(),
+            settings=now,
         )
         handler.on_fatal = self._on_fatal
         handler.on_health = self.set_health_checks
@@ -285,67 +183,15 @@ class Module(MgrModule):
         self._teardown()
         super().shutdown()
 
-    def _int_option(self, name: str, default: int, least: int = 1) -> int:
-        value = self.get_module_option(name, default)
-        try:
-            number = int(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            return default
-        if number < least:
-            self.log.error("%s must be >= %s, not %s: using %s", name, least, number, default)
-            return default
-        return number
-
-    def _late_factor(self) -> float:
-        value = self.get_module_option(OPTION_LATE_FACTOR, 2.0)
-        try:
-            factor = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            factor = 0.0
-        if not 1.0 <= factor <= MAX_LATE_FACTOR:  # NaN too; Pacific's mon enforces no bounds
-            self.log.error(
-                "%s must be from 1 to %g, not %s: using 2",
-                OPTION_LATE_FACTOR,
-                MAX_LATE_FACTOR,
-                value,
-            )
-            return 2.0
-        return factor
-
-    def _snap_create_timeout(self) -> float:
-        value = self.get_module_option(OPTION_SNAP_CREATE_TIMEOUT, SNAP_CREATE_TIMEOUT)
-        low, high = SNAP_CREATE_TIMEOUT_RANGE
-        try:
-            seconds = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            seconds = -1.0
-        if not low <= seconds <= high:  # NaN too; Pacific's mon enforces no bounds
-            self.log.error(
-                "%s must be from %g to %g seconds, not %s: using %g",
-                OPTION_SNAP_CREATE_TIMEOUT,
-                low,
-                high,
-                value,
-                SNAP_CREATE_TIMEOUT,
-            )
-            return SNAP_CREATE_TIMEOUT
-        return seconds
-
-    def _stagger(self) -> bool:
-        return self._bool_option(OPTION_STAGGER, False)
-
-    def _bool_option(self, name: str, default: bool) -> bool:
-        value = self.get_module_option(name, default)
-        if isinstance(value, str):  # a Pacific mgr may hand over the stored text
-            return value.strip().lower() in ("true", "1", "yes", "on")
-        return bool(value)
+    def _settings(self) -> settings.Settings:
+        return settings.read_settings(self.get_module_option, self.log)
 
     def _scrape(self) -> bytes | None:
         """The metrics text; None while not ready (answered 503, never stale numbers)."""
         handler = self._handler
         if not self._ready or handler is None:
             return None
-        limit = self._int_option(OPTION_IMAGE_SERIES, 10000, least=0)
+        limit = settings.read_int(self.get_module_option, settings.IMAGE_SERIES, self.log)
         sample = handler.metrics(limit)
         driver = self._driver
         if driver is not None:
@@ -398,16 +244,13 @@ class Module(MgrModule):
             )
 
     def config_notify(self) -> None:
-        handler = self._handler
-        if handler is not None:
-            handler.set_max_concurrent(self._int_option(OPTION_MAX_CONCURRENT, 10))
-            handler.set_refresh_interval(float(self._int_option(OPTION_REFRESH_INTERVAL, 60)))
-            handler.set_late_factor(self._late_factor())
-            handler.set_stagger(self._stagger())
-            handler.set_snap_create_timeout(self._snap_create_timeout())
-        driver = self._driver
-        if driver is not None:
-            driver.set_check_peer(self._bool_option(OPTION_PACE, True))
+        handler, driver = self._handler, self._driver
+        if handler is not None or driver is not None:
+            now = self._settings()
+            if handler is not None:
+                handler.apply(now)
+            if driver is not None:
+                driver.set_check_peer(now.skip_when_peer_lags)
         self._endpoint.configure()
 
     # -- commands ---------------------------------------------------------------------
@@ -619,86 +462,6 @@ class Module(MgrModule):
         return visible
 
 
-class _Endpoint:
-    """The metrics endpoint of one mgr, active or standby: (re)bound to the localized address
-    and port options, its URL published in the mgr map by the active one."""
-
-    def __init__(
-        self,
-        module: MgrModule | MgrStandbyModule,
-        source: Callable[[], bytes | None],
-        unavailable: Callable[[], str],
-    ) -> None:
-        self._module = module
-        self._source = source
-        self._unavailable = unavailable
-        self._server: MetricsServer | None = None
-        self._bound: tuple[str, int] | None = None  # listening there (port 0: off)
-        self._failed: tuple[str, int] | None = None  # the last bind that failed
-        self._closed = False
-        self._lock = threading.Lock()
-
-    def configure(self) -> None:
-        """Bind to the configured address and port, if they changed; port 0 stops it.
-
-        Never raises: the metrics endpoint failing must not take the scheduler with it."""
-        try:
-            self._configure()
-        except Exception:
-            self._module.log.exception("metrics endpoint: configuring it failed")
-
-    def _configure(self) -> None:
-        get = self._module.get_localized_module_option
-        addr = str(get(OPTION_METRICS_ADDR, "::") or "::")
-        try:
-            port = int(get(OPTION_METRICS_PORT, DEFAULT_METRICS_PORT))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            port = -1
-        if not 0 <= port <= 65535:  # Pacific's mon enforces no bounds
-            self._module.log.error("metrics_server_port must be from 0 to 65535: endpoint off")
-            port = 0
-        with self._lock:
-            if self._closed or self._bound == (addr, port):
-                return
-            self._stop_locked()
-            if port == 0:
-                self._bound = (addr, port)
-                return
-            server = MetricsServer(
-                addr, port, self._source, self._module.log, unavailable=self._unavailable
-            )
-            try:
-                server.start()
-            except OSError as e:
-                # Tried again at the next look (an option change; a standby's poll), told once.
-                level = logging.DEBUG if self._failed == (addr, port) else logging.ERROR
-                self._module.log.log(
-                    level, "metrics endpoint: cannot listen on %s:%s: %s", addr, port, e
-                )
-                self._failed = (addr, port)
-                return
-            self._server, self._bound, self._failed = server, (addr, port), None
-            self._module.log.info("metrics endpoint at %s", server.url)
-            self._publish(server.url)
-
-    def stop(self) -> None:
-        """Stop for good (the module is shutting down)."""
-        with self._lock:
-            self._closed = True
-            self._stop_locked()
-
-    def _stop_locked(self) -> None:
-        server, self._server = self._server, None
-        self._bound = None
-        if server is not None:
-            server.stop()
-            self._publish("")  # no stale URL in `ceph mgr services`
-
-    def _publish(self, url: str) -> None:
-        if isinstance(self._module, MgrModule):
-            self._module.set_uri(url)
-
-
 class StandbyModule(MgrStandbyModule):
     """On a standby mgr: the metrics endpoint answers 503 and names the active one's, so a
     scrape of every mgr reads numbers from the active only, never stale ones."""
@@ -708,7 +471,13 @@ class StandbyModule(MgrStandbyModule):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._stop = threading.Event()
-        self._endpoint = _Endpoint(self, lambda: None, self._unavailable)
+        self._endpoint = Endpoint(
+            self.log,
+            self.get_localized_module_option,
+            lambda url: None,
+            lambda: None,
+            self._unavailable,
+        )
 
     def _unavailable(self) -> str:
         active = self.get_active_uri()

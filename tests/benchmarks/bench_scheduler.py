@@ -56,6 +56,7 @@ from typing import Any
 from rbd_snapsched.handler import Handler
 from rbd_snapsched.levels import ImageInfo, ImageSpec, LevelSpec, PoolInfo
 from rbd_snapsched.requests import Outcome, OutcomeKind, State
+from rbd_snapsched.settings import Settings
 from rbd_snapsched.store import PoolGone, ScheduleStore
 
 UPSTREAM_DIR = "/usr/share/ceph/mgr/rbd_support"
@@ -306,8 +307,7 @@ def build_ours(n: int, inline: bool = False, stagger: bool = False) -> tuple[Our
         driver=driver,
         clock=clock,
         log=log,
-        max_concurrent=10,  # the module option's default
-        stagger=stagger,
+        settings=Settings(stagger=stagger),  # the module options' defaults otherwise
     )
     handler.add_schedule(handler.resolve(f"{POOL.name}/"), "1m", None)
     began = time.perf_counter()

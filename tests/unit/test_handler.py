@@ -17,6 +17,7 @@ from rbd_snapsched.handler import Handler
 from rbd_snapsched.levels import ImageSpec, LevelSpec, PoolInfo
 from rbd_snapsched.pauses import PauseStore
 from rbd_snapsched.requests import Outcome, OutcomeKind
+from rbd_snapsched.settings import Settings
 from rbd_snapsched.store import SCHEDULE_OID, UPSTREAM_SCHEDULE_OID, ScheduleStore
 from tests.fake_cluster import (
     JOURNAL,
@@ -65,10 +66,11 @@ class Setup:
             driver=self.driver,
             clock=self.clock,
             log=LOG,
-            max_concurrent=max_concurrent,
             upstream=self.upstream,
             pauses=PauseStore(self.pause_option, self.cluster, LOG),
-            snap_create_timeout=self.snap_create_timeout,
+            settings=Settings(
+                max_concurrent=max_concurrent, snap_create_timeout=self.snap_create_timeout
+            ),
         )
 
     def add(self, level: str, interval: str, start: str | None = None) -> None:
