@@ -11,9 +11,10 @@ caps must allow before a handler runs.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, Union
 
 PREFIX: Final = "rbd mirror snapshot schedule"
 
@@ -35,6 +36,14 @@ class Arg:
         return text if self.required else f"{text},req=false"
 
 
+# The mon has parsed and typed each argument already; this only makes the type certain.
+_CONVERT: Final[dict[ArgType, Callable[[Any], Any]]] = {
+    ArgType.STRING: lambda v: v,
+    ArgType.BOOL: bool,
+    ArgType.INT: int,
+}
+
+
 class Scope(enum.Enum):
     """What the caller's caps must allow before the handler runs."""
 
@@ -44,6 +53,23 @@ class Scope(enum.Enum):
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# What a command body returns; ``respond`` turns it into the reply's text.
+Reply = Union[None, str, list[str], dict[str, Any]]
+
+
+def respond(value: Reply) -> str:
+    """The one formatting of every reply, byte for byte as the commands have always answered:
+    nothing; a message, ending in one newline; lines, each ending in a newline (none: one
+    newline); a JSON object, indented by 4 with sorted keys and no final newline (as
+    rbd_support answers, and as the ``rbd`` CLI parses)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value if value.endswith("\n") else value + "\n"
+    if isinstance(value, list):
+        return "\n".join(value) + "\n"
+    return json.dumps(value, indent=4, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -65,7 +91,9 @@ class Command:
 
         An absent optional argument is left out, so the handler's default applies.
         """
-        return {a.name: cmd[a.name] for a in self.args if cmd.get(a.name) is not None}
+        return {
+            a.name: _CONVERT[a.type](cmd[a.name]) for a in self.args if cmd.get(a.name) is not None
+        }
 
 
 class CommandTable:

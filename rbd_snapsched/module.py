@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import json
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -25,7 +24,7 @@ from .cluster import (
     mon_election,
     rbd_pools,
 )
-from .commands import PREFIX, Arg, ArgType, CommandTable, Scope
+from .commands import PREFIX, Arg, ArgType, CommandTable, Reply, Scope, respond
 from .compat import declare_commands
 from .endpoint import Endpoint
 from .errors import InvalidArgument, NotAuthorized, NotReady, SnapSchedError
@@ -276,8 +275,7 @@ class Module(MgrModule):
                 args["level"] = handler.resolve(text)
             elif command.scope is not Scope.VISIBLE:
                 self._authorize(LevelName(None, None, None))
-            result: HandleCommandResult = command.handler(self, handler, **args)
-            return result
+            return HandleCommandResult(0, respond(command.handler(self, handler, **args)), "")
         except SnapSchedError as e:
             return HandleCommandResult(-e.errno, "", e.reply())
         except (rados.Error, rbd.Error) as e:
@@ -303,9 +301,8 @@ class Module(MgrModule):
     )
     def _add(
         self, handler: Handler, level: LevelSpec, interval: str, start_time: str | None = None
-    ) -> HandleCommandResult:
+    ) -> None:
         handler.add_schedule(level, interval, start_time)
-        return HandleCommandResult(0, "", "")
 
     @_command(
         "remove",
@@ -322,9 +319,8 @@ class Module(MgrModule):
         level: LevelSpec,
         interval: str | None = None,
         start_time: str | None = None,
-    ) -> HandleCommandResult:
+    ) -> None:
         handler.remove_schedule(level, interval, start_time)
-        return HandleCommandResult(0, "", "")
 
     @_command(
         "list",
@@ -333,8 +329,8 @@ class Module(MgrModule):
         perm="r",
         scope=Scope.VISIBLE,
     )
-    def _list(self, handler: Handler, level: LevelSpec) -> HandleCommandResult:
-        return self._json(handler.list(level, self._level_visible))
+    def _list(self, handler: Handler, level: LevelSpec) -> Reply:
+        return handler.list(level, self._level_visible)
 
     @_command(
         "pause",
@@ -343,8 +339,8 @@ class Module(MgrModule):
         perm="w",
         scope=Scope.LEVEL,
     )
-    def _pause(self, handler: Handler, level: LevelSpec) -> HandleCommandResult:
-        return HandleCommandResult(0, handler.pause(level) + "\n", "")
+    def _pause(self, handler: Handler, level: LevelSpec) -> Reply:
+        return handler.pause(level)
 
     @_command(
         "resume",
@@ -353,8 +349,8 @@ class Module(MgrModule):
         perm="w",
         scope=Scope.LEVEL,
     )
-    def _resume(self, handler: Handler, level: LevelSpec) -> HandleCommandResult:
-        return HandleCommandResult(0, handler.resume(level) + "\n", "")
+    def _resume(self, handler: Handler, level: LevelSpec) -> Reply:
+        return handler.resume(level)
 
     @_command(
         "snapshot-now",
@@ -363,8 +359,8 @@ class Module(MgrModule):
         perm="w",
         scope=Scope.LEVEL,
     )
-    def _snapshot_now(self, handler: Handler, level: LevelSpec) -> HandleCommandResult:
-        return HandleCommandResult(0, handler.snapshot_now(level) + "\n", "")
+    def _snapshot_now(self, handler: Handler, level: LevelSpec) -> Reply:
+        return handler.snapshot_now(level)
 
     @_command(
         "explain",
@@ -374,8 +370,8 @@ class Module(MgrModule):
         perm="r",
         scope=Scope.VISIBLE,
     )
-    def _explain(self, handler: Handler, level: LevelSpec, count: int = 5) -> HandleCommandResult:
-        return self._json(handler.explain(level, int(count), self._image_visible()))
+    def _explain(self, handler: Handler, level: LevelSpec, count: int = 5) -> Reply:
+        return handler.explain(level, count, self._image_visible())
 
     @_command(
         "takeover",
@@ -384,9 +380,8 @@ class Module(MgrModule):
         perm="w",
         scope=Scope.GLOBAL,
     )
-    def _takeover(self, handler: Handler, dry_run: bool = False) -> HandleCommandResult:
-        lines = handler.take_over(dry_run=bool(dry_run), remove_upstream=self._remove_upstream)
-        return HandleCommandResult(0, "\n".join(lines) + "\n", "")
+    def _takeover(self, handler: Handler, dry_run: bool = False) -> Reply:
+        return handler.take_over(dry_run=dry_run, remove_upstream=self._remove_upstream)
 
     @_command(
         "report",
@@ -395,8 +390,8 @@ class Module(MgrModule):
         perm="r",
         scope=Scope.VISIBLE,
     )
-    def _report(self, handler: Handler, level: LevelSpec) -> HandleCommandResult:
-        return HandleCommandResult(0, handler.report(level, self._image_visible()), "")
+    def _report(self, handler: Handler, level: LevelSpec) -> Reply:
+        return handler.report(level, self._image_visible())
 
     @_command(
         "status",
@@ -405,12 +400,8 @@ class Module(MgrModule):
         perm="r",
         scope=Scope.VISIBLE,
     )
-    def _status(self, handler: Handler, level: LevelSpec) -> HandleCommandResult:
-        return self._json(handler.status(level, self._image_visible()))
-
-    @staticmethod
-    def _json(value: Any) -> HandleCommandResult:
-        return HandleCommandResult(0, json.dumps(value, indent=4, sort_keys=True), "")
+    def _status(self, handler: Handler, level: LevelSpec) -> Reply:
+        return handler.status(level, self._image_visible())
 
     def _remove_upstream(self, level: LevelSpec) -> str:
         """Remove a level's schedule from rbd_support, through its own command if it can.
