@@ -47,8 +47,6 @@ DISPATCH_BATCH = 256
 # is further away than this gets a catch-up request at once: upstream just waits for the slot.
 CATCH_UP_AFTER = timedelta(minutes=1)
 SEED_BATCH = 32  # images whose newest mirror snapshot one pass reads (blocking I/O)
-HEALTH_DEBOUNCE = timedelta(seconds=1)  # health republished at most this often on events
-HEALTH_REFRESH = timedelta(seconds=60)  # while images are late, their lateness is re-told
 HEARTBEAT = timedelta(seconds=60)  # the thread passes at least this often (metrics heartbeat)
 
 
@@ -60,6 +58,42 @@ class _StartLoop(threading.local):
 
 
 class Handler:
+    """The scheduler: one thread, one lock, the order of I/O, and the public API.
+
+    **One lock.** ``_lock`` guards every field below; ``_cond`` is a Condition on that same
+    lock. Take ``_cond`` (not ``_lock``) in a block that calls ``notify_all``: a change the
+    thread must act on sooner than its wake-up (a request ended, a refresh or health became
+    due, a setting changed, shutdown). No I/O is done under it: cluster and storage calls run
+    between two critical sections, and the second one checks ``_generation`` so a command's
+    newer view wins. ``_write_lock`` only serialises add/remove/pause/resume (they do I/O).
+
+    **Who writes what** (every mutable field has one owner; the Handler calls it under the
+    lock):
+
+    ============================  ===========================================================
+    owner                         what it owns
+    ============================  ===========================================================
+    ``Book`` (book.py)            every image's record: schedule, next run, last attempt,
+                                  lateness, totals
+    ``ScheduleQueue`` (queue.py)  each queued image's due time (mirrored into its record's
+                                  ``next_run`` by ``_requeue``/``_dispatch_due``)
+    ``ScheduleCatalog``           our levels' schedules (``_catalog``) and rbd_support's
+                                  (``_upstream_catalog``); swapped whole by ``refresh``
+    ``Pauses``                    the paused levels; swapped whole by ``refresh``/commands
+    ``Throttle`` (throttle.py)    the concurrency cap: running and waiting images
+    ``InFlight`` (inflight.py)    requests started and not ended; those past the bound
+    ``Watchdog`` (watchdog.py)    stalled requests and a stuck pass, told once
+    ``HealthTimer`` (health.py)   the checks last published and when to publish again
+    the Handler itself            ``_catch_up`` marks, ``_peerless`` and ``_pools`` (from
+                                  the last refresh), ``_to_seed``, ``_pending_scopes``,
+                                  ``_next_refresh``, ``_refreshed``, ``_heartbeat``,
+                                  ``_generation``, ``_stagger``, ``refresh_interval``
+    ============================  ===========================================================
+
+    Settings arrive in one ``apply`` call (``settings.Settings``). Views (status, list,
+    explain, report, metrics) copy what they need under the lock and render outside it.
+    """
+
     def __init__(
         self,
         *,
@@ -92,12 +126,10 @@ class Handler:
         self._write_lock = threading.Lock()  # serialises add/remove (they do I/O)
         self._catalog = ScheduleCatalog()
         self._upstream_catalog = ScheduleCatalog()
-        self._health: dict[str, dict[str, Any]] = {}
         self._generation = 0  # bumped by every command that changes the catalog
         self._book = Book(settings.late_factor)
         self._to_seed: deque[ImageSpec] = deque()  # newly known: read their newest snapshot
-        self._health_dirty = False  # an event may have changed a health check
-        self._health_told = clock.now() - HEALTH_REFRESH  # when health was last published
+        self._health = health.HealthTimer(clock.now())  # when to publish, what was
         self._heartbeat = clock.now()  # the thread's last pass
         self._watchdog = Watchdog(clock.now())  # stalled requests, a pass stuck on the cluster
         self._refreshed: tuple[datetime, float] | None = None  # last full refresh: end, seconds
@@ -205,14 +237,14 @@ class Handler:
                 return  # config_notify comes for any option: rebuild only on a change
             self._book.set_late_factor(factor)
             self._advance(self._clock.now())
-            self._health_dirty = True
+            self._health.mark()
             self._cond.notify_all()
 
     def _advance(self, now: datetime) -> None:
         """Mark images late up to ``now``; if some became late, health is due (lock held).
         Whoever advances (the thread, status, a scrape) tells the thread."""
         if self._book.advance(now):
-            self._health_dirty = True
+            self._health.mark()
             self._cond.notify_all()
 
     def set_stagger(self, stagger: bool) -> None:
@@ -248,7 +280,7 @@ class Handler:
                     # What changed since tick() let go of the lock (a request's end, a new
                     # factor) only notified: take it into the wait, or it waits a heartbeat.
                     later = (
-                        self._health_due(),
+                        self._health.due(),
                         self._book.next_late_at(),
                         self._in_flight.next_timeout(),
                     )
@@ -290,27 +322,19 @@ class Handler:
         with self._lock:
             now = self._clock.now()
             newly_late = self._book.advance(now)
-            due = self._health_due()
+            due = self._health.due()
             if newly_late or (due is not None and due <= now):
                 self._publish_health()  # newly late at once; events debounced; lateness re-told
             times = (
                 self._queue.next_deadline(),
                 self._next_refresh,
                 self._book.next_late_at(),
-                self._health_due(),
+                self._health.due(),
                 self._in_flight.next_timeout(),
                 now + HEARTBEAT,
                 now if seeding else None,
             )
             return min((t for t in times if t is not None), default=None)
-
-    def _health_due(self) -> datetime | None:
-        """When health should be published next, if at all (lock held)."""
-        if self._health_dirty:
-            return self._health_told + HEALTH_DEBOUNCE
-        if "RBD_SNAPSCHED_LATE" in self._health:
-            return self._health_told + HEALTH_REFRESH
-        return None
 
     def _seed_some(self) -> bool:
         """Read one batch of newly known images' newest mirror snapshot (their last success
@@ -390,7 +414,7 @@ class Handler:
                     self._name(image),
                     outcome.detail,
                 )
-                self._health_dirty = True
+                self._health.mark()
                 self._release(image, work)
         if work:
             self._start_requests(work)
@@ -442,8 +466,8 @@ class Handler:
             else:
                 self._book.finished(image, outcome, now)
             self._tell([self._watchdog.finished(now)])
-            if not self._health_dirty:
-                self._health_dirty = True
+            if not self._health.marked:
+                self._health.mark()
                 self._cond.notify_all()  # the thread republishes health (debounced)
             if since is None:
                 self._release(image, work)
@@ -464,9 +488,11 @@ class Handler:
             self._pending_scopes = []
             began = self._clock.now()
         pools = self._io.rbd_pools()
-        catalog = self._store.load(pools, previous)
+        catalog, skipped = self._store.load(pools, previous)
         pauses = self._pause_store.load() if self._pause_store is not None else self._pauses
-        upstream = self._upstream.load(pools) if self._upstream is not None else ScheduleCatalog()
+        upstream = (
+            self._upstream.load(pools).catalog if self._upstream is not None else ScheduleCatalog()
+        )
         with self._lock:
             if self._generation != generation:
                 # A command changed the catalog meanwhile: keep its (newer) view.
@@ -479,9 +505,7 @@ class Handler:
             self._tell(changes.pools_gone(self._pools, present, previous, self._book))
             self._pools = present
             if self._generation == generation:
-                if not self._write_lock.locked():  # else a command may be saving: not a loss
-                    skipped = self._store.skipped
-                    self._tell(changes.levels_gone(previous, catalog, present, skipped))
+                self._tell(changes.levels_gone(previous, catalog, present, skipped))
                 self._catalog = catalog
                 self._pauses = pauses
             if list(upstream) != list(self._upstream_catalog):
@@ -535,17 +559,13 @@ class Handler:
             pauses=self._pauses,
             upstream=self._upstream_catalog,
         )
-        self._health_dirty = False
-        self._health_told = now
-        if checks != self._health:
-            self._health = checks
-            if self.on_health is not None:
-                self.on_health(checks)
+        if self._health.publish(now, checks) and self.on_health is not None:
+            self.on_health(checks)
 
     def health_checks(self) -> dict[str, dict[str, Any]]:
         """The health checks last published."""
         with self._lock:
-            return dict(self._health)
+            return dict(self._health.checks)
 
     def _apply(
         self,
@@ -563,7 +583,7 @@ class Handler:
         gone = [image for image in book if in_scope(image) and image not in found]
         left = changes.images_left([(image, book[image]) for image in gone], set(scanned))
         for image in gone:
-            self._health_dirty = True  # it may have been late or failing
+            self._health.mark()  # it may have been late or failing
             book.forget(image)
             self._catch_up.pop(image, None)
             self._queue.remove(image)
@@ -642,7 +662,7 @@ class Handler:
             with self._cond:
                 self._catalog.set(level, new)
                 self._generation += 1
-                self._health_dirty = True  # images may have left our schedules
+                self._health.mark()  # images may have left our schedules
                 self._requeue(self._book.covered(level), self._clock.now())
                 self._pending_scopes.append(level)
                 self._cond.notify_all()
@@ -733,7 +753,9 @@ class Handler:
             self.request_refresh()
         return lines
 
-    def list(self, level: LevelSpec, visible: Callable[[LevelSpec], bool]) -> dict[str, Any]:
+    def list_schedules(
+        self, level: LevelSpec, visible: Callable[[LevelSpec], bool]
+    ) -> dict[str, Any]:
         with self._lock:
             selected = [(spec, sch) for spec, sch in self._catalog.select(level) if visible(spec)]
             return render.listing(selected, self._pauses)

@@ -7,7 +7,8 @@ is absent (cleared) when its condition ends.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Final
 
 from . import render
 from .book import Book, ImageRecord
@@ -16,6 +17,48 @@ from .levels import ImageSpec
 from .pauses import Pauses
 
 Checks = dict[str, render.Check]
+
+DEBOUNCE: Final = timedelta(seconds=1)  # republished at most this often on events
+REFRESH: Final = timedelta(seconds=60)  # while images are late, their lateness is re-told
+
+
+class HealthTimer:
+    """When our health checks are published next, and what was published last.
+
+    An event that may change a check ``mark``s it; publishing follows at most ``DEBOUNCE``
+    after the last publication. While images are late the checks are republished every
+    ``REFRESH``, so their ages stay current. ``publish`` records a publication and says
+    whether the checks changed (only then does the mgr need them).
+    """
+
+    def __init__(self, now: datetime) -> None:
+        self.checks: Checks = {}  # as last published
+        self._dirty = False  # an event may have changed a check
+        self._told = now - REFRESH  # when they were last published: at once the first time
+
+    def mark(self) -> None:
+        self._dirty = True
+
+    @property
+    def marked(self) -> bool:
+        return self._dirty
+
+    def due(self) -> datetime | None:
+        """When to publish next, if at all."""
+        if self._dirty:
+            return self._told + DEBOUNCE
+        if "RBD_SNAPSCHED_LATE" in self.checks:
+            return self._told + REFRESH
+        return None
+
+    def publish(self, now: datetime, checks: Checks) -> bool:
+        """``checks`` were composed at ``now``; True if they differ from the last ones."""
+        self._dirty = False
+        self._told = now
+        if checks == self.checks:
+            return False
+        self.checks = checks
+        return True
 
 
 def checks(

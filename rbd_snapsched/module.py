@@ -330,7 +330,7 @@ class Module(MgrModule):
         scope=Scope.VISIBLE,
     )
     def _list(self, handler: Handler, level: LevelSpec) -> Reply:
-        return handler.list(level, self._level_visible)
+        return handler.list_schedules(level, self._level_visible)
 
     @_command(
         "pause",

@@ -34,6 +34,13 @@ class Skipped(NamedTuple):
     stale: bool
 
 
+class Loaded(NamedTuple):
+    """What ``ScheduleStore.load`` read: the catalog, and the records it did not use."""
+
+    catalog: ScheduleCatalog
+    skipped: list[Skipped]
+
+
 class OmapBackend(Protocol):
     """Key/value records of one object per pool, in the pool's default namespace."""
 
@@ -110,22 +117,20 @@ class ScheduleStore:
         self._resolver = resolver
         self._log = log
         self._prune = prune  # False for storage that is not ours (rbd_support's): read only
-        self.skipped: list[Skipped] = []  # what the last load() did not use
         # Corrupt records the last load() reported, (where, key, value): each is logged at
         # error once, then at debug while it stays the same (every refresh reads it again).
         self._reported: set[tuple[str, str, bytes]] = set()
 
-    def load(
-        self, pools: Iterable[PoolInfo], previous: ScheduleCatalog | None = None
-    ) -> ScheduleCatalog:
+    def load(self, pools: Iterable[PoolInfo], previous: ScheduleCatalog | None = None) -> Loaded:
         """Read every level's schedule from the RBD ``pools`` (and the global option).
 
         Stale levels (pool, namespace or image gone) are deleted from omap. A record that
         does not decode is logged and skipped. A pool that cannot be read keeps the levels
-        it had in ``previous``, so a passing error never drops a schedule.
+        it had in ``previous``, so a passing error never drops a schedule. What it did not use
+        comes back with the catalog.
         """
         catalog = ScheduleCatalog()
-        self.skipped = []
+        skipped: list[Skipped] = []
         reported, self._reported = self._reported, set()
         global_text = self._option.get()
         if global_text:
@@ -139,7 +144,7 @@ class ScheduleStore:
                     global_text,
                     e,
                 )
-                self.skipped.append(Skipped("", "", str(e), stale=False))
+                skipped.append(Skipped("", "", str(e), stale=False))
         for pool in pools:
             try:
                 records = self._omap.read(pool.id)
@@ -152,8 +157,8 @@ class ScheduleStore:
                         if level.pool_id == pool.id:
                             catalog.set(level, schedule)
                 continue
-            self._load_pool(pool, records, catalog, reported)
-        return catalog
+            skipped.extend(self._load_pool(pool, records, catalog, reported))
+        return Loaded(catalog, skipped)
 
     def _corrupt(
         self, record: tuple[str, str, bytes], reported: set[tuple[str, str, bytes]], *args: object
@@ -168,8 +173,10 @@ class ScheduleStore:
         records: Mapping[str, bytes],
         catalog: ScheduleCatalog,
         reported: set[tuple[str, str, bytes]],
-    ) -> None:
+    ) -> list[Skipped]:
+        """Add the pool's levels to ``catalog``; the records it did not use."""
         stale: list[str] = []
+        skipped: list[Skipped] = []
         for key, value in records.items():
             level: LevelSpec | None = None
             try:
@@ -181,7 +188,7 @@ class ScheduleStore:
                 if self._prune:
                     self._log.info("Pruning schedule of %s in pool %s: %s", key, pool.name, e)
                 stale.append(key)
-                self.skipped.append(Skipped(pool.name, key, str(e), stale=True))
+                skipped.append(Skipped(pool.name, key, str(e), stale=True))
                 continue
             except (SnapSchedError, UnicodeDecodeError) as e:
                 self._corrupt(
@@ -194,7 +201,7 @@ class ScheduleStore:
                     pool.name,
                     e,
                 )
-                self.skipped.append(Skipped(pool.name, key, str(e), stale=False))
+                skipped.append(Skipped(pool.name, key, str(e), stale=False))
                 continue
             catalog.set(level, schedule)
         if stale and self._prune:
@@ -202,6 +209,7 @@ class ScheduleStore:
                 self._omap.delete(pool.id, stale)
             except Exception as e:
                 self._log.error("Failed to prune stale schedules in pool %s: %s", pool.name, e)
+        return skipped
 
     def read(self, level: LevelSpec) -> Schedule | None:
         """One level's stored schedule, read back from storage (None if it has none)."""

@@ -48,7 +48,8 @@ def take_over(
     """
     verb = "would move" if dry_run else "moved"
     lines: list[str] = []
-    for level, schedule in upstream.load(pools):
+    loaded = upstream.load(pools)
+    for level, schedule in loaded.catalog:
         name = level.name or "(global)"
         text = ", ".join(describe(item) for item in schedule)
         if not dry_run:
@@ -66,7 +67,7 @@ def take_over(
                 f"  note: {name}: start times now fire in UTC, offsets applied correctly "
                 "(rbd_support used mgr-local time and added the offset)"
             )
-    for skipped in upstream.skipped:
+    for skipped in loaded.skipped:
         where = f"pool {skipped.where}" if skipped.where else "global option"
         why = "its level no longer exists" if skipped.stale else "it does not decode"
         lines.append(f"not copied: {where} key {skipped.key!r}: {why} ({skipped.reason})")

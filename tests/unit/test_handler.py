@@ -7,7 +7,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -15,86 +15,10 @@ from rbd_snapsched.clock import SystemClock
 from rbd_snapsched.errors import InvalidArgument
 from rbd_snapsched.handler import Handler
 from rbd_snapsched.levels import ImageSpec, LevelSpec, PoolInfo
-from rbd_snapsched.pauses import PauseStore
 from rbd_snapsched.requests import Outcome, OutcomeKind
-from rbd_snapsched.settings import Settings
-from rbd_snapsched.store import SCHEDULE_OID, UPSTREAM_SCHEDULE_OID, ScheduleStore
-from tests.fake_cluster import (
-    JOURNAL,
-    FakeClock,
-    FakeCluster,
-    FakeDriver,
-    FakeOmap,
-    FakeOption,
-)
-
-START = datetime(2025, 12, 10, 17, 55, 21, tzinfo=timezone.utc)
-LOG = logging.getLogger("test_handler")
-
-
-class Setup:
-    def __init__(
-        self, *, hold: bool = False, max_concurrent: int = 10, snap_create_timeout: float = 3600
-    ) -> None:
-        self.cluster = FakeCluster()
-        self.pool = self.cluster.add_pool("rbd")
-        self.cluster.add_namespace(self.pool, "ns")
-        self.clock = FakeClock(START)
-        self.cluster.rbd.now = self.clock.now
-        self.driver = FakeDriver(self.cluster, hold=hold)
-        self.store = ScheduleStore(
-            FakeOmap(self.cluster, SCHEDULE_OID), FakeOption(), self.cluster, LOG
-        )
-        # rbd_support's storage, which the handler reads but never prunes
-        self.upstream_option = FakeOption()
-        self.upstream = ScheduleStore(
-            FakeOmap(self.cluster, UPSTREAM_SCHEDULE_OID),
-            self.upstream_option,
-            self.cluster,
-            LOG,
-            prune=False,
-        )
-        self.pause_option = FakeOption()  # our paused levels (pauses.PauseStore)
-        self.snap_create_timeout = snap_create_timeout  # above a slot: held ones stay running
-        self.handler = self.make_handler(max_concurrent)
-
-    def make_handler(self, max_concurrent: int = 10) -> Handler:
-        return Handler(
-            io=self.cluster,
-            resolver=self.cluster,
-            store=self.store,
-            driver=self.driver,
-            clock=self.clock,
-            log=LOG,
-            upstream=self.upstream,
-            pauses=PauseStore(self.pause_option, self.cluster, LOG),
-            settings=Settings(
-                max_concurrent=max_concurrent, snap_create_timeout=self.snap_create_timeout
-            ),
-        )
-
-    def add(self, level: str, interval: str, start: str | None = None) -> None:
-        self.handler.add_schedule(self.handler.resolve(level), interval, start)
-
-    def remove(self, level: str, interval: str | None = None, start: str | None = None) -> None:
-        self.handler.remove_schedule(self.handler.resolve(level), interval, start)
-
-    def status(self, level: str = "") -> list[tuple[str, str]]:
-        result = self.handler.status(self.handler.resolve(level), lambda image: True)
-        return [(e["schedule_time"], e["image"]) for e in result["scheduled_images"]]
-
-    def run_until(self, when: datetime) -> None:
-        """Run the scheduler thread's passes, jumping the clock from deadline to deadline."""
-        while True:
-            deadline = self.handler.tick()
-            if deadline is None or deadline > when:
-                break
-            self.clock.set(max(deadline, self.clock.now()))
-        self.clock.set(when)
-        self.handler.tick()
-
-    def created(self) -> Counter[ImageSpec]:
-        return Counter(i for i, o in self.driver.outcomes if o.kind is OutcomeKind.CREATED)
+from rbd_snapsched.store import SCHEDULE_OID
+from tests.fake_cluster import JOURNAL
+from tests.unit.harness import LOG, START, Setup
 
 
 @pytest.fixture
@@ -238,7 +162,8 @@ def test_a_deleted_pool_leaves_status_and_stops_nothing(s: Setup) -> None:
     assert [n for _, n in s.status()] == ["other/c"]
     assert s.created()[c] == 5
     assert [
-        e["name"] for e in s.handler.list(LevelSpec.global_level(), lambda lv: True).values()
+        e["name"]
+        for e in s.handler.list_schedules(LevelSpec.global_level(), lambda lv: True).values()
     ] == [""]
 
 
@@ -299,7 +224,7 @@ def test_schedules_survive_a_new_handler(s: Setup) -> None:
     s.add("", "1d", "01:30")
     again = s.make_handler()
     again.tick()
-    listed = again.list(LevelSpec.global_level(), lambda level: True)
+    listed = again.list_schedules(LevelSpec.global_level(), lambda level: True)
     assert {e["name"]: e["schedule"] for e in listed.values()} == {
         "": [{"interval": "1d", "start_time": "01:30:00"}],
         "rbd/": [{"interval": "1h", "start_time": None}],
@@ -375,7 +300,7 @@ def test_a_change_during_a_full_refresh_is_rescanned_at_the_next_pass(s: Setup) 
         pool: PoolInfo, wanted: Callable[[LevelSpec], bool]
     ) -> dict[ImageSpec, str] | None:
         found = real_discover(pool, wanted)
-        if pool.name == "rbd" and not s.handler.list(
+        if pool.name == "rbd" and not s.handler.list_schedules(
             s.handler.resolve("other/"), lambda level: True
         ):
             s.add("other/", "1h")  # a command lands while the refresh is scanning
@@ -433,7 +358,7 @@ def test_schedules_removed_from_storage_by_hand_are_dropped_and_told(
     (line,) = _lines(caplog, "no longer in storage")
     assert line.startswith("pool rbd: 2 schedule level(s) no longer in storage (")
     assert line.endswith("dropped: rbd/, rbd/ns/")
-    assert s.handler.list(s.handler.resolve(""), lambda level: True) == {}
+    assert s.handler.list_schedules(s.handler.resolve(""), lambda level: True) == {}
     assert s.status() == []
 
 

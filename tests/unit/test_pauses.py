@@ -14,7 +14,7 @@ from rbd_snapsched.levels import LevelSpec
 from rbd_snapsched.pauses import Pauses, PauseStore, covers
 from rbd_snapsched.store import SCHEDULE_OID, ScheduleStore
 from tests.fake_cluster import FakeOmap, FakeOption
-from tests.unit.test_handler import START, Setup
+from tests.unit.harness import START, Setup
 
 LOG = logging.getLogger("test_pauses")
 
@@ -73,7 +73,7 @@ def test_pauses_survive_a_restart_and_stay_out_of_the_schedule_records(s: Setup)
     s.handler.tick()
     s.run_until(START + timedelta(minutes=10))
     assert s.created() == {}
-    listed = s.handler.list(s.handler.resolve(""), lambda level: True)
+    listed = s.handler.list_schedules(s.handler.resolve(""), lambda level: True)
     assert listed[s.handler.resolve("rbd/").id]["paused_since"] == START.isoformat()
 
 
@@ -110,4 +110,4 @@ def test_store_is_unused_by_schedules(s: Setup) -> None:
     # The schedule store never sees the pause option: its records keep rbd_support's format.
     store = ScheduleStore(FakeOmap(s.cluster, SCHEDULE_OID), FakeOption(), s.cluster, LOG)
     s.handler.pause(LevelSpec.global_level())
-    assert list(store.load(s.cluster.rbd_pools())) == []
+    assert list(store.load(s.cluster.rbd_pools()).catalog) == []

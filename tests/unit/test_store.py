@@ -64,7 +64,7 @@ def test_load_round_trips_every_level(
     levels = [resolve_name(n, cluster) for n in ("", "rbd/", "rbd//", "rbd/ns/", "rbd/img")]
     for n, level in enumerate(levels, start=1):
         store.save(level, every(f"{n}h"))
-    catalog = store.load(cluster.rbd_pools())
+    catalog = store.load(cluster.rbd_pools()).catalog
     loaded = {(level.id, level.name): schedule for level, schedule in catalog}
     assert loaded == {(lv.id, lv.name): every(f"{n}h") for n, lv in enumerate(levels, start=1)}
 
@@ -75,7 +75,7 @@ def test_load_reads_rbd_support_records(
     pool.objects[SCHEDULE_OID] = {
         str(pool.id): b'[{"interval": "60m"}, {"interval": "1d", "start_time": "01:30:00"}]'
     }
-    catalog = store.load(cluster.rbd_pools())
+    catalog = store.load(cluster.rbd_pools()).catalog
     schedule = catalog.get(LevelSpec(pool.id, None, None, ""))
     assert schedule == every("1h").with_item(
         ScheduleItem(Interval.parse("1d"), StartTime.parse("01:30"))
@@ -94,7 +94,7 @@ def test_stale_levels_are_pruned_but_unmirrored_images_keep_theirs(
     cluster.remove_image(gone)
     del pool.namespaces["ns"]
     cluster.image(next(iter(cluster.rbd.images))).mode = JOURNAL  # img: mirroring switched
-    catalog = store.load(cluster.rbd_pools())
+    catalog = store.load(cluster.rbd_pools()).catalog
     assert [level for level, _ in catalog] == [image]
     assert set(pool.objects[SCHEDULE_OID]) == {image.id}
 
@@ -115,7 +115,7 @@ def test_corrupt_records_are_logged_and_skipped_never_deleted(
     records[f"{pool.id}/ns"] = b"\xff\xfe"
     option.value = "nonsense"
     with caplog.at_level(logging.ERROR):
-        catalog = store.load(cluster.rbd_pools())
+        catalog = store.load(cluster.rbd_pools()).catalog
     assert [level for level, _ in catalog] == [good]
     assert len(records) == 5
     assert "Failed to decode" in caplog.text
@@ -129,10 +129,10 @@ def test_a_pool_that_fails_to_load_keeps_its_previous_schedules(
     other_level = resolve_name("other/", cluster)
     store.save(level, every("1h"))
     store.save(other_level, every("2h"))
-    previous = store.load(cluster.rbd_pools())
+    previous = store.load(cluster.rbd_pools()).catalog
     cluster.failing_pools.add(pool.id)
     pool.objects.clear()  # would read as "no schedules" if it were read
-    catalog = store.load(cluster.rbd_pools(), previous)
+    catalog = store.load(cluster.rbd_pools(), previous).catalog
     assert catalog.get(level) == every("1h") and catalog.get(other_level) == every("2h")
     assert other.id not in cluster.failing_pools
 
@@ -148,7 +148,7 @@ def test_a_corrupt_record_is_logged_once_naming_its_key_until_it_changes(
     records[image_key] = b"{not json"
     with caplog.at_level(logging.ERROR):
         for _ in range(3):
-            catalog = store.load(cluster.rbd_pools())
+            catalog = store.load(cluster.rbd_pools()).catalog
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1, errors
     assert repr(image_key) in errors[0] and "(level rbd/img)" in errors[0]

@@ -12,7 +12,7 @@ from rbd_snapsched.errors import SnapSchedError
 from rbd_snapsched.levels import LevelSpec
 from rbd_snapsched.schedule import Schedule
 from rbd_snapsched.store import SCHEDULE_OID, UPSTREAM_SCHEDULE_OID
-from tests.unit.test_handler import START, Setup
+from tests.unit.harness import START, Setup
 
 HOURLY = b'[{"interval": "1h", "start_time": null}]'
 
@@ -94,7 +94,7 @@ def test_takeover_moves_every_level_then_clears_the_warning(s: Setup) -> None:
     ]
     assert {level.name for level in remover.removed} == {"", "rbd/a", "rbd/ns/"}
     assert set(upstream_records(s)) == {f"{s.pool.id}//gone"} and s.upstream_option.value is None
-    ours = s.handler.list(LevelSpec.global_level(), lambda level: True)
+    ours = s.handler.list_schedules(LevelSpec.global_level(), lambda level: True)
     assert {e["name"]: e["schedule"] for e in ours.values()} == {
         "": [{"interval": "1m", "start_time": None}],
         "rbd/a": [{"interval": "1d", "start_time": "14:00:00-05:00"}],
