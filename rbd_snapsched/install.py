@@ -4,7 +4,9 @@
     python3 -m rbd_snapsched.install uninstall [--module-path DIR] [--restore-caps] [--dry-run]
 
 Run it on the mgr host (for several mgr hosts, copy the directory to each first; see the
-README). ``install``:
+README). The Debian package runs it as ``rbd-snapsched install|uninstall`` (``packaged``): it
+then links the module into the mgr module path instead of copying it, and records the link in
+``/var/lib/rbd-snapsched/links`` for the package's prerm. ``install``:
 
 1. finds every client whose mgr caps give it the schedule commands through rbd_support only
    (``profile rbd pool=…``, as ceph-csi, Rook and OpenStack clients are set up): once our module
@@ -12,7 +14,8 @@ README). ``install``:
    each needs; ``--extend-caps`` adds ``allow module rbd_snapsched with pool=… [namespace=…]``
    (same pools, namespaces and permission as the rbd profile, nothing wider) *before* the module
    is enabled, so they never see an EACCES;
-2. copies this package into the mgr module path (default: the cluster's ``mgr_module_path``);
+2. copies this package into the mgr module path (default: the ``mgr_module_path`` the running
+   mgrs report), or, from the Debian package, links it there;
 3. enables the module with ``--force``: that changes the enabled set, so every mgr, active and
    standby, respawns and loads it already enabled, with no moment where the schedule commands
    fail with EOPNOTSUPP. Over an enabled module (an upgrade) it fails the mgrs over one by one
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -43,6 +47,11 @@ from .caps import CapsError, missing_grants, with_grants, without_ours
 
 NAME = "rbd_snapsched"
 PACKAGE_DIR = Path(__file__).resolve().parent
+# Where the Debian package records the links it made (one line each: the module path, a tab,
+# the CEPH_CONF it was installed with or nothing), so its prerm can hand the commands back.
+STATE_DIR = Path("/var/lib/rbd-snapsched")
+LINKS = "links"
+CEPH_TIMEOUT = 120.0  # seconds: one ceph CLI call (it waits for a monitor without end)
 PROBE = ["rbd", "mirror", "snapshot", "schedule", "takeover", "--dry-run"]
 SERVICES = ("mon", "osd", "mds", "mgr")
 
@@ -52,7 +61,12 @@ class InstallError(RuntimeError):
 
 
 def ceph(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(["ceph", *args], capture_output=True, text=True, check=False)
+    try:
+        proc = subprocess.run(
+            ["ceph", *args], capture_output=True, text=True, check=False, timeout=CEPH_TIMEOUT
+        )
+    except subprocess.TimeoutExpired as e:
+        raise InstallError(f"ceph {' '.join(args)} timed out after {CEPH_TIMEOUT:.0f}s") from e
     if check and proc.returncode != 0:
         raise InstallError(f"ceph {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
     return proc
@@ -63,8 +77,22 @@ def ceph_json(*args: str) -> Any:
 
 
 def module_path(given: Path | None) -> Path:
+    """``given``, else the module path the running mgrs report (``ceph config show``: it
+    includes a ``mgr module path`` set in ceph.conf, which ``ceph config get`` does not see),
+    else the cluster's configured one."""
     if given is not None:
         return given
+    active, standbys = mgr_names(ceph_json("mgr", "dump"))
+    paths: dict[str, list[str]] = {}
+    for name in [n for n in (active, *standbys) if n]:
+        shown = ceph("config", "show", f"mgr.{name}", "mgr_module_path", check=False)
+        if shown.returncode == 0 and shown.stdout.strip():
+            paths.setdefault(shown.stdout.strip(), []).append(name)
+    if len(paths) > 1:
+        seen = "; ".join(f"{p} ({', '.join(names)})" for p, names in sorted(paths.items()))
+        raise InstallError(f"the mgrs' module paths differ: {seen}; pass --module-path")
+    if paths:
+        return Path(next(iter(paths)))
     return Path(ceph("config", "get", "mgr", "mgr_module_path").stdout.strip())
 
 
@@ -199,10 +227,87 @@ def restart_every_mgr(timeout: float = 180) -> None:
         raise InstallError(f"mgrs not restarted: {', '.join(sorted(pending))}")
 
 
+# -- the Debian package's links -------------------------------------------------------------
+
+
+def read_links(state_dir: Path) -> list[tuple[str, str]]:
+    """The links the package recorded: (module path, CEPH_CONF or "") each."""
+    try:
+        text = (state_dir / LINKS).read_text()
+    except FileNotFoundError:
+        return []
+    return [
+        (path, conf)
+        for path, _, conf in (line.partition("\t") for line in text.splitlines())
+        if path
+    ]
+
+
+def write_links(state_dir: Path, links: list[tuple[str, str]]) -> None:
+    """Replace the record at once (the prerm may be reading the old one); none: no file."""
+    target = state_dir / LINKS
+    if not links:
+        target.unlink(missing_ok=True)
+        return
+    state_dir.mkdir(parents=True, exist_ok=True)
+    staging = state_dir / f".{LINKS}.new"
+    staging.write_text("".join(f"{path}\t{conf}\n" for path, conf in links))
+    os.replace(staging, target)
+
+
+def record_link(state_dir: Path, path: Path) -> None:
+    conf = os.environ.get("CEPH_CONF", "")
+    conf = os.path.abspath(conf) if conf else ""  # the prerm runs from another directory
+    if any(c in str(path) + conf for c in "\t\n"):
+        raise InstallError(f"cannot record {path} (CEPH_CONF {conf!r}): a tab or newline in it")
+    links = [link for link in read_links(state_dir) if link[0] != str(path)]
+    write_links(state_dir, [*links, (str(path), conf)])
+
+
+def forget_link(state_dir: Path, path: Path) -> None:
+    links = read_links(state_dir)
+    if any(link[0] == str(path) for link in links):
+        write_links(state_dir, [link for link in links if link[0] != str(path)])
+
+
+def remove_entry(dest: Path) -> None:
+    if dest.is_symlink() or dest.is_file():
+        dest.unlink()
+    elif dest.exists():
+        shutil.rmtree(dest)
+
+
+def put_module(path: Path, *, link: bool) -> str:
+    """Put this package at ``path/NAME``: a copy, or a link to it; replaced in one rename where
+    the old entry is of the same kind. Says what it did."""
+    dest = path / NAME
+    staging = path / f".{NAME}.new"
+    remove_entry(staging)
+    if link:
+        staging.symlink_to(PACKAGE_DIR, target_is_directory=True)
+        if not dest.is_symlink():
+            remove_entry(dest)  # a copy made from a clone: a link cannot replace it in a rename
+        os.replace(staging, dest)
+        return f"linked {dest} -> {PACKAGE_DIR}"
+    shutil.copytree(PACKAGE_DIR, staging, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    remove_entry(dest)
+    staging.rename(dest)
+    return f"copied {PACKAGE_DIR} to {dest}"
+
+
 # -- install / uninstall --------------------------------------------------------------------
 
 
-def install(path: Path, *, extend_caps: bool, dry_run: bool) -> None:
+def install(
+    path: Path,
+    *,
+    extend_caps: bool,
+    dry_run: bool,
+    link: bool = False,
+    state_dir: Path = STATE_DIR,
+) -> None:
+    """``link``: link the module into ``path`` (the Debian package's copy stays where dpkg put
+    it, and upgrades with the package) and record the link in ``state_dir``; else copy it."""
     if not path.is_dir():
         raise InstallError(f"mgr module path {path} is not a directory")
     changes, unreadable = caps_to_extend()
@@ -216,7 +321,7 @@ def install(path: Path, *, extend_caps: bool, dry_run: bool) -> None:
     upgrade = dest.exists() or dest.is_symlink()
     enabled = NAME in ceph_json("mgr", "module", "ls").get("enabled_modules", [])
     if dry_run:
-        print(f"would copy {PACKAGE_DIR} to {dest}")
+        print(f"would {'link' if link else 'copy'} {PACKAGE_DIR} {'at' if link else 'to'} {dest}")
         if enabled:
             print("would restart every mgr (one failover at a time) to load the new code")
         else:
@@ -224,15 +329,9 @@ def install(path: Path, *, extend_caps: bool, dry_run: bool) -> None:
         return
     if extend_caps:
         apply_caps(changes)
-    staging = path / f".{NAME}.new"
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(PACKAGE_DIR, staging, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    if dest.is_symlink() or dest.is_file():
-        dest.unlink()
-    elif dest.exists():
-        shutil.rmtree(dest)
-    staging.rename(dest)
-    print(f"copied {PACKAGE_DIR} to {dest}")
+    if link:
+        record_link(state_dir, path)  # first: the prerm must know of every link it may find
+    print(put_module(path, link=link))
     if enabled:
         # The enabled set does not change, so nothing respawns by itself: restart every mgr,
         # standbys too, or a standby would take over later with the old code.
@@ -252,7 +351,10 @@ def install(path: Path, *, extend_caps: bool, dry_run: bool) -> None:
             print("move them with: ceph rbd mirror snapshot schedule takeover")
 
 
-def uninstall(path: Path, *, restore_caps: bool, dry_run: bool) -> None:
+def uninstall(
+    path: Path, *, restore_caps: bool, dry_run: bool, state_dir: Path | None = None
+) -> None:
+    """``state_dir``: forget the package's record of ``path`` once the module is out."""
     dest = path / NAME
     restore = caps_to_restore()
     if dry_run:
@@ -263,14 +365,13 @@ def uninstall(path: Path, *, restore_caps: bool, dry_run: bool) -> None:
         return
     listing = ceph("rbd", "mirror", "snapshot", "schedule", "list", check=False)
     levels = json.loads(listing.stdout) if listing.returncode == 0 and listing.stdout else {}
-    if dest.is_symlink() or dest.is_file():
-        dest.unlink()
-    elif dest.exists():
-        shutil.rmtree(dest)
+    remove_entry(dest)
     print(f"removed {dest}")
     ceph("mgr", "module", "disable", NAME)
     wait_until(f"{NAME} to be gone from the mgrs", check=False)
     print(f"disabled {NAME}: rbd_support answers the schedule commands again")
+    if state_dir is not None:
+        forget_link(state_dir, path)
     for change in restore:
         if restore_caps:
             apply_caps([change])
@@ -287,8 +388,15 @@ def uninstall(path: Path, *, restore_caps: bool, dry_run: bool) -> None:
                 print(f"  ceph rbd mirror snapshot schedule add '{name}' {item['interval']}{start}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+def main(
+    argv: Sequence[str] | None = None, *, packaged: bool = False, state_dir: Path = STATE_DIR
+) -> int:
+    """``packaged``: run as the Debian package's ``rbd-snapsched`` (link, and record links in
+    ``state_dir``)."""
+    parser = argparse.ArgumentParser(
+        prog="rbd-snapsched" if packaged else None,
+        description=(__doc__ or "").split("\n\n")[0],
+    )
     parser.add_argument("action", choices=("install", "uninstall"))
     parser.add_argument(
         "--module-path", type=Path, help="the mgrs' module path (default: mgr_module_path)"
@@ -310,9 +418,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         path = module_path(args.module_path)
         if args.action == "install":
-            install(path, extend_caps=args.extend_caps, dry_run=args.dry_run)
+            install(
+                path,
+                extend_caps=args.extend_caps,
+                dry_run=args.dry_run,
+                link=packaged,
+                state_dir=state_dir,
+            )
         else:
-            uninstall(path, restore_caps=args.restore_caps, dry_run=args.dry_run)
+            uninstall(
+                path,
+                restore_caps=args.restore_caps,
+                dry_run=args.dry_run,
+                state_dir=state_dir if packaged else None,
+            )
     except (InstallError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
