@@ -31,21 +31,18 @@ from .levels import ImageSpec, LevelSpec, Resolver, resolve_name
 from .metrics import Sample
 from .pauses import Pauses, PauseStore
 from .ports import ClusterIO, SnapshotDriver
-from .queue import ScheduleQueue
 from .render import LogLine
 from .requests import Outcome
 from .sampling import Live, sample
-from .schedule import Interval, NextRuns, Schedule, ScheduleItem, StartTime
+from .schedule import Interval, Schedule, ScheduleItem, StartTime
 from .settings import DEFAULTS, Settings
 from .store import ScheduleStore
 from .takeover import take_over
 from .throttle import Admission, Throttle
+from .timetable import Timetable
 from .watchdog import Watchdog
 
 DISPATCH_BATCH = 256
-# A newly known image (module start, failover, blocklist recovery, promotion) whose next slot
-# is further away than this gets a catch-up request at once: upstream just waits for the slot.
-CATCH_UP_AFTER = timedelta(minutes=1)
 SEED_BATCH = 32  # images whose newest mirror snapshot one pass reads (blocking I/O)
 HEARTBEAT = timedelta(seconds=60)  # the thread passes at least this often (metrics heartbeat)
 
@@ -75,8 +72,8 @@ class Handler:
     ============================  ===========================================================
     ``Book`` (book.py)            every image's record: schedule, next run, last attempt,
                                   lateness, totals
-    ``ScheduleQueue`` (queue.py)  each queued image's due time (mirrored into its record's
-                                  ``next_run`` by ``_requeue``/``_dispatch_due``)
+    ``Timetable`` (timetable.py)  when each image runs next: the queue, the catch-up marks,
+                                  stagger; the only writer of ``record.next_run``
     ``ScheduleCatalog``           our levels' schedules (``_catalog``) and rbd_support's
                                   (``_upstream_catalog``); swapped whole by ``refresh``
     ``Pauses``                    the paused levels; swapped whole by ``refresh``/commands
@@ -84,10 +81,10 @@ class Handler:
     ``InFlight`` (inflight.py)    requests started and not ended; those past the bound
     ``Watchdog`` (watchdog.py)    stalled requests and a stuck pass, told once
     ``HealthTimer`` (health.py)   the checks last published and when to publish again
-    the Handler itself            ``_catch_up`` marks, ``_peerless`` and ``_pools`` (from
-                                  the last refresh), ``_to_seed``, ``_pending_scopes``,
-                                  ``_next_refresh``, ``_refreshed``, ``_heartbeat``,
-                                  ``_generation``, ``_stagger``, ``refresh_interval``
+    the Handler itself            ``_peerless`` and ``_pools`` (from the last refresh),
+                                  ``_to_seed``, ``_pending_scopes``, ``_next_refresh``,
+                                  ``_refreshed``, ``_heartbeat``, ``_generation``,
+                                  ``refresh_interval``
     ============================  ===========================================================
 
     Settings arrive in one ``apply`` call (``settings.Settings``). Views (status, list,
@@ -118,8 +115,6 @@ class Handler:
         self._clock = clock
         self._log = log
         self.refresh_interval = settings.refresh_interval
-        # Spread images without a start time over their interval (upstream main's staggering)
-        self._stagger = settings.stagger
 
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -133,13 +128,12 @@ class Handler:
         self._heartbeat = clock.now()  # the thread's last pass
         self._watchdog = Watchdog(clock.now())  # stalled requests, a pass stuck on the cluster
         self._refreshed: tuple[datetime, float] | None = None  # last full refresh: end, seconds
-        self._queue = ScheduleQueue()
+        self._timetable = Timetable(settings.stagger)  # queue, catch-up marks, next runs
         self._throttle = Throttle(settings.max_concurrent)
         # Requests started and not done; those past snap_create_timeout hold no slot
         self._in_flight = InFlight(settings.snap_create_timeout)
         self._next_refresh: datetime | None = None  # None: refresh at once
         self._pending_scopes: list[LevelSpec] = []  # levels to rescan soon
-        self._catch_up: dict[ImageSpec, datetime] = {}  # image -> recent_since, until started
         self._peerless: dict[int, str] = {}  # pools with scheduled images but no tx peer
         self._pools: dict[int, str] = {}  # the RBD pools the last full refresh saw: id -> name
         self._stopping = False
@@ -250,19 +244,8 @@ class Handler:
     def set_stagger(self, stagger: bool) -> None:
         """Turn staggering on or off: every queued image moves to its new next run at once."""
         with self._cond:
-            if stagger == self._stagger:
-                return
-            self._stagger = stagger
-            now = self._clock.now()
-            next_run = NextRuns(now, stagger=stagger)  # one pass under the lock: a rare command
-            for image in self._book:
-                record = self._book[image]
-                due = self._queue.due_of(image)
-                if record.schedule is None or due is None or due <= now or image in self._catch_up:
-                    continue  # not ours, or due already (a slot or a catch-up): re-queued after
-                record.next_run = next_run(image, record.schedule)
-                self._queue.push(image, record.next_run)
-            self._cond.notify_all()
+            if self._timetable.restagger(stagger, self._book, self._clock.now()):
+                self._cond.notify_all()
 
     def _name(self, image: ImageSpec) -> str:
         record = self._book.get(image)
@@ -326,7 +309,7 @@ class Handler:
             if newly_late or (due is not None and due <= now):
                 self._publish_health()  # newly late at once; events debounced; lateness re-told
             times = (
-                self._queue.next_deadline(),
+                self._timetable.next_deadline(),
                 self._next_refresh,
                 self._book.next_late_at(),
                 self._health.due(),
@@ -358,19 +341,10 @@ class Handler:
         started: list[tuple[ImageSpec, str]] = []
         with self._lock:
             now = self._clock.now()
-            popped = self._queue.pop_due_many(now, DISPATCH_BATCH)
-            next_run = NextRuns(now, stagger=self._stagger)
-            book, push, admit = self._book, self._queue.push, self._admit
+            due, popped = self._timetable.pop_due(now, DISPATCH_BATCH, self._book)
+            book, admit = self._book, self._admit
             self._watchdog.starting(now, idle=self._throttle.idle)
-            for image in popped:
-                record = book[image]
-                schedule = record.schedule
-                if schedule is None:
-                    continue
-                slot = None if image in self._catch_up else record.next_run
-                due = next_run(image, schedule)
-                push(image, due)
-                record.next_run = due
+            for image, record, slot in due:
                 if image.pool_id in self._peerless:
                     book.skipped(image, Skip.NO_TX_PEER)  # librbd would refuse: told in health
                     continue
@@ -386,7 +360,7 @@ class Handler:
                 if admission is Admission.START:
                     started.append((image, record.name))
         self._start_requests(started)
-        return len(popped) == DISPATCH_BATCH
+        return popped == DISPATCH_BATCH
 
     def _admit(self, image: ImageSpec) -> Admission:
         """The throttle's admission, and none for an image whose last request outlived its
@@ -429,7 +403,7 @@ class Handler:
             while work:
                 image, name = work.popleft()
                 with self._cond:
-                    recent_since = self._catch_up.pop(image, None)
+                    recent_since = self._timetable.take_catch_up(image)
                     if self._in_flight.started(image, self._clock.now()):
                         self._cond.notify_all()  # the thread's wake-up: this one's bound
                 try:
@@ -585,8 +559,7 @@ class Handler:
         for image in gone:
             self._health.mark()  # it may have been late or failing
             book.forget(image)
-            self._catch_up.pop(image, None)
-            self._queue.remove(image)
+            self._timetable.forget(image)
         self._tell(left)
         new: list[ImageSpec] = []
         renamed: list[tuple[str, str]] = []
@@ -599,40 +572,15 @@ class Handler:
         self._tell(changes.renamed(renamed))
         self._to_seed.extend(new)
         self._requeue(found, now)
-        self._plan_catch_up(new, now)
-
-    def _plan_catch_up(self, images: Iterable[ImageSpec], now: datetime) -> None:
-        """Queue newly known images for a catch-up now if their next slot is far (lock held).
-
-        The request snapshots only if the image's newest mirror snapshot is older than its
-        shortest interval: one snapshot, not one per missed slot; then it follows its slots.
-        """
-        next_run = NextRuns(now, stagger=self._stagger)
-        for image in images:
-            record = self._book[image]
-            schedule = record.schedule
-            if schedule is None or next_run(image, schedule) - now <= CATCH_UP_AFTER:
-                continue
-            shortest = min(item.interval.timedelta for item in schedule)
-            self._catch_up[image] = now - shortest
-            self._queue.push(image, now)
-            record.next_run = now
+        self._timetable.plan_catch_up(new, self._book, now)
 
     def _requeue(self, images: Iterable[ImageSpec], now: datetime) -> None:
         """Queue each image by its governing schedule, if that schedule changed (lock held)."""
-        next_run = NextRuns(now, stagger=self._stagger)
-        for image in images:
-            record = self._book[image]
-            schedule = None if self._upstream_catalog.find(image) else self._catalog.find(image)
-            if schedule == record.schedule and (schedule is None or image in self._queue):
-                continue
-            self._book.set_schedule(image, schedule)
-            if schedule is None:
-                self._queue.remove(image)
-                record.next_run = None
-            else:
-                record.next_run = next_run(image, schedule)
-                self._queue.push(image, record.next_run)
+        self._timetable.requeue(images, self._book, self._schedule_for, now)
+
+    def _schedule_for(self, image: ImageSpec) -> Schedule | None:
+        """The schedule of ours that governs ``image``; None while rbd_support holds it."""
+        return None if self._upstream_catalog.find(image) else self._catalog.find(image)
 
     # -- commands -----------------------------------------------------------------------
 
@@ -731,7 +679,7 @@ class Handler:
                 pauses=self._pauses,
                 now=self._clock.now(),
                 count=count,
-                stagger=self._stagger,
+                stagger=self._timetable.stagger,
             )
 
     def read_back(self, level: LevelSpec) -> Schedule | None:
@@ -772,7 +720,7 @@ class Handler:
         """Queued images under ``level`` the caller may see, in queue order (lock held)."""
         return [
             (due, self._book[image], self._pauses.covering(image))
-            for due, image in self._queue.entries()
+            for due, image in self._timetable.entries()
             if level.matches(image) and visible(image)
         ]
 
@@ -802,7 +750,7 @@ class Handler:
             self._pauses,
             throttle.running,
             throttle.waiting,
-            len(self._queue),
+            len(self._timetable),
             self._refreshed,
             self._in_flight.overdue,
         )

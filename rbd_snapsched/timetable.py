@@ -1,0 +1,148 @@
+"""When each image runs next: the queue, the catch-up marks and stagger.              pure
+
+The Handler asks; this decides and writes. It is the one writer of the queue, of the catch-up
+marks and of each record's ``next_run`` (and, through ``Book.set_schedule``, of which schedule
+governs a record), so one invariant holds between calls, kept in one place:
+
+  1. ``record.next_run`` is the image's due time in the queue, or None when it is not queued.
+  2. An image with a catch-up mark is queued (due now, or waiting for the cap once popped).
+     Its mark is taken when its request starts (``take_catch_up``), not when it is popped: an
+     image waiting for the cap keeps it, so a re-stagger and the next slot still see it.
+  3. A catch-up pop serves no slot (``Due.slot`` is None); any other pop serves the slot it was
+     queued for.
+
+Called with the Handler's lock held; no I/O, no clock of its own (``now`` is passed in).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+from .book import Book, ImageRecord
+from .levels import ImageSpec
+from .queue import ScheduleQueue
+from .schedule import NextRuns, Schedule
+
+# A newly known image (module start, failover, blocklist recovery, promotion) whose next slot
+# is further away than this gets a catch-up request at once: upstream just waits for the slot.
+CATCH_UP_AFTER = timedelta(minutes=1)
+
+
+class Due(NamedTuple):
+    """A popped image, already queued again at its next run."""
+
+    image: ImageSpec
+    record: ImageRecord
+    slot: datetime | None  # the slot it serves; None: a catch-up
+
+
+class Timetable:
+    __slots__ = ("_catch_up", "_queue", "stagger")
+
+    def __init__(self, stagger: bool) -> None:
+        self.stagger = stagger  # spread images without a start time (upstream main's stagger)
+        self._queue = ScheduleQueue()
+        self._catch_up: dict[ImageSpec, datetime] = {}  # image -> recent_since, until started
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def __contains__(self, image: object) -> bool:
+        return image in self._queue
+
+    def next_deadline(self) -> datetime | None:
+        return self._queue.next_deadline()
+
+    def entries(self) -> list[tuple[datetime, ImageSpec]]:
+        """Every queued image with its due time, in queue order (for ``status``)."""
+        return self._queue.entries()
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def requeue(
+        self,
+        images: Iterable[ImageSpec],
+        book: Book,
+        schedule_for: Callable[[ImageSpec], Schedule | None],
+        now: datetime,
+    ) -> None:
+        """Queue each image by its governing schedule (``schedule_for``), if that changed."""
+        next_run = NextRuns(now, stagger=self.stagger)
+        queue = self._queue
+        for image in images:
+            record = book[image]
+            schedule = schedule_for(image)
+            if schedule == record.schedule and (schedule is None or image in queue):
+                continue
+            book.set_schedule(image, schedule)
+            if schedule is None:
+                queue.remove(image)
+                record.next_run = None
+            else:
+                record.next_run = next_run(image, schedule)
+                queue.push(image, record.next_run)
+
+    def plan_catch_up(self, images: Iterable[ImageSpec], book: Book, now: datetime) -> None:
+        """Queue newly known images for a catch-up now if their next slot is far.
+
+        The request snapshots only if the image's newest mirror snapshot is older than its
+        shortest interval: one snapshot, not one per missed slot; then it follows its slots.
+        """
+        next_run = NextRuns(now, stagger=self.stagger)
+        for image in images:
+            record = book[image]
+            schedule = record.schedule
+            if schedule is None or next_run(image, schedule) - now <= CATCH_UP_AFTER:
+                continue
+            shortest = min(item.interval.timedelta for item in schedule)
+            self._catch_up[image] = now - shortest
+            self._queue.push(image, now)
+            record.next_run = now
+
+    def restagger(self, stagger: bool, book: Book, now: datetime) -> bool:
+        """Turn staggering on or off: every queued image moves to its new next run at once.
+        False if it was so already (nothing moved)."""
+        if stagger == self.stagger:
+            return False
+        self.stagger = stagger
+        next_run = NextRuns(now, stagger=stagger)  # one pass under the lock: a rare command
+        queue = self._queue
+        for image in book:
+            record = book[image]
+            due = queue.due_of(image)
+            if record.schedule is None or due is None or due <= now or image in self._catch_up:
+                continue  # not ours, or due already (a slot or a catch-up): re-queued after
+            record.next_run = next_run(image, record.schedule)
+            queue.push(image, record.next_run)
+        return True
+
+    def pop_due(self, now: datetime, limit: int, book: Book) -> tuple[list[Due], int]:
+        """Up to ``limit`` due images, each queued again at its next run; and how many were
+        popped (an image no longer scheduled is popped and dropped)."""
+        popped = self._queue.pop_due_many(now, limit)
+        next_run = NextRuns(now, stagger=self.stagger)
+        push, catch_up = self._queue.push, self._catch_up
+        due: list[Due] = []
+        for image in popped:
+            record = book[image]
+            schedule = record.schedule
+            if schedule is None:
+                continue
+            slot = None if image in catch_up else record.next_run
+            record.next_run = when = next_run(image, schedule)
+            push(image, when)
+            due.append(Due(image, record, slot))
+        return due, len(popped)
+
+    def take_catch_up(self, image: ImageSpec) -> datetime | None:
+        """The image's catch-up mark (its ``recent_since``), removed: its request starts."""
+        return self._catch_up.pop(image, None)
+
+    def forget(self, image: ImageSpec) -> None:
+        """The image is gone: out of the queue, its mark dropped."""
+        self._catch_up.pop(image, None)
+        self._queue.remove(image)
