@@ -48,8 +48,8 @@ REPO = Path(__file__).resolve().parents[2]
 # The working tree is copied whole (unit tests read monitoring/, container/, debian/ …), but for
 # version control, tool caches and virtualenvs.
 IGNORED = shutil.ignore_patterns(
-    "__pycache__", "*.pyc", ".git", ".tox", ".mypy_cache", ".ruff_cache", ".pytest_cache",
-    ".hypothesis",
+    "__pycache__", "*.pyc", ".git", ".tox", ".venv", ".mypy_cache", ".ruff_cache",
+    ".pytest_cache", ".hypothesis",
 )  # fmt: skip
 # The unit and fake-contract tests: everything under tests/unit and tests/contract that needs no
 # cluster (tests/contract/test_*_rados.py and test_option_mgr.py are marked ceph_cluster), but
