@@ -29,7 +29,8 @@ from .explain import explain
 from .inflight import InFlight, check_timeout, timed_out
 from .levels import ImageSpec, LevelSpec, Resolver, resolve_name
 from .metrics import Sample
-from .pauses import Pauses, PauseStore
+from .pauses import PauseStore
+from .plan import Plan
 from .ports import ClusterIO, SnapshotDriver
 from .render import LogLine
 from .requests import Outcome
@@ -61,8 +62,9 @@ class Handler:
     lock. Take ``_cond`` (not ``_lock``) in a block that calls ``notify_all``: a change the
     thread must act on sooner than its wake-up (a request ended, a refresh or health became
     due, a setting changed, shutdown). No I/O is done under it: cluster and storage calls run
-    between two critical sections, and the second one checks ``_generation`` so a command's
-    newer view wins. ``_write_lock`` only serialises add/remove/pause/resume (they do I/O).
+    between two critical sections, and the second one checks the plan's ``generation`` so a
+    command's newer view wins. ``_write_lock`` only serialises add/remove/pause/resume (they
+    do I/O).
 
     **Who writes what** (every mutable field has one owner; the Handler calls it under the
     lock):
@@ -74,17 +76,15 @@ class Handler:
                                   lateness, totals
     ``Timetable`` (timetable.py)  when each image runs next: the queue, the catch-up marks,
                                   stagger; the only writer of ``record.next_run``
-    ``ScheduleCatalog``           our levels' schedules (``_catalog``) and rbd_support's
-                                  (``_upstream_catalog``); swapped whole by ``refresh``
-    ``Pauses``                    the paused levels; swapped whole by ``refresh``/commands
+    ``Plan`` (plan.py)            what should be snapshotted: our schedules, rbd_support's,
+                                  the pauses, the pools (and those without a tx peer), the
+                                  ``generation`` a refresh checks before it replaces them
     ``Throttle`` (throttle.py)    the concurrency cap: running and waiting images
     ``InFlight`` (inflight.py)    requests started and not ended; those past the bound
     ``Watchdog`` (watchdog.py)    stalled requests and a stuck pass, told once
     ``HealthTimer`` (health.py)   the checks last published and when to publish again
-    the Handler itself            ``_peerless`` and ``_pools`` (from the last refresh),
-                                  ``_to_seed``, ``_pending_scopes``, ``_next_refresh``,
-                                  ``_refreshed``, ``_heartbeat``, ``_generation``,
-                                  ``refresh_interval``
+    the Handler itself            ``_to_seed``, ``_pending_scopes``, ``_next_refresh``,
+                                  ``_refreshed``, ``_heartbeat``, ``refresh_interval``
     ============================  ===========================================================
 
     Settings arrive in one ``apply`` call (``settings.Settings``). Views (status, list,
@@ -111,7 +111,6 @@ class Handler:
         self._upstream = upstream
         self._driver = driver
         self._pause_store = pauses
-        self._pauses = Pauses()
         self._clock = clock
         self._log = log
         self.refresh_interval = settings.refresh_interval
@@ -119,9 +118,7 @@ class Handler:
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._write_lock = threading.Lock()  # serialises add/remove (they do I/O)
-        self._catalog = ScheduleCatalog()
-        self._upstream_catalog = ScheduleCatalog()
-        self._generation = 0  # bumped by every command that changes the catalog
+        self._plan = Plan()  # schedules, pauses, pools without a tx peer
         self._book = Book(settings.late_factor)
         self._to_seed: deque[ImageSpec] = deque()  # newly known: read their newest snapshot
         self._health = health.HealthTimer(clock.now())  # when to publish, what was
@@ -134,8 +131,6 @@ class Handler:
         self._in_flight = InFlight(settings.snap_create_timeout)
         self._next_refresh: datetime | None = None  # None: refresh at once
         self._pending_scopes: list[LevelSpec] = []  # levels to rescan soon
-        self._peerless: dict[int, str] = {}  # pools with scheduled images but no tx peer
-        self._pools: dict[int, str] = {}  # the RBD pools the last full refresh saw: id -> name
         self._stopping = False
         self._starting = _StartLoop()
         self._thread: threading.Thread | None = None
@@ -342,14 +337,12 @@ class Handler:
         with self._lock:
             now = self._clock.now()
             due, popped = self._timetable.pop_due(now, DISPATCH_BATCH, self._book)
-            book, admit = self._book, self._admit
+            book, admit, hold = self._book, self._admit, self._plan.hold
             self._watchdog.starting(now, idle=self._throttle.idle)
             for image, record, slot in due:
-                if image.pool_id in self._peerless:
-                    book.skipped(image, Skip.NO_TX_PEER)  # librbd would refuse: told in health
-                    continue
-                if self._pauses and self._pauses.covering(image) is not None:
-                    book.skipped(image, Skip.PAUSED)  # keeps its slots, takes no snapshot
+                held = hold(image)
+                if held is not None:
+                    book.skipped(image, held)
                     continue
                 admission = admit(image)
                 if admission is Admission.ALREADY_PENDING:
@@ -455,37 +448,35 @@ class Handler:
     def refresh(self) -> None:
         """Reload every schedule and rediscover every covered image."""
         with self._lock:
-            generation = self._generation
-            previous = self._catalog.copy()
+            generation = self._plan.generation
+            previous = self._plan.catalog.copy()
             # Changes made so far are in storage, so this refresh covers them; a change made
             # from now on leaves its scope pending for the next pass.
             self._pending_scopes = []
             began = self._clock.now()
         pools = self._io.rbd_pools()
         catalog, skipped = self._store.load(pools, previous)
-        pauses = self._pause_store.load() if self._pause_store is not None else self._pauses
+        pauses = self._pause_store.load() if self._pause_store is not None else self._plan.pauses
         upstream = (
             self._upstream.load(pools).catalog if self._upstream is not None else ScheduleCatalog()
         )
         with self._lock:
-            if self._generation != generation:
+            if self._plan.generation != generation:
                 # A command changed the catalog meanwhile: keep its (newer) view.
-                catalog = self._catalog.copy()
+                catalog = self._plan.catalog.copy()
         covered = [p for p in pools if catalog.intersects(LevelSpec.for_pool(p))]
         found, failed, peerless = discover(self._io, covered, catalog.intersects)
         with self._lock:
             present = {p.id: p.name for p in pools}
             # Told once: each pool deleted since the last refresh that had schedules or images
-            self._tell(changes.pools_gone(self._pools, present, previous, self._book))
-            self._pools = present
-            if self._generation == generation:
+            known = self._plan.set_pools(present)
+            self._tell(changes.pools_gone(known, present, previous, self._book))
+            if self._plan.replace(generation, catalog, pauses):
                 self._tell(changes.levels_gone(previous, catalog, present, skipped))
-                self._catalog = catalog
-                self._pauses = pauses
-            if list(upstream) != list(self._upstream_catalog):
-                self._upstream_catalog = upstream
+            if self._plan.set_upstream(upstream):
                 self._requeue(list(self._book), self._clock.now())
-            self._set_peerless((set(self._peerless) | {p.id for p in pools}) - failed, peerless)
+            checked = (set(self._plan.peerless) | {p.id for p in pools}) - failed
+            self._set_peerless(checked, peerless)
             # Images of pools that failed to scan stay as they were; all others are replaced.
             scanned = {p.id for p in covered} - failed
             self._apply(
@@ -500,7 +491,7 @@ class Handler:
         """Rediscover only the pools that ``levels`` touch (after add/remove)."""
         pools = self._io.rbd_pools()
         with self._lock:
-            catalog = self._catalog.copy()
+            catalog = self._plan.catalog.copy()
         touched = [p for p in pools if any(lv.intersects(LevelSpec.for_pool(p)) for lv in levels)]
         found, failed, peerless = discover(self._io, touched, catalog.intersects)
         scanned = {p.id for p in touched} - failed
@@ -516,11 +507,7 @@ class Handler:
 
     def _set_peerless(self, checked: set[int], peerless: dict[int, str]) -> None:
         """Record which of the ``checked`` pools lack a tx peer; report changes (lock held)."""
-        before = dict(self._peerless)
-        for pool_id in checked:
-            self._peerless.pop(pool_id, None)
-        self._peerless.update(peerless)
-        self._tell(changes.peers_changed(before, self._peerless))
+        self._tell(self._plan.set_peerless(checked, peerless))
         self._publish_health()
 
     def _publish_health(self) -> None:
@@ -529,9 +516,9 @@ class Handler:
         checks = health.checks(
             now,
             book=self._book,
-            peerless=list(self._peerless.values()),
-            pauses=self._pauses,
-            upstream=self._upstream_catalog,
+            peerless=list(self._plan.peerless.values()),
+            pauses=self._plan.pauses,
+            upstream=self._plan.upstream,
         )
         if self._health.publish(now, checks) and self.on_health is not None:
             self.on_health(checks)
@@ -576,11 +563,7 @@ class Handler:
 
     def _requeue(self, images: Iterable[ImageSpec], now: datetime) -> None:
         """Queue each image by its governing schedule, if that schedule changed (lock held)."""
-        self._timetable.requeue(images, self._book, self._schedule_for, now)
-
-    def _schedule_for(self, image: ImageSpec) -> Schedule | None:
-        """The schedule of ours that governs ``image``; None while rbd_support holds it."""
-        return None if self._upstream_catalog.find(image) else self._catalog.find(image)
+        self._timetable.requeue(images, self._book, self._plan.schedule_for, now)
 
     # -- commands -----------------------------------------------------------------------
 
@@ -602,14 +585,13 @@ class Handler:
         """Edit one level's schedule: write storage first, then memory, then re-queue."""
         with self._write_lock:
             with self._lock:
-                old = self._catalog.get(level) or Schedule()
+                old = self._plan.catalog.get(level) or Schedule()
             new = edit(old)
             if new == old:
                 return
             self._store.save(level, new)
             with self._cond:
-                self._catalog.set(level, new)
-                self._generation += 1
+                self._plan.set_level(level, new)
                 self._health.mark()  # images may have left our schedules
                 self._requeue(self._book.covered(level), self._clock.now())
                 self._pending_scopes.append(level)
@@ -625,13 +607,12 @@ class Handler:
     def _set_paused(self, level: LevelSpec, *, paused: bool) -> str:
         with self._write_lock:
             with self._lock:
-                old = self._pauses
+                old = self._plan.pauses
             new = old.toggled(level, paused=paused, now=self._clock.now())
             if new != old and self._pause_store is not None:
                 self._pause_store.save(new)
             with self._cond:
-                self._pauses = new
-                self._generation += 1
+                self._plan.set_pauses(new)
                 covered = sum(1 for _ in self._book.covered(level))
                 self._publish_health()
         return render.paused_text(level.name, paused=paused, covered=covered)
@@ -648,7 +629,7 @@ class Handler:
         with self._lock:
             self._watchdog.starting(self._clock.now(), idle=self._throttle.idle)
             for image, name in sorted(images.items(), key=lambda item: item[1]):
-                if image.pool_id in self._peerless:
+                if image.pool_id in self._plan.peerless:
                     peerless += 1
                     continue
                 admission = self._admit(image)
@@ -674,9 +655,9 @@ class Handler:
             return explain(
                 level,
                 images,
-                catalog=self._catalog,
-                upstream=self._upstream_catalog,
-                pauses=self._pauses,
+                catalog=self._plan.catalog,
+                upstream=self._plan.upstream,
+                pauses=self._plan.pauses,
                 now=self._clock.now(),
                 count=count,
                 stagger=self._timetable.stagger,
@@ -705,8 +686,9 @@ class Handler:
         self, level: LevelSpec, visible: Callable[[LevelSpec], bool]
     ) -> dict[str, Any]:
         with self._lock:
-            selected = [(spec, sch) for spec, sch in self._catalog.select(level) if visible(spec)]
-            return render.listing(selected, self._pauses)
+            plan = self._plan
+            selected = [(spec, sch) for spec, sch in plan.catalog.select(level) if visible(spec)]
+            return render.listing(selected, plan.pauses)
 
     def image_record(self, image: ImageSpec) -> ImageRecord | None:
         """A copy of what the book knows about ``image``."""
@@ -719,7 +701,7 @@ class Handler:
     ) -> render.StatusEntries:
         """Queued images under ``level`` the caller may see, in queue order (lock held)."""
         return [
-            (due, self._book[image], self._pauses.covering(image))
+            (due, self._book[image], self._plan.pauses.covering(image))
             for due, image in self._timetable.entries()
             if level.matches(image) and visible(image)
         ]
@@ -747,7 +729,7 @@ class Handler:
         return Live(
             now,
             self._heartbeat,
-            self._pauses,
+            self._plan.pauses,
             throttle.running,
             throttle.waiting,
             len(self._timetable),
