@@ -210,6 +210,11 @@ class Book:
     def get(self, image: ImageSpec) -> ImageRecord | None:
         return self._records.get(image)
 
+    def name(self, image: ImageSpec) -> str:
+        """The image's display name (its pool/id while unknown), for log lines."""
+        record = self._records.get(image)
+        return record.name if record else f"{image.pool_id}/{image.image_id}"
+
     def items(self) -> Iterable[tuple[ImageSpec, ImageRecord]]:
         return self._records.items()
 

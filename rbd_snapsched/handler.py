@@ -24,35 +24,27 @@ from .book import Book, ImageRecord, Skip
 from .catalog import ScheduleCatalog
 from .clock import Clock
 from .discovery import discover, primary_images
+from .dispatch import Dispatcher
 from .errors import InvalidArgument
 from .explain import explain
-from .inflight import InFlight, check_timeout, timed_out
 from .levels import ImageSpec, LevelSpec, Resolver, resolve_name
 from .metrics import Sample
 from .pauses import PauseStore
 from .plan import Plan
 from .ports import ClusterIO, SnapshotDriver
 from .render import LogLine
-from .requests import Outcome
 from .sampling import Live, sample
 from .schedule import Interval, Schedule, ScheduleItem, StartTime
 from .settings import DEFAULTS, Settings
 from .store import ScheduleStore
 from .takeover import take_over
-from .throttle import Admission, Throttle
+from .throttle import Admission
 from .timetable import Timetable
 from .watchdog import Watchdog
 
 DISPATCH_BATCH = 256
 SEED_BATCH = 32  # images whose newest mirror snapshot one pass reads (blocking I/O)
 HEARTBEAT = timedelta(seconds=60)  # the thread passes at least this often (metrics heartbeat)
-
-
-class _StartLoop(threading.local):
-    """This thread's running start loop: requests queued to start after the current one."""
-
-    def __init__(self) -> None:
-        self.work: deque[tuple[ImageSpec, str]] | None = None
 
 
 class Handler:
@@ -79,8 +71,8 @@ class Handler:
     ``Plan`` (plan.py)            what should be snapshotted: our schedules, rbd_support's,
                                   the pauses, the pools (and those without a tx peer), the
                                   ``generation`` a refresh checks before it replaces them
-    ``Throttle`` (throttle.py)    the concurrency cap: running and waiting images
-    ``InFlight`` (inflight.py)    requests started and not ended; those past the bound
+    ``Dispatcher`` (dispatch.py)  the requests in flight: the cap (``Throttle``), the bound
+                                  (``InFlight``), the start loop, the driver
     ``Watchdog`` (watchdog.py)    stalled requests and a stuck pass, told once
     ``HealthTimer`` (health.py)   the checks last published and when to publish again
     the Handler itself            ``_to_seed``, ``_pending_scopes``, ``_next_refresh``,
@@ -109,7 +101,6 @@ class Handler:
         self._store = store
         # rbd_support's storage, read only: an image it still schedules is not ours to snapshot
         self._upstream = upstream
-        self._driver = driver
         self._pause_store = pauses
         self._clock = clock
         self._log = log
@@ -126,13 +117,22 @@ class Handler:
         self._watchdog = Watchdog(clock.now())  # stalled requests, a pass stuck on the cluster
         self._refreshed: tuple[datetime, float] | None = None  # last full refresh: end, seconds
         self._timetable = Timetable(settings.stagger)  # queue, catch-up marks, next runs
-        self._throttle = Throttle(settings.max_concurrent)
-        # Requests started and not done; those past snap_create_timeout hold no slot
-        self._in_flight = InFlight(settings.snap_create_timeout)
+        self._dispatcher = Dispatcher(  # the requests in flight: cap, bound, start loop, driver
+            cond=self._cond,
+            driver=driver,
+            clock=clock,
+            log=log,
+            book=self._book,
+            timetable=self._timetable,
+            health=self._health,
+            watchdog=self._watchdog,
+            tell=self._tell,
+            max_concurrent=settings.max_concurrent,
+            snap_create_timeout=settings.snap_create_timeout,
+        )
         self._next_refresh: datetime | None = None  # None: refresh at once
         self._pending_scopes: list[LevelSpec] = []  # levels to rescan soon
         self._stopping = False
-        self._starting = _StartLoop()
         self._thread: threading.Thread | None = None
         self.on_fatal: Callable[[BaseException], None] | None = None
         self.on_health: Callable[[dict[str, dict[str, Any]]], None] | None = None
@@ -149,20 +149,16 @@ class Handler:
         """Stop the thread at once, then wait for requests in flight (``timeout``: give up)."""
         with self._cond:
             self._stopping = True
-            self._throttle.drain_waiting()  # start nothing new; let the running ones finish
+            self._dispatcher.drain()  # start nothing new; let the running ones finish
             self._cond.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         with self._cond:
-            if not self._cond.wait_for(self._idle, timeout):
+            if not self._cond.wait_for(self._dispatcher.idle, timeout):
+                running, _, overdue = self._dispatcher.counts()
                 self._log.error(
-                    "gave up waiting for %d snapshot requests in flight",
-                    self._throttle.running + self._in_flight.overdue,
+                    "gave up waiting for %d snapshot requests in flight", running + overdue
                 )
-
-    def _idle(self) -> bool:
-        """No request in flight, not even one past its bound (lock held)."""
-        return self._throttle.idle and not self._in_flight.overdue
 
     def watch(self) -> None:
         """Tell once when snapshot requests are in flight and none finished for
@@ -170,9 +166,8 @@ class Handler:
         (a refresh waiting on the cluster): ``watchdog.py``. Called now and then from another
         thread."""
         with self._lock:
-            throttle = self._throttle
-            now = self._clock.now()
-            self._tell(self._watchdog.check(now, throttle.running, throttle.waiting))
+            running, waiting, _ = self._dispatcher.counts()
+            self._tell(self._watchdog.check(self._clock.now(), running, waiting))
 
     def _tell(self, lines: Iterable[LogLine | None]) -> None:
         """Log the lines a pure room worded (``watchdog.py``, ``changes.py``), as worded."""
@@ -206,17 +201,11 @@ class Handler:
     def set_max_concurrent(self, limit: int) -> None:
         if limit < 1:
             raise InvalidArgument(f"max_concurrent_snap_create must be >= 1, not {limit}")
-        with self._lock:
-            ready = [(i, self._name(i)) for i in self._throttle.set_limit(limit)]
-        self._start_requests(ready)
+        self._dispatcher.set_limit(limit)
 
     def set_snap_create_timeout(self, seconds: float) -> None:
         """A new bound on how long a request may hold its slot, for those running too."""
-        bound = check_timeout(seconds)
-        with self._cond:
-            if bound != self._in_flight.bound:
-                self._in_flight.bound = bound
-                self._cond.notify_all()  # the thread's next wake-up may be sooner
+        self._dispatcher.set_bound(seconds)
 
     def set_late_factor(self, factor: float) -> None:
         if not factor > 0:
@@ -242,12 +231,6 @@ class Handler:
             if self._timetable.restagger(stagger, self._book, self._clock.now()):
                 self._cond.notify_all()
 
-    def _name(self, image: ImageSpec) -> str:
-        record = self._book.get(image)
-        return record.name if record else f"{image.pool_id}/{image.image_id}"
-
-    # -- the thread ---------------------------------------------------------------------
-
     def _run(self) -> None:
         try:
             while True:
@@ -260,7 +243,7 @@ class Handler:
                     later = (
                         self._health.due(),
                         self._book.next_late_at(),
-                        self._in_flight.next_timeout(),
+                        self._dispatcher.next_timeout(),
                     )
                     deadline = min((t for t in (deadline, *later) if t is not None), default=None)
                     if not self._pending_scopes and self._next_refresh is not None:
@@ -295,7 +278,7 @@ class Handler:
             self._refresh_scopes(scopes)
         while not self._stopping and self._dispatch_due():
             pass
-        self._expire_overdue()
+        self._dispatcher.expire_overdue()
         seeding = self._seed_some()
         with self._lock:
             now = self._clock.now()
@@ -308,7 +291,7 @@ class Handler:
                 self._next_refresh,
                 self._book.next_late_at(),
                 self._health.due(),
-                self._in_flight.next_timeout(),
+                self._dispatcher.next_timeout(),
                 now + HEARTBEAT,
                 now if seeding else None,
             )
@@ -337,8 +320,8 @@ class Handler:
         with self._lock:
             now = self._clock.now()
             due, popped = self._timetable.pop_due(now, DISPATCH_BATCH, self._book)
-            book, admit, hold = self._book, self._admit, self._plan.hold
-            self._watchdog.starting(now, idle=self._throttle.idle)
+            book, admit, hold = self._book, self._dispatcher.admit, self._plan.hold
+            self._watchdog.starting(now, idle=self._dispatcher.idle())
             for image, record, slot in due:
                 held = hold(image)
                 if held is not None:
@@ -352,96 +335,8 @@ class Handler:
                 book.dispatched(image, slot, now)
                 if admission is Admission.START:
                     started.append((image, record.name))
-        self._start_requests(started)
+        self._dispatcher.start(started)
         return popped == DISPATCH_BATCH
-
-    def _admit(self, image: ImageSpec) -> Admission:
-        """The throttle's admission, and none for an image whose last request outlived its
-        bound and has not ended: one request per image in librbd at a time (lock held)."""
-        if self._in_flight.is_overdue(image):
-            return Admission.ALREADY_PENDING
-        return self._throttle.admit(image)
-
-    def _expire_overdue(self) -> None:
-        """Release the slots of requests that outlived ``snap_create_timeout`` (``inflight.py``):
-        each counts as failed with ETIMEDOUT, once, and its slot goes to the next waiting
-        image; ``_request_done`` records what it did after all when its ``done`` comes.
-        """
-        work: deque[tuple[ImageSpec, str]] = deque()
-        with self._cond:
-            now = self._clock.now()
-            bound = self._in_flight.bound
-            for image, _since in self._in_flight.expire(now):
-                outcome = timed_out(self._driver.in_flight(image), bound)
-                self._book.finished(image, outcome, now)
-                self._log.warning(
-                    "%s: snapshot request %s (librbd may be waiting for an exclusive lock "
-                    "owner that does not answer); its slot is released, the image gets no new "
-                    "request until this one ends",
-                    self._name(image),
-                    outcome.detail,
-                )
-                self._health.mark()
-                self._release(image, work)
-        if work:
-            self._start_requests(work)
-
-    def _start_requests(self, requests: Iterable[tuple[ImageSpec, str]]) -> None:
-        """Start snapshot requests; iterative, since a driver may complete them inline."""
-        if self._starting.work is not None:
-            self._starting.work.extend(requests)  # finished inline: start the next one later
-            return
-        work = self._starting.work = deque(requests)
-        try:
-            while work:
-                image, name = work.popleft()
-                with self._cond:
-                    recent_since = self._timetable.take_catch_up(image)
-                    if self._in_flight.started(image, self._clock.now()):
-                        self._cond.notify_all()  # the thread's wake-up: this one's bound
-                try:
-                    self._driver.start(image, name, self._request_done, recent_since)
-                except Exception as e:
-                    self._log.error("exception when starting snapshot request for %s: %s", name, e)
-                    with self._cond:
-                        self._release(image, work)
-        finally:
-            self._starting.work = None
-
-    def _release(self, image: ImageSpec, work: deque[tuple[ImageSpec, str]]) -> None:
-        """Free ``image``'s slot; queue the next waiting image to start (lock held)."""
-        self._in_flight.released(image)
-        ready = self._throttle.finish(image)
-        if ready is not None:
-            work.append((ready, self._name(ready)))
-        if self._idle():
-            self._cond.notify_all()  # shutdown() waits for this
-
-    def _request_done(self, image: ImageSpec, outcome: Outcome) -> None:
-        work: deque[tuple[ImageSpec, str]] = deque()
-        with self._cond:
-            now = self._clock.now()
-            since = self._in_flight.ended(image)
-            if since is not None:  # timed out: its slot went to another request already
-                self._book.finished_late(image, outcome, now)
-                self._log.info(
-                    "%s: snapshot request that timed out ended after %.0fs: %s",
-                    self._name(image),
-                    (now - since).total_seconds(),
-                    outcome.detail,
-                )
-            else:
-                self._book.finished(image, outcome, now)
-            self._tell([self._watchdog.finished(now)])
-            if not self._health.marked:
-                self._health.mark()
-                self._cond.notify_all()  # the thread republishes health (debounced)
-            if since is None:
-                self._release(image, work)
-            elif self._idle():
-                self._cond.notify_all()  # shutdown() waits for this
-        if work:
-            self._start_requests(work)
 
     # -- discovery ----------------------------------------------------------------------
 
@@ -627,20 +522,20 @@ class Handler:
         started: list[tuple[ImageSpec, str]] = []
         busy = peerless = 0
         with self._lock:
-            self._watchdog.starting(self._clock.now(), idle=self._throttle.idle)
+            self._watchdog.starting(self._clock.now(), idle=self._dispatcher.idle())
             for image, name in sorted(images.items(), key=lambda item: item[1]):
                 if image.pool_id in self._plan.peerless:
                     peerless += 1
                     continue
-                admission = self._admit(image)
+                admission = self._dispatcher.admit(image)
                 if admission is Admission.ALREADY_PENDING:
                     busy += 1
                     continue
                 self._book.dispatched(image, None, self._clock.now())
                 if admission is Admission.START:
                     started.append((image, name))
-            running = self._throttle.running
-        self._start_requests(started)
+            running = self._dispatcher.counts()[0]
+        self._dispatcher.start(started)
         return render.snapshot_now(level.name, len(images), busy, peerless, running)
 
     def explain(
@@ -725,14 +620,14 @@ class Handler:
         """The figures a scrape takes besides the book's (lock held)."""
         now = self._clock.now()
         self._advance(now)
-        throttle = self._throttle
+        running, waiting, overdue = self._dispatcher.counts()
         return Live(
             now,
             self._heartbeat,
             self._plan.pauses,
-            throttle.running,
-            throttle.waiting,
+            running,
+            waiting,
             len(self._timetable),
             self._refreshed,
-            self._in_flight.overdue,
+            overdue,
         )

@@ -1,0 +1,202 @@
+"""The snapshot requests in flight: the cap, the bound, the start loop and the driver.
+
+The Handler's last room along its pipeline (plan -> timetable -> requests -> librbd). It owns
+the ``Throttle`` (the cap, FIFO beyond it), the ``InFlight`` bound (``snap_create_timeout``),
+the start loop and the driver, and it shares the Handler's one lock through its Condition:
+
+- ``admit``, ``idle``, ``counts`` and ``next_timeout`` are called with the lock held;
+- ``start``, ``set_limit``, ``expire_overdue`` and the driver's ``done`` take it themselves, and
+  call the driver only without it (a driver may complete a request inline, on this thread).
+
+It notifies the Condition where the Handler's thread or ``shutdown`` must look again: a
+request started (its bound may be the next wake-up), the last one ended (``shutdown`` waits for
+that), health became due after an end, the bound changed.
+
+What each request did goes to the book; the stall watch hears every end.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from .book import Book
+from .clock import Clock
+from .health import HealthTimer
+from .inflight import InFlight, check_timeout, timed_out
+from .levels import ImageSpec
+from .ports import SnapshotDriver
+from .render import LogLine
+from .requests import Outcome
+from .throttle import Admission, Throttle
+from .timetable import Timetable
+from .watchdog import Watchdog
+
+Work = deque[tuple[ImageSpec, str]]  # requests to start: image, display name
+
+
+class _StartLoop(threading.local):
+    """This thread's running start loop: requests queued to start after the current one."""
+
+    def __init__(self) -> None:
+        self.work: Work | None = None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        cond: threading.Condition,
+        driver: SnapshotDriver,
+        clock: Clock,
+        log: logging.Logger,
+        book: Book,
+        timetable: Timetable,
+        health: HealthTimer,
+        watchdog: Watchdog,
+        tell: Callable[[Iterable[LogLine | None]], None],
+        max_concurrent: int,
+        snap_create_timeout: float,
+    ) -> None:
+        self._cond = cond
+        self._driver = driver
+        self._clock = clock
+        self._log = log
+        # collaborators, each the owner of its own state: told, never written here
+        self._book = book
+        self._timetable = timetable
+        self._health = health
+        self._watchdog = watchdog
+        self._tell = tell
+        self._throttle = Throttle(max_concurrent)
+        # Requests started and not done; those past snap_create_timeout hold no slot
+        self._in_flight = InFlight(snap_create_timeout)
+        self._starting = _StartLoop()
+
+    # -- reads (lock held) ----------------------------------------------------------------
+
+    def idle(self) -> bool:
+        """No request in flight, not even one past its bound."""
+        return self._throttle.idle and not self._in_flight.overdue
+
+    def counts(self) -> tuple[int, int, int]:
+        """Requests running (holding a slot), waiting for one, and past their bound."""
+        throttle = self._throttle
+        return throttle.running, throttle.waiting, self._in_flight.overdue
+
+    def next_timeout(self) -> datetime | None:
+        return self._in_flight.next_timeout()
+
+    def admit(self, image: ImageSpec) -> Admission:
+        """The throttle's admission, and none for an image whose last request outlived its
+        bound and has not ended: one request per image in librbd at a time."""
+        if self._in_flight.is_overdue(image):
+            return Admission.ALREADY_PENDING
+        return self._throttle.admit(image)
+
+    # -- settings ---------------------------------------------------------------------------
+
+    def set_limit(self, limit: int) -> None:
+        """A new cap, for the waiting requests too (those it admits start now)."""
+        with self._cond:
+            ready = [(i, self._book.name(i)) for i in self._throttle.set_limit(limit)]
+        self.start(ready)
+
+    def set_bound(self, seconds: float) -> None:
+        """A new bound on how long a request may hold its slot, for those running too."""
+        bound = check_timeout(seconds)
+        with self._cond:
+            if bound != self._in_flight.bound:
+                self._in_flight.bound = bound
+                self._cond.notify_all()  # the thread's next wake-up may be sooner
+
+    def drain(self) -> None:
+        """Start nothing new; let the running ones finish (lock held: shutdown)."""
+        self._throttle.drain_waiting()
+
+    # -- the requests' lives --------------------------------------------------------------
+
+    def start(self, requests: Iterable[tuple[ImageSpec, str]]) -> None:
+        """Start snapshot requests; iterative, since a driver may complete them inline."""
+        if self._starting.work is not None:
+            self._starting.work.extend(requests)  # finished inline: start the next one later
+            return
+        work = self._starting.work = deque(requests)
+        try:
+            while work:
+                image, name = work.popleft()
+                with self._cond:
+                    recent_since = self._timetable.take_catch_up(image)
+                    if self._in_flight.started(image, self._clock.now()):
+                        self._cond.notify_all()  # the thread's wake-up: this one's bound
+                try:
+                    self._driver.start(image, name, self._done, recent_since)
+                except Exception as e:
+                    self._log.error("exception when starting snapshot request for %s: %s", name, e)
+                    with self._cond:
+                        self._release(image, work)
+        finally:
+            self._starting.work = None
+
+    def expire_overdue(self) -> None:
+        """Release the slots of requests that outlived ``snap_create_timeout`` (``inflight.py``):
+        each counts as failed with ETIMEDOUT, once, and its slot goes to the next waiting
+        image; ``_done`` records what it did after all when its ``done`` comes.
+        """
+        work: Work = deque()
+        with self._cond:
+            now = self._clock.now()
+            bound = self._in_flight.bound
+            for image, _since in self._in_flight.expire(now):
+                outcome = timed_out(self._driver.in_flight(image), bound)
+                self._book.finished(image, outcome, now)
+                self._log.warning(
+                    "%s: snapshot request %s (librbd may be waiting for an exclusive lock "
+                    "owner that does not answer); its slot is released, the image gets no new "
+                    "request until this one ends",
+                    self._book.name(image),
+                    outcome.detail,
+                )
+                self._health.mark()
+                self._release(image, work)
+        if work:
+            self.start(work)
+
+    def _release(self, image: ImageSpec, work: Work) -> None:
+        """Free ``image``'s slot; queue the next waiting image to start (lock held)."""
+        self._in_flight.released(image)
+        ready = self._throttle.finish(image)
+        if ready is not None:
+            work.append((ready, self._book.name(ready)))
+        if self.idle():
+            self._cond.notify_all()  # shutdown() waits for this
+
+    def _done(self, image: ImageSpec, outcome: Outcome) -> None:
+        """The driver's callback: a request ended (on the driver's thread)."""
+        work: Work = deque()
+        with self._cond:
+            now = self._clock.now()
+            since = self._in_flight.ended(image)
+            if since is not None:  # timed out: its slot went to another request already
+                self._book.finished_late(image, outcome, now)
+                self._log.info(
+                    "%s: snapshot request that timed out ended after %.0fs: %s",
+                    self._book.name(image),
+                    (now - since).total_seconds(),
+                    outcome.detail,
+                )
+            else:
+                self._book.finished(image, outcome, now)
+            self._tell([self._watchdog.finished(now)])
+            if not self._health.marked:
+                self._health.mark()
+                self._cond.notify_all()  # the thread republishes health (debounced)
+            if since is None:
+                self._release(image, work)
+            elif self.idle():
+                self._cond.notify_all()  # shutdown() waits for this
+        if work:
+            self.start(work)
