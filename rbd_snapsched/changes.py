@@ -135,3 +135,23 @@ def peers_changed(before: Mapping[int, str], after: Mapping[int, str]) -> list[L
         if pool_id not in after
     )
     return lines
+
+
+def election(
+    previous: int | None, seen: tuple[int, list[str]] | None
+) -> tuple[int | None, LogLine | None]:
+    """A new monitor election (a mon restarted, or the quorum changed), told once seen.
+
+    ``seen`` is a mon_status's election epoch and quorum (``cluster.mon_election``; None if it
+    did not say); returns the epoch to remember and the line to log, if any.
+    """
+    if seen is None:
+        return previous, None
+    epoch, quorum = seen
+    if previous is None or epoch == previous:
+        return epoch, None
+    return epoch, LogLine(
+        logging.INFO,
+        "monitor election: epoch %s -> %s, quorum %s (a monitor restarted or the quorum changed)",
+        (previous, epoch, ",".join(quorum) or "?"),
+    )

@@ -13,7 +13,7 @@ import rados
 import rbd
 from mgr_module import HandleCommandResult, MgrModule, MgrStandbyModule, NotifyType, Option
 
-from . import metrics, pauses, settings
+from . import access, changes, metrics, pauses, settings
 from .clock import SystemClock
 from .cluster import (
     RadosClusterIO,
@@ -27,9 +27,9 @@ from .cluster import (
 from .commands import PREFIX, Arg, ArgType, CommandTable, Reply, Scope, respond
 from .compat import declare_commands
 from .endpoint import Endpoint
-from .errors import InvalidArgument, NotAuthorized, NotReady, SnapSchedError
+from .errors import InvalidArgument, NotReady, SnapSchedError
 from .handler import Handler
-from .levels import ImageSpec, LevelName, LevelSpec, caps_args
+from .levels import ImageSpec, LevelName, LevelSpec
 from .rbd_driver import RbdDriver
 from .schedule import Schedule
 from .store import SCHEDULE_OID, UPSTREAM_SCHEDULE_OID, ModuleOption, ScheduleStore
@@ -70,13 +70,8 @@ class Module(MgrModule):
         self._wake = threading.Event()
         self._client_addrs: frozenset[str] = frozenset()  # our rados client's, as blocklisted
         self._election_epoch: int | None = None
-        self._endpoint = Endpoint(
-            self.log,
-            self.get_localized_module_option,
-            self.set_uri,
-            self._scrape,
-            lambda: "rbd_snapsched is not ready yet",
-        )
+        get, not_ready = self.get_localized_module_option, lambda: "rbd_snapsched is not ready yet"
+        self._endpoint = Endpoint(self.log, get, self.set_uri, self._scrape, not_ready)
 
     # -- life cycle: set up, then rebuild after a blocklisting -----------------------
 
@@ -203,7 +198,10 @@ class Module(MgrModule):
         """A new OSD map: recover at once if it blocklists our client; rescan at once if RBD
         pools appeared or went away. A mon digest: tell a new monitor election."""
         if notify_type == NotifyType.health:
-            self._tell_election(self.get("mon_status"))
+            seen = mon_election(self.get("mon_status"))
+            self._election_epoch, line = changes.election(self._election_epoch, seen)
+            if line is not None:
+                self.log.log(line.level, line.text, *line.args)
             return
         handler = self._handler
         if notify_type != NotifyType.osd_map or handler is None:
@@ -225,22 +223,6 @@ class Module(MgrModule):
         if pool_ids != self._rbd_pool_ids:
             self._rbd_pool_ids = pool_ids
             handler.request_refresh()
-
-    def _tell_election(self, status: Any) -> None:
-        """Log a new monitor election (a mon restarted, or the quorum changed) once seen."""
-        seen = mon_election(status)
-        if seen is None:
-            return
-        epoch, quorum = seen
-        previous, self._election_epoch = self._election_epoch, epoch
-        if previous is not None and epoch != previous:
-            self.log.info(
-                "monitor election: epoch %s -> %s, quorum %s (a monitor restarted or the "
-                "quorum changed)",
-                previous,
-                epoch,
-                ",".join(quorum) or "?",
-            )
 
     def config_notify(self) -> None:
         handler, driver = self._handler, self._driver
@@ -271,10 +253,10 @@ class Module(MgrModule):
                 # whether a pool, namespace or image exists there.
                 name = LevelName.parse(text)
                 if command.scope is Scope.LEVEL or name.pool is not None:
-                    self._authorize(name)
+                    access.authorize(self.is_authorized, name)
                 args["level"] = handler.resolve(text)
             elif command.scope is not Scope.VISIBLE:
-                self._authorize(LevelName(None, None, None))
+                access.authorize(self.is_authorized, LevelName(None, None, None))
             return HandleCommandResult(0, respond(command.handler(self, handler, **args)), "")
         except SnapSchedError as e:
             return HandleCommandResult(-e.errno, "", e.reply())
@@ -330,7 +312,7 @@ class Module(MgrModule):
         scope=Scope.VISIBLE,
     )
     def _list(self, handler: Handler, level: LevelSpec) -> Reply:
-        return handler.list_schedules(level, self._level_visible)
+        return handler.list_schedules(level, access.level_visible(self.is_authorized))
 
     @_command(
         "pause",
@@ -423,34 +405,10 @@ class Module(MgrModule):
         self._upstream.save(level, Schedule())
         return f" (deleted from rbd_support's storage directly: {err.strip()})"
 
-    def _level_visible(self, level: LevelSpec) -> bool:
-        if level.pool_id is None:
-            return self.is_authorized({})
-        args = {"pool": level.name.split("/", 1)[0]}
-        if level.namespace is not None:
-            args["namespace"] = level.namespace
-        return self.is_authorized(args)
-
-    def _authorize(self, name: LevelName) -> None:
-        if not self.is_authorized(caps_args(name)):
-            raise NotAuthorized(f"not authorized on pool={name.pool}, namespace={name.namespace}")
-
     def _image_visible(self) -> Callable[[ImageSpec], bool]:
-        if self.is_authorized({}):
-            return lambda image: True
-        names = {p.id: p.name for p in rbd_pools(self.get("osd_map"))}
-        cache: dict[tuple[int, str], bool] = {}
-
-        def visible(image: ImageSpec) -> bool:
-            key = (image.pool_id, image.namespace)
-            if key not in cache:
-                pool = names.get(image.pool_id)
-                cache[key] = pool is not None and self.is_authorized(
-                    {"pool": pool, "namespace": image.namespace}
-                )
-            return cache[key]
-
-        return visible
+        return access.image_visible(
+            self.is_authorized, lambda: {p.id: p.name for p in rbd_pools(self.get("osd_map"))}
+        )
 
 
 class StandbyModule(MgrStandbyModule):
