@@ -21,6 +21,7 @@ from .levels import ImageSpec, LevelSpec
 from .pycompat import slotted
 from .requests import Outcome, OutcomeKind, State
 from .schedule import Schedule
+from .settings import DEFAULTS
 
 # Theory of operation
 # -------------------
@@ -179,7 +180,7 @@ class Totals:
 class Book:
     """The records of every known image, late detection and the counters."""
 
-    def __init__(self, late_factor: float = 2.0) -> None:
+    def __init__(self, late_factor: float = DEFAULTS.late_factor) -> None:
         _check_factor(late_factor)
         self._factor = late_factor
         self._records: dict[ImageSpec, ImageRecord] = {}
