@@ -1,12 +1,12 @@
-"""The scheduler: owns the catalog, the known images, the queue and the requests in flight.
+"""The scheduler: the thread, the lock, the order of I/O; its rooms own the state.
 
-Data flows one way: storage -> catalog -> queue -> snapshot requests -> librbd. The scheduler
-thread refreshes (loads schedules, discovers images) without the lock, then applies the
-result under it; it pops due images in small batches so a command never waits behind a drain.
-Commands change one level at a time and re-queue only the images that level governs.
+Data flows one way: storage -> plan (what) -> timetable (when) -> dispatcher (requests in
+flight) -> librbd, and what each request did goes to the book. The scheduler thread refreshes
+(loads schedules, discovers images) without the lock, then applies the result under it; it
+pops due images in small batches so a command never waits behind a drain. Commands change one
+level at a time and re-queue only the images that level governs.
 
-What each image's requests did lives in the book (``book.py``), which this feeds; status,
-health checks and metrics read it. Wording is ``render.py``'s.
+Status, health checks and metrics read the book; wording is ``render.py``'s.
 """
 
 from __future__ import annotations

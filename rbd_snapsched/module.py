@@ -1,4 +1,5 @@
-"""The ceph-mgr adapter: declares commands and options, maps errors; the handler does the work."""
+"""The ceph-mgr adapter: hooks, commands through one table and one responder, options from
+settings.py, errors mapped once, blocklist recovery; the handler does the work."""
 
 from __future__ import annotations
 
