@@ -29,13 +29,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 if not __package__:  # run as a script (python3 tests/cephcluster.py): make `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.polling import wait_for
 from tests.releases import RELEASES, ReleaseError, Runtime, prepare, runtime
 
 REPO = Path(__file__).resolve().parent.parent
@@ -66,16 +67,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout: float, interval: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if check():
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 class Cluster:

@@ -15,16 +15,17 @@ minute, writes random data before each slot and shows the replica on site-b catc
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from functools import partial
 
 from tests import twosite
-from tests.cephcluster import Cluster, ClusterError, print_usage, wait_for
+from tests.cephcluster import Cluster, ClusterError, print_usage
+from tests.polling import wait_for
 from tests.releases import RELEASES
+from tests.slots import mirror_snapshots as snapshot_rows
+from tests.slots import next_minute, sleep_until
 
 POOL = "demo"
 IMAGES = ("demo/vm-disk-1", "demo/vm-disk-2", "demo/tenant-a/db")
@@ -41,8 +42,7 @@ def show(cluster: Cluster, *args: str) -> None:
 
 
 def mirror_snapshots(cluster: Cluster, image: str) -> list[str]:
-    snaps = json.loads(cluster.run("rbd", "snap", "ls", "--all", "--format", "json", image).stdout)
-    return [s["timestamp"] for s in snaps if s.get("namespace", {}).get("type") == "mirror"]
+    return [snap["timestamp"] for snap in snapshot_rows(cluster, image)]
 
 
 def run_demo(slots: int, teardown: bool, release: str | None) -> None:
@@ -91,10 +91,10 @@ def run_demo(slots: int, teardown: bool, release: str | None) -> None:
 
         counts = {image: len(mirror_snapshots(cluster, image)) for image in IMAGES}
         for slot in range(1, slots + 1):
-            now = datetime.now(timezone.utc)
-            wait = 60 - now.second - now.microsecond / 1e6 + 5
+            wake = next_minute() + 5
+            wait = wake - time.time()
             say(f"\nSlot {slot}/{slots}: waiting {wait:.0f}s for the next minute slot (UTC)...")
-            time.sleep(wait)
+            sleep_until(wake)
             for image in IMAGES:
                 snaps = mirror_snapshots(cluster, image)
                 new = len(snaps) - counts[image]
@@ -175,12 +175,12 @@ def run_two_site_demo(slots: int, teardown: bool, release: str | None) -> None:
         for slot_no in range(1, slots + 1):
             for spec in TWO_SITE_IMAGES:
                 twosite.write_random(a, spec)
-            slot = twosite.next_slot(time.time() + 2)
+            slot = next_minute(time.time() + 2)
             say(
                 f"\nSlot {slot_no}/{slots}: random data written to site-a's images; waiting "
                 f"{slot - time.time():.0f}s for the slot at {twosite.hhmmss(slot)} UTC..."
             )
-            twosite.sleep_until(slot)
+            sleep_until(slot)
             reports = twosite.follow_slot(a, b, TWO_SITE_IMAGES, slot)
             for spec, report in reports.items():
                 primary_sum = twosite.export_sha256(a, spec)

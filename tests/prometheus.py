@@ -32,6 +32,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
+from tests.polling import poll
+
 PROMETHEUS: Final = Path("/usr/bin/prometheus")
 PROMTOOL: Final = Path("/usr/bin/promtool")
 PACKAGE: Final = "prometheus"
@@ -291,18 +293,19 @@ class PrometheusServer:
         timeout: float = 30.0,
     ) -> list[dict[str, Any]]:
         """Query ``expr`` until ``predicate`` holds for its result; that result."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = self.query(expr)
-            if predicate(result):
-                return result
-            if time.monotonic() > deadline:
-                targets = self.query_targets()
-                raise PrometheusError(
-                    f"{expr!r} did not come true in {timeout}s; last result {result}; "
-                    f"targets {targets}"
-                )
-            time.sleep(0.25)
+        last: list[list[dict[str, Any]]] = []
+
+        def holds() -> bool:
+            last[:] = [self.query(expr)]
+            return predicate(last[0])
+
+        if poll(holds, timeout, interval=0.25) is None:
+            targets = self.query_targets()
+            raise PrometheusError(
+                f"{expr!r} did not come true in {timeout}s; last result {last[0]}; "
+                f"targets {targets}"
+            )
+        return last[0]
 
     def query_targets(self) -> list[dict[str, Any]]:
         """``/api/v1/targets``' active targets (health, lastError): for failure messages."""

@@ -56,14 +56,16 @@ from typing import Any
 if not __package__:  # run as a script (python3 tests/twosite.py): make `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.cephcluster import Cluster, ClusterError, install, log, wait_for
+from tests.cephcluster import Cluster, ClusterError, install, log
+from tests.polling import wait_for
 from tests.releases import RELEASES
+from tests.slots import SLOT as SLOT
+from tests.slots import mirror_snapshots as snapshot_rows
 
 SITE_A = "site-a"
 SITE_B = "site-b"
 POOL = "mirrored"
 MIRROR_IDS = {SITE_A: "a", SITE_B: "b"}
-SLOT = 60  # seconds: a `1m` schedule fires at every UTC minute boundary
 
 
 class TwoSites:
@@ -305,17 +307,10 @@ ENOENT = 2
 
 def mirror_snapshots(cluster: Cluster, spec: str) -> list[MirrorSnap]:
     """The image's mirror snapshots, oldest first; none while the image does not exist (yet)."""
-    proc = cluster.run("rbd", "snap", "ls", "--all", "--format", "json", spec, check=False)
-    if proc.returncode == ENOENT:
-        return []
-    if proc.returncode != 0:
-        raise ClusterError(f"rbd snap ls --all {spec} failed ({proc.returncode}): {proc.stderr}")
-    rows = json.loads(proc.stdout or "[]")
+    rows = snapshot_rows(cluster, spec, missing_ok=True)
     snaps = []
     for row in rows:
         ns = row.get("namespace", {})
-        if ns.get("type") != "mirror":
-            continue
         primary_snap_id = ns.get("primary_snap_id")
         snaps.append(
             MirrorSnap(
@@ -391,18 +386,6 @@ def mirror_status(cluster: Cluster, spec: str) -> MirrorStatus:
 
 
 # -- following a slot's snapshot from primary to replica ----------------------------------
-
-
-def next_slot(after: float | None = None) -> float:
-    """The first UTC minute boundary strictly after ``after`` (default: now), epoch seconds."""
-    now = time.time() if after is None else after
-    return (int(now) // SLOT + 1) * SLOT
-
-
-def sleep_until(when: float) -> None:
-    """The one fixed wait: until a wall-clock instant (a minute slot)."""
-    while (left := when - time.time()) > 0:
-        time.sleep(min(left, 1.0))
 
 
 def hhmmss(epoch: float) -> str:

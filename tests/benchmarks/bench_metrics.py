@@ -29,14 +29,14 @@ import sys
 import time
 import tracemalloc
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rbd_snapsched.book import LATENCY_BUCKETS
 from rbd_snapsched.httpd import MetricsServer
 from rbd_snapsched.metrics import ImageSample, PoolSample, Sample, render
-from rbd_snapsched.pycompat import zip_equal
 from rbd_snapsched.sampling import CHUNK, Collector
+from tests.benchmarks.report import table
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 NAMESPACES = ("", "ns1", "ns2")
@@ -175,14 +175,6 @@ def bench(label: str, n_images: int, n_pools: int, per_image: bool, runs: int) -
     )
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> Iterator[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    yield "  ".join(h.rjust(w) for h, w in zip_equal(headers, widths))
-    yield "  ".join("-" * w for w in widths)
-    for row in rows:
-        yield "  ".join(c.rjust(w) for c, w in zip_equal(row, widths))
-
-
 def ms(times: Sequence[float]) -> str:
     low, mid = min(times) * 1000, statistics.median(times) * 1000
     return f"{low:.1f} / {mid:.1f}" if mid < 10 else f"{low:.0f} / {mid:.0f}"
@@ -204,7 +196,7 @@ def parse_count(text: str) -> int:
 def handler_path(n_images: int, limit: int, runs: int) -> tuple[str, str, str, str, str]:
     """Time ``Handler.metrics`` (the lock-held part of a scrape) and its render, from a real
     handler whose every image got one snapshot; and the book's memory per image."""
-    from tests.benchmarks.bench_scheduler import build_ours, drain_ours
+    from tests.benchmarks.fakes import build_ours, drain_ours
 
     gc.collect()
     tracemalloc.start()
@@ -224,7 +216,7 @@ def handler_path(n_images: int, limit: int, runs: int) -> tuple[str, str, str, s
     render_s = timed(lambda: render(sample), runs)
     chunk = list(book)[:CHUNK]  # one lock hold: Collector.add over one chunk
     per_chunk = Collector(per_image=sample.images is not None)
-    hold_s = timed(lambda: per_chunk.add(book, chunk, handler._pauses), runs)
+    hold_s = timed(lambda: per_chunk.add(book, chunk, handler._plan.pauses), runs)
     per_image = (with_book - base) / max(n_images, 1)
     label = f"{limit}" + (" (per-image on)" if 0 < n_images <= limit else " (pools only)")
     return (

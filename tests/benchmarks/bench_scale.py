@@ -51,7 +51,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -61,7 +61,9 @@ from typing import Any
 import rados
 import rbd
 
+from tests.benchmarks.report import markdown_table, percentile
 from tests.cephcluster import Cluster
+from tests.slots import sleep_until, utcnow
 
 POOL = "scale"
 OURS, STOCK = "ours", "stock"
@@ -73,16 +75,6 @@ STOCK_REFRESH_LINE = re.compile(
 PROC_EVERY = 0.1
 
 
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def sleep_until(when: datetime) -> None:
-    delay = (when - utcnow()).total_seconds()
-    if delay > 0:
-        time.sleep(delay)
-
-
 def say(msg: str) -> None:
     print(f"[{utcnow():%H:%M:%S}] {msg}", flush=True)
 
@@ -90,14 +82,6 @@ def say(msg: str) -> None:
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (nan for no values)."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 # -- one cluster under test ------------------------------------------------------------------------
@@ -595,13 +579,6 @@ def drain_cpu(side: Side, cap: int, idle_rate: float) -> float:
     return math.nan
 
 
-def table(rows: Sequence[Sequence[str]]) -> Iterator[str]:
-    yield "| " + " | ".join(rows[0]) + " |"
-    yield "|" + "---|" * len(rows[0])
-    for row in rows[1:]:
-        yield "| " + " | ".join(row) + " |"
-
-
 def report(
     sides: dict[str, Side], stats: dict[str, RefreshStats], args: argparse.Namespace, loads: str
 ) -> None:
@@ -745,7 +722,7 @@ def report(
         f"(ours on the slots of the grid, stock {args.interval // 2} min later), caps "
         f"{','.join(map(str, caps))}, add {args.lead} s before the first slot; {loads}"
     )
-    for line in table(rows):
+    for line in markdown_table(rows):
         print(line)
     print()
     print("per slot:")

@@ -26,6 +26,12 @@ JSON text included, as the mgr command returns it) is timed call after call on t
 while another thread drains: upstream's ``run()`` one slot (``status_upstream``), ours slot after
 slot back to back (``status_ours``: one of our slots drains faster than one status call). Both
 threads share the GIL, as the command and scheduler threads of a ceph-mgr module do.
+
+Files
+-----
+The fakes and our Handler over them are ``benchmarks/fakes.py``, upstream's driver
+``benchmarks/upstream.py``, the report helpers (shared by every benchmark)
+``benchmarks/report.py``; this file is the benchmark itself.
 """
 
 from __future__ import annotations
@@ -33,12 +39,9 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
-import importlib
-import importlib.util
 import io
 import json
 import logging
-import math
 import os
 import pstats
 import statistics
@@ -46,30 +49,33 @@ import sys
 import threading
 import time
 import tracemalloc
-import types
-from collections import deque
-from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from rbd_snapsched.handler import Handler
-from rbd_snapsched.levels import ImageInfo, ImageSpec, LevelSpec, PoolInfo
-from rbd_snapsched.requests import Outcome, OutcomeKind, State
-from rbd_snapsched.settings import Settings
-from rbd_snapsched.store import PoolGone, ScheduleStore
+from tests.benchmarks.fakes import (
+    LOG,
+    NAMESPACES,
+    POOL,
+    Cycle,
+    FakeClusterIO,
+    build_ours,
+    drain_ours,
+)
+from tests.benchmarks.report import fmt_n, parse_sizes, percentile, table
+from tests.benchmarks.upstream import (
+    FrozenDatetime,
+    UpstreamResult,
+    bench_upstream,
+    build_upstream,
+    check_upstream,
+    enqueue_upstream,
+    import_upstream,
+)
 
-UPSTREAM_DIR = "/usr/share/ceph/mgr/rbd_support"
-POOL = PoolInfo(1, "rbd", True)
-NAMESPACES = ("", "ns1", "ns2", "ns3")  # images are spread round-robin over these
-# The first refresh happens mid-minute; the first slot is the next whole minute.
-START = datetime(2025, 1, 6, 12, 0, 30, tzinfo=timezone.utc)
 TARGET_US_AT_1M = 5.0
 TARGET_RATIO_AT_50K = 100.0
 PROFILE_MAX_IMAGES = 200_000
-
-LOG = logging.getLogger("bench_scheduler")
-LOG.propagate = False
 
 
 class MgrLogHandler(logging.Handler):
@@ -92,284 +98,6 @@ def configure_logging(mode: str) -> None:
         LOG.addHandler(MgrLogHandler(logging.INFO))
     else:
         LOG.setLevel(logging.WARNING)
-
-
-def image_id(i: int) -> str:
-    return f"{0x10A2B3C4D5E6 + i:012x}"  # 12 hex digits, like librbd's image ids
-
-
-def image_name(i: int) -> str:
-    return f"img{i:07d}"
-
-
-# --- fakes for our Handler -----------------------------------------------------------------
-
-
-class FakeClusterIO:
-    """One RBD pool holding ``n`` primary snapshot-mirrored images over a few namespaces.
-
-    ``discover`` builds fresh keys and names on every call, as the real one does from librbd's
-    answers, so the handler's retained memory is measured with its own copies.
-    """
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def rbd_pools(self) -> list[PoolInfo]:
-        return [POOL]
-
-    def discover(
-        self, pool: PoolInfo, wanted: Callable[[LevelSpec], bool]
-    ) -> dict[ImageSpec, str] | None:
-        found: dict[ImageSpec, str] = {}
-        for k, namespace in enumerate(NAMESPACES):
-            if not wanted(LevelSpec.for_pool(pool, namespace)):
-                continue
-            prefix = f"{pool.name}/{namespace}/" if namespace else f"{pool.name}/"
-            for i in range(k, self.n, len(NAMESPACES)):
-                found[ImageSpec(pool.id, namespace, image_id(i))] = prefix + image_name(i)
-        return found
-
-    def has_tx_peer(self, pool_id: int) -> bool:
-        return True
-
-    def newest_mirror_snapshot(self, image: ImageSpec) -> datetime | None:
-        return None  # as a pool just enabled: nothing to seed
-
-
-class FakeResolver:
-    """levels.Resolver for the one pool; image lookups are never needed (pool-level schedule)."""
-
-    def pool_by_name(self, name: str) -> PoolInfo | None:
-        return POOL if name == POOL.name else None
-
-    def pool_by_id(self, pool_id: int) -> PoolInfo | None:
-        return POOL if pool_id == POOL.id else None
-
-    def namespaces(self, pool_id: int) -> Collection[str]:
-        return [ns for ns in NAMESPACES if ns]
-
-    def namespace_in_image_mode(self, pool_id: int, namespace: str) -> bool:
-        return True
-
-    def image_by_name(self, pool_id: int, namespace: str, name: str) -> ImageInfo | None:
-        return None
-
-    def image_by_id(self, pool_id: int, namespace: str, image_id: str) -> ImageInfo | None:
-        return None
-
-
-class MemoryOmap:
-    """store.OmapBackend in memory, over the pools in ``pools`` (others raise PoolGone)."""
-
-    def __init__(self, pools: Collection[int] = (POOL.id,)) -> None:
-        self.pools = frozenset(pools)
-        self.objects: dict[int, dict[str, bytes]] = {}
-
-    def _check(self, pool_id: int) -> None:
-        if pool_id not in self.pools:
-            raise PoolGone(f"pool {pool_id} does not exist")
-
-    def read(self, pool_id: int) -> dict[str, bytes]:
-        self._check(pool_id)
-        return dict(self.objects.get(pool_id, {}))
-
-    def write(self, pool_id: int, key: str, value: bytes) -> None:
-        self._check(pool_id)
-        self.objects.setdefault(pool_id, {})[key] = value
-
-    def delete(self, pool_id: int, keys: Sequence[str]) -> None:
-        self._check(pool_id)
-        records = self.objects.get(pool_id, {})
-        for key in keys:
-            records.pop(key, None)
-
-
-class MemoryOption:
-    """store.OptionBackend in memory ("" reads as None, as the real one)."""
-
-    def __init__(self) -> None:
-        self.value: str | None = None
-
-    def get(self) -> str | None:
-        return self.value or None
-
-    def set(self, value: str | None) -> None:
-        self.value = value
-
-
-class FakeClock:
-    """clock.Clock: a settable aware UTC time; waiting returns at once."""
-
-    def __init__(self, now: datetime) -> None:
-        self._now = now
-
-    def now(self) -> datetime:
-        return self._now
-
-    def set(self, now: datetime) -> None:
-        self._now = now
-
-    def wait(self, cond: threading.Condition, deadline: datetime | None) -> None:
-        return
-
-
-CREATED = Outcome(OutcomeKind.CREATED, State.CREATING, 0, 1, "created mirror snapshot 1")
-
-
-class InstantDriver:
-    """handler.SnapshotDriver that reports CREATED before ``start`` returns.
-
-    A completion frees a throttle slot, so ``Handler._request_done`` starts the next waiting
-    image from inside ``done``, which re-enters ``start``. With ``inline`` that nests one level
-    per waiting image (246 per 256-image batch at the default cap of 10), enough to exceed
-    Python's recursion limit (see ``--inline``). By default the re-entrant calls are queued and
-    completed by the outermost ``start`` before it returns: still synchronous, but flat, the
-    way librbd's callback threads deliver completions.
-    """
-
-    def __init__(self, inline: bool = False) -> None:
-        self.inline = inline
-        self.started = 0
-        self.depth = 0
-        self.first_start: float | None = None  # perf_counter() at the first outermost start
-        self._later: deque[tuple[ImageSpec, Callable[[ImageSpec, Outcome], None]]] = deque()
-
-    def start(
-        self,
-        image: ImageSpec,
-        name: str,
-        done: Callable[[ImageSpec, Outcome], None],
-        recent_since: datetime | None = None,
-    ) -> None:
-        self.started += 1
-        if self.depth and not self.inline:
-            self._later.append((image, done))
-            return
-        if self.first_start is None:
-            self.first_start = time.perf_counter()
-        self.depth += 1
-        try:
-            done(image, CREATED)
-            later = self._later
-            while later:
-                queued, queued_done = later.popleft()
-                queued_done(queued, CREATED)
-        finally:
-            self.depth -= 1
-
-    def in_flight(self, image: ImageSpec) -> State | None:
-        return None  # every request completes within start()
-
-
-class ErrorCounter(logging.Handler):
-    """Counts (and keeps the first few) error records: a benchmark of a failing path is void."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@dataclass
-class OursSetup:
-    n: int
-    handler: Handler
-    clock: FakeClock
-    driver: InstantDriver
-    errors: ErrorCounter
-    slot: datetime  # the slot the queued images are due at
-
-
-def build_ours(n: int, inline: bool = False, stagger: bool = False) -> tuple[OursSetup, float]:
-    """A Handler with a 1m pool-level schedule and ``n`` queued images; also refresh()'s time.
-
-    ``stagger`` runs the staggered path (a key per image, next runs per phase); with 1m every
-    phase is 0, so the slots are the same and only its cost shows.
-    """
-    log = logging.getLogger(f"{LOG.name}.ours")
-    for old in [h for h in log.handlers if isinstance(h, ErrorCounter)]:
-        log.removeHandler(old)  # the previous size's
-    errors = ErrorCounter()
-    log.addHandler(errors)
-    resolver = FakeResolver()
-    clock = FakeClock(START)
-    driver = InstantDriver(inline)
-    handler = Handler(
-        io=FakeClusterIO(n),
-        resolver=resolver,
-        store=ScheduleStore(MemoryOmap(), MemoryOption(), resolver, log),
-        # rbd_support's storage, read only, as module.py passes it: empty here, as after a
-        # takeover (an image it still scheduled would be skipped)
-        upstream=ScheduleStore(MemoryOmap(), MemoryOption(), resolver, log),
-        driver=driver,
-        clock=clock,
-        log=log,
-        settings=Settings(stagger=stagger),  # the module options' defaults otherwise
-    )
-    handler.add_schedule(handler.resolve(f"{POOL.name}/"), "1m", None)
-    began = time.perf_counter()
-    handler.refresh()  # loads the schedule back from the store, discovers, enqueues every image
-    elapsed = time.perf_counter() - began
-    slot = START.replace(second=0) + timedelta(minutes=1)
-    setup = OursSetup(n, handler, clock, driver, errors, slot)
-    check_ours(setup, started=0)
-    return setup, elapsed
-
-
-@dataclass
-class Cycle:
-    seconds: float  # the whole drain
-    calls: int  # _dispatch_due calls it took
-    max_hold: float  # the longest lock hold of one call, seconds (see drain_ours)
-
-
-def drain_ours(setup: OursSetup) -> Cycle:
-    """One cycle: jump to the slot, call ``_dispatch_due`` until it says nothing is left.
-
-    A call holds the handler lock from its start until its first ``driver.start`` (requests
-    start outside the lock): that span, per call, is what a command can wait behind.
-    """
-    setup.clock.set(setup.slot)
-    dispatch = setup.handler._dispatch_due
-    driver = setup.driver
-    started = driver.started
-    calls = 0
-    max_hold = 0.0
-    clock = time.perf_counter
-    began = clock()
-    more = True
-    while more:
-        driver.first_start = None
-        call_began = clock()
-        more = dispatch()
-        hold = (driver.first_start or clock()) - call_began
-        calls += 1
-        if hold > max_hold:
-            max_hold = hold
-    elapsed = clock() - began
-    setup.slot += timedelta(minutes=1)
-    check_ours(setup, started=started + setup.n)
-    return Cycle(elapsed, calls, max_hold)
-
-
-def check_ours(setup: OursSetup, started: int) -> None:
-    """Every image ran once and is queued once, at the next slot; nothing was logged as error."""
-    queue = setup.handler._queue
-    if setup.errors.records:
-        first = setup.errors.records[0]
-        raise SystemExit(f"ours logged {len(setup.errors.records)} errors: {first.getMessage()}")
-    if setup.driver.started != started:
-        raise SystemExit(f"ours started {setup.driver.started} requests, expected {started}")
-    if len(queue) != setup.n or queue.next_deadline() != setup.slot:
-        raise SystemExit(
-            f"ours: {len(queue)} queued, head at {queue.next_deadline()}, expected {setup.n}"
-            f" at {setup.slot}"
-        )
-    if setup.handler._queue.pop_due(setup.slot - timedelta(seconds=1)) is not None:
-        raise SystemExit("ours: an image is due before the slot")
 
 
 @dataclass
@@ -457,208 +185,6 @@ def profile_ours(n: int, top: int) -> str:
     return out.getvalue().rstrip() + "\n"
 
 
-# --- upstream ------------------------------------------------------------------------------
-
-
-def import_upstream() -> Any:
-    """Import upstream's mirror_snapshot_schedule.py without its package ``__init__``.
-
-    ``rbd_support/__init__.py`` imports module.py, which needs ceph-mgr. A synthetic package
-    module with the right ``__path__`` lets ``from .common import ...`` and
-    ``from .schedule import ...`` resolve to the installed files and nothing else.
-    """
-    if "rbd_support" not in sys.modules:
-        package = types.ModuleType("rbd_support")
-        package.__path__ = [UPSTREAM_DIR]
-        sys.modules["rbd_support"] = package
-    if importlib.util.find_spec("mgr_module") is None and "mgr_module" not in sys.modules:
-        stub = types.ModuleType("mgr_module")  # in case a common.py of another release wants it
-        stub.MgrModule = object  # type: ignore[attr-defined]
-        sys.modules["mgr_module"] = stub
-    module: Any = importlib.import_module("rbd_support.mirror_snapshot_schedule")
-    return module
-
-
-class FrozenDatetime(datetime):
-    """Upstream reads the time with ``datetime.now()`` (naive local): this makes it settable.
-
-    Installed as upstream's module-level ``datetime`` name; ``now()`` returns a plain datetime.
-    """
-
-    frozen = datetime(2025, 1, 6, 12, 0, 30)
-
-    @classmethod
-    def now(cls, tz: Any = None) -> Any:
-        return cls.frozen
-
-
-class FakeMgrModule:
-    """What MirrorSnapshotScheduleHandler and Schedules read from their mgr module."""
-
-    def __init__(self, log: logging.Logger) -> None:
-        self.log = log
-        self.rados = None  # CreateSnapshotRequests keeps it; never used with add() stubbed
-        self.client_blocklisted = threading.Event()
-        self.options: dict[str, Any] = {"max_concurrent_snap_create": 10}
-
-    def get_module_option(self, name: str, default: Any = None) -> Any:
-        return self.options.get(name, default)
-
-    def get_localized_module_option(self, name: str, default: Any = None) -> Any:
-        return self.options.get(name, default)
-
-    def set_module_option(self, name: str, value: Any) -> None:
-        self.options[name] = value
-
-    def set_localized_module_option(self, name: str, value: Any) -> None:
-        self.options[name] = value
-
-
-@dataclass
-class UpstreamResult:
-    n: int
-    enqueue_s: float
-    cycle_s: float
-
-    @property
-    def enqueue_us(self) -> float:
-        return self.enqueue_s / self.n * 1e6
-
-    @property
-    def cycle_us(self) -> float:
-        return self.cycle_s / self.n * 1e6
-
-
-@dataclass
-class Counter:
-    limit: int
-    count: int = 0
-    images: set[tuple[str, str, str]] = field(default_factory=set)
-
-
-@dataclass
-class UpstreamSetup:
-    handler: Any
-    counter: Counter
-    errors: ErrorCounter
-    start: datetime  # naive, as upstream's datetime.now(): the time of the enqueue
-    slot: datetime  # the slot every image is due at
-
-
-def build_upstream(mss: Any, n: int) -> UpstreamSetup:
-    """Upstream's handler over one pool of ``n`` images with a 1m schedule, nothing queued.
-
-    ``CreateSnapshotRequests.add`` is a counter that stops ``run()`` after the N-th image.
-    The caller installs FrozenDatetime and removes ``errors`` from the logger afterwards.
-    """
-    log = logging.getLogger(f"{LOG.name}.upstream")
-    errors = ErrorCounter()
-    log.addHandler(errors)
-    module = FakeMgrModule(log)
-    handler: Any = mss.MirrorSnapshotScheduleHandler(module)
-    schedule_mod: Any = sys.modules["rbd_support.schedule"]
-
-    pool_id = str(POOL.id)  # upstream keys pools by str(pool id)
-    level = schedule_mod.LevelSpec.from_pool_spec(pool_id, POOL.name)
-    schedule = schedule_mod.Schedule(level.name)
-    schedule.add(schedule_mod.Interval.from_string("1m"))
-    handler.queue = {}
-    handler.schedules = schedule_mod.Schedules(handler)
-    handler.schedules.level_specs = {level.id: level}
-    handler.schedules.schedules = {level.id: schedule}
-    images: dict[str, dict[str, dict[str, str]]] = {pool_id: {}}
-    for k, namespace in enumerate(NAMESPACES):
-        prefix = f"{POOL.name}/{namespace}/" if namespace else f"{POOL.name}/"
-        images[pool_id][namespace] = {
-            image_id(i): prefix + image_name(i) for i in range(k, n, len(NAMESPACES))
-        }
-    handler.images = images
-
-    start = datetime(2025, 1, 6, 12, 0, 30)  # naive, as upstream's datetime.now()
-    slot = start.replace(second=0) + timedelta(minutes=1)
-    counter = Counter(limit=n)
-
-    def add(pool: str, namespace: str, image: str) -> None:
-        counter.count += 1
-        counter.images.add((pool, namespace, image))
-        if counter.count >= counter.limit:
-            handler.stop_thread = True
-
-    handler.create_snapshot_requests.add = add
-    return UpstreamSetup(handler, counter, errors, start, slot)
-
-
-def enqueue_upstream(mss: Any, setup: UpstreamSetup) -> float:
-    """Every image enqueued as ``refresh_queue()`` does for new ones, at ``setup.start``
-    (FrozenDatetime installed); the seconds it took."""
-    handler = setup.handler
-    FrozenDatetime.frozen = setup.start
-    gc.collect()
-    began = time.perf_counter()
-    now = mss.datetime.now()
-    for pool in handler.images:  # refresh_queue()'s loop over new images
-        for namespace in handler.images[pool]:
-            for image in handler.images[pool][namespace]:
-                handler.enqueue(now, pool, namespace, image)
-    elapsed = time.perf_counter() - began
-    slot_key = setup.slot.strftime("%Y-%m-%d %H:%M:00")
-    if list(handler.queue) != [slot_key] or len(handler.queue[slot_key]) != setup.counter.limit:
-        raise SystemExit(f"upstream: unexpected queue after enqueue: {list(handler.queue)}")
-    return elapsed
-
-
-def check_upstream(setup: UpstreamSetup) -> None:
-    """Every image ran once and is queued once at the next slot; nothing logged as error."""
-    handler, counter, n = setup.handler, setup.counter, setup.counter.limit
-    next_key = (setup.slot + timedelta(minutes=1)).strftime("%Y-%m-%d %H:%M:00")
-    if setup.errors.records:
-        raise SystemExit(f"upstream logged an error: {setup.errors.records[0].getMessage()}")
-    if counter.count != n or len(counter.images) != n:
-        raise SystemExit(f"upstream dispatched {counter.count} ({len(counter.images)} distinct)")
-    if list(handler.queue) != [next_key] or len(handler.queue[next_key]) != n:
-        raise SystemExit(f"upstream: unexpected queue after the cycle: {list(handler.queue)}")
-
-
-def bench_upstream(mss: Any, n: int) -> UpstreamResult:
-    """Upstream's enqueue of every image, then one cycle of its own ``run()`` loop.
-
-    How it is driven (faithful to its code path, Pacific 16.2.15):
-      * The handler is constructed normally (its thread is created, never started) with a fake
-        mgr module; ``images`` and ``schedules`` are set as ``init_schedule_queue()`` +
-        ``refresh_images()`` would leave them for one pool with a 1m pool-level schedule,
-        using upstream's own LevelSpec / Schedule / Interval objects.
-      * ``datetime`` in upstream's module is replaced by FrozenDatetime, a settable clock
-        (upstream has no clock injection). Every image is enqueued with ``enqueue(now, ...)``
-        as ``refresh_queue()`` does for new images: all land in the next minute's slot list.
-      * The clock is moved to that slot, ``last_refresh_images`` to now (so ``refresh_images()``
-        returns at once, as between real refreshes), and upstream's real ``run()`` is called
-        on this thread: each iteration refresh check -> lock -> ``dequeue()`` ->
-        ``create_snapshot_requests.add`` -> lock -> ``enqueue(datetime.now(), ...)``.
-        ``CreateSnapshotRequests.add`` is replaced by a counter that sets ``stop_thread``
-        after the N-th image, so ``run()`` returns right after re-enqueueing the last one.
-      * The clock stays on the slot, so the whole cycle re-enqueues into one list, as it does
-        whenever a drain finishes within its minute; every re-enqueue scans that list
-        (``image_spec not in self.queue[schedule_time]``): the quadratic cost of SPEC §8.
-    """
-    setup = build_upstream(mss, n)
-    handler = setup.handler
-    saved_datetime = mss.datetime
-    mss.datetime = FrozenDatetime
-    try:
-        enqueue_s = enqueue_upstream(mss, setup)
-        FrozenDatetime.frozen = setup.slot
-        handler.last_refresh_images = setup.slot
-        gc.collect()
-        began = time.perf_counter()
-        handler.run()
-        cycle_s = time.perf_counter() - began
-    finally:
-        mss.datetime = saved_datetime
-        logging.getLogger(f"{LOG.name}.upstream").removeHandler(setup.errors)
-    check_upstream(setup)
-    return UpstreamResult(n, enqueue_s, cycle_s)
-
-
 # --- status while a slot drains ---------------------------------------------------------------
 
 
@@ -676,12 +202,6 @@ class StatusResult:
     @property
     def p99(self) -> float:
         return percentile(self.draining, 0.99)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def status_ours(n: int, samples: int, idle_samples: int = 5) -> StatusResult:
@@ -793,41 +313,6 @@ def print_status(ours: StatusResult, upstream: StatusResult | None) -> None:
 
 
 # --- report ---------------------------------------------------------------------------------
-
-
-def fmt_n(n: int) -> str:
-    if n % 1_000_000 == 0:
-        return f"{n // 1_000_000}M"
-    if n % 1000 == 0:
-        return f"{n // 1000}k"
-    return str(n)
-
-
-def parse_sizes(text: str) -> list[int]:
-    sizes: list[int] = []
-    for part in text.split(","):
-        part = part.strip().lower()
-        scale = 1
-        if part.endswith("k"):
-            part, scale = part[:-1], 1000
-        elif part.endswith("m"):
-            part, scale = part[:-1], 1_000_000
-        try:
-            value = int(float(part) * scale)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"bad size {part!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError("sizes must be >= 1")
-        sizes.append(value)
-    return sizes
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> Iterator[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    yield "  ".join(h.rjust(w) for h, w in zip(headers, widths))
-    yield "  ".join("-" * w for w in widths)
-    for row in rows:
-        yield "  ".join(c.rjust(w) for c, w in zip(row, widths))
 
 
 def print_upstream(ours: dict[int, OursResult], upstream: dict[int, UpstreamResult]) -> None:

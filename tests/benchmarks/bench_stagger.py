@@ -33,8 +33,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from rbd_snapsched.pycompat import zip_equal
+from tests.benchmarks.report import percentile
 from tests.cephcluster import Cluster
 from tests.cluster.helpers import make_images, raw, wait_until
+from tests.slots import sleep_until, utcnow
 
 P = "rbd_snapsched_"
 HISTOGRAM = P + "snapshot_request_duration_seconds"
@@ -42,16 +44,6 @@ STAGGER_OPTION = "mgr/rbd_snapsched/stagger"
 MAX_CONCURRENT_OPTION = "mgr/rbd_snapsched/max_concurrent_snap_create"
 ISO = "%Y-%m-%dT%H:%M:%SZ"
 MINUTE = timedelta(minutes=1)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def sleep_until(when: datetime) -> None:
-    delay = (when - utcnow()).total_seconds()
-    if delay > 0:
-        time.sleep(delay)
 
 
 @dataclass
@@ -103,12 +95,6 @@ def histogram_quantile(q: float, before: Scrape, after: Scrape) -> float:
             return lower + (bound - lower) * (rank - below) / max(cumulative - below, 1e-9)
         lower, below = bound, cumulative
     return lower
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 @dataclass

@@ -1,7 +1,10 @@
 """Helpers shared by the cluster tests that drive the schedule commands through the CLIs.
 
-Plain functions and the ``Pools`` class; the fixtures built on them (``pools``,
-``no_global_schedule_after``) are in ``tests/cluster/conftest.py``.
+Test modules import from here, never from one another (tests/unit/test_layout.py). Polling is
+``tests/polling.py`` and minute slots ``tests/slots.py``; ``wait_until``, ``next_slot``,
+``EPOCH``, ``mirror_snapshots`` are re-exported from them. Plain functions, ``MgrLog`` and the
+``Pools`` class; the fixtures built on them (``pools``, ``no_global_schedule_after``) are in
+``tests/cluster/conftest.py``.
 """
 
 from __future__ import annotations
@@ -9,14 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
 from tests.cephcluster import Cluster
+from tests.polling import wait_until as wait_until
+from tests.slots import EPOCH as EPOCH
+from tests.slots import mirror_snapshots as mirror_snapshots
+from tests.slots import next_slot as next_slot
 
 SCHED = ("rbd", "mirror", "snapshot", "schedule")
 RAW = ("ceph", "rbd", "mirror", "snapshot", "schedule")
@@ -25,20 +33,8 @@ OUR_OPTION = "mgr/rbd_snapsched/mirror_snapshot_schedule"
 MAX_CONCURRENT_OPTION = "mgr/rbd_snapsched/max_concurrent_snap_create"
 
 PROMPT = 5.0  # seconds: how soon `status` must reflect add/remove (upstream: up to 60 s)
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> float:
-    """Poll ``pred`` every 0.2 s; fail with ``what`` unless true within ``timeout`` s.
-
-    Returns the seconds it took.
-    """
-    start = time.monotonic()
-    while not pred():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.2)
-    return time.monotonic() - start
+SLOT = 75.0  # seconds: one minute slot plus the snapshot's few seconds
+SLOT_WAIT = 2 * 60 + 30  # seconds: the next minute slot, a spare one, and slack
 
 
 def in_parallel(*calls: Callable[[], object]) -> None:
@@ -85,10 +81,92 @@ def status_images(cluster: Cluster, *opts: str) -> list[str]:
     return [entry["image"] for entry in status_json(cluster, *opts)]
 
 
-def next_slot(now: datetime, period: timedelta, start: timedelta = timedelta(0)) -> datetime:
-    """The first slot strictly after ``now`` of ``period`` anchored at the epoch + ``start``."""
-    anchor = EPOCH + start
-    return anchor + ((now - anchor) // period + 1) * period
+# -- mirror snapshots, health, the mgr log ------------------------------------------------------
+
+
+def last_snap_id(cluster: Cluster, spec: str) -> int:
+    return max((int(snap["id"]) for snap in mirror_snapshots(cluster, spec)), default=-1)
+
+
+def new_primary_snapshots(cluster: Cluster, spec: str, after_id: int) -> list[dict[str, Any]]:
+    return [
+        snap
+        for snap in mirror_snapshots(cluster, spec)
+        if int(snap["id"]) > after_id and snap["namespace"]["state"] == "primary"
+    ]
+
+
+def is_complete(cluster: Cluster, spec: str, snap_id: int) -> bool:
+    """Whether the image's mirror snapshot ``snap_id`` exists and is marked complete."""
+    return any(
+        snap["id"] == snap_id and snap["namespace"]["complete"] is True
+        for snap in mirror_snapshots(cluster, spec)
+    )
+
+
+def snap_time(snap: dict[str, Any]) -> datetime:
+    """A snapshot's creation time (the rbd CLI prints it in local time: TZ=UTC is set)."""
+    return datetime.strptime(snap["timestamp"], "%a %b %d %H:%M:%S %Y").replace(tzinfo=timezone.utc)
+
+
+def wait_for_snapshots(
+    cluster: Cluster, baseline: dict[str, int], timeout: float = SLOT_WAIT
+) -> dict[str, dict[str, Any]]:
+    """Wait until every image of ``baseline`` has a primary mirror snapshot newer than its
+    baseline id; the first new one of each."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def all_have_one() -> bool:
+        for spec, after_id in baseline.items():
+            if spec not in found and (snaps := new_primary_snapshots(cluster, spec, after_id)):
+                found[spec] = snaps[0]
+        return len(found) == len(baseline)
+
+    wait_until(all_have_one, timeout, f"a new primary mirror snapshot on each of {list(baseline)}")
+    return found
+
+
+class MgrLog:
+    """The lines the mgr logs from now on."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.path = cluster.log_dir / "mgr.x.log"
+        self.offset = self.path.stat().st_size
+
+    def new_lines(self) -> list[str]:
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            return f.read().decode(errors="replace").splitlines()
+
+    def errors_naming(self, *words: str) -> list[str]:
+        """Our module's ERROR lines that mention any of ``words``."""
+        return [
+            line
+            for line in self.new_lines()
+            if "[rbd_snapsched ERROR" in line and any(word in line for word in words)
+        ]
+
+
+def checks(cluster: Cluster) -> dict[str, Any]:
+    found: dict[str, Any] = cluster.ceph_json("health", "detail").get("checks", {})
+    return found
+
+
+def raw_status(cluster: Cluster, level: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = json.loads(raw(cluster, "status", level).stdout)[
+        "scheduled_images"
+    ]
+    return rows
+
+
+def fetch(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError as e:  # not listening (yet)
+        return 0, str(e)
 
 
 # -- storage and options ------------------------------------------------------------------------

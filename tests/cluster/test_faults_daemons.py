@@ -44,6 +44,7 @@ from tests.cluster.fault_checks import (
     take_baseline,
 )
 from tests.cluster.helpers import sched, wait_until
+from tests.slots import next_minute, sleep_until
 
 pytestmark = [pytest.mark.ceph_cluster, pytest.mark.faults]
 
@@ -202,14 +203,6 @@ def at_second(second: float, least: float = 0.0) -> float:
     return target
 
 
-def sleep_until(when: float) -> None:
-    time.sleep(max(0.0, when - time.time()))
-
-
-def next_boundary(after: float) -> float:
-    return after - after % SLOT + SLOT
-
-
 def wait_in_flight(cluster: Cluster, least: int, timeout: float) -> float:
     """Wait until the active mgr reports at least ``least`` requests in flight."""
     seen: list[float | None] = [None]
@@ -240,7 +233,7 @@ def test_the_only_osd_stopped_across_a_slot(prepared: Prepared) -> None:
     logs = MgrLogs(cluster)
     stopped = at_second(50)
     stop_osd(cluster)
-    slot = next_boundary(stopped)  # its requests hang: the OSD holds every object
+    slot = next_minute(stopped)  # its requests hang: the OSD holds every object
     sleep_until(slot + 40)
     start_osd(cluster)
     wait_until(lambda: pgs_active(cluster), 60, "every PG active+clean again")
@@ -268,7 +261,7 @@ def test_the_mon_restarted_across_a_slot(prepared: Prepared) -> None:
     stopped = at_second(55)
     cluster._stop("mon.a")
     # Snapshot ids come from the mon: the slot's requests wait for it.
-    sleep_until(next_boundary(stopped) + 10)
+    sleep_until(next_minute(stopped) + 10)
     cluster._spawn("mon.a", "ceph-mon", "-i", "a")
     wait_until(cluster._has_quorum, 60, "the mon back in quorum")
     recovered = time.time()
@@ -289,7 +282,7 @@ def test_active_mgr_killed_while_a_slot_drains(prepared: Prepared) -> None:
     at_second(45, least=5)
     baseline = take_baseline(cluster, [POOL])
     logs = MgrLogs(cluster)
-    sleep_until(next_boundary(time.time()))
+    sleep_until(next_minute(time.time()))
     # 100 images at 10 at a time: mid-drain, some done, 10 in flight, the rest waiting.
     in_flight = wait_in_flight(cluster, 10, 20)
     pid = cluster._pid(f"mgr.{killed}")
@@ -336,7 +329,7 @@ def test_client_blocklisted_ten_times_with_200_images_in_flight(prepared: Prepar
     at_second(45, least=5)
     baseline = take_baseline(cluster, [POOL])
     logs = MgrLogs(cluster)
-    sleep_until(next_boundary(time.time()))
+    sleep_until(next_minute(time.time()))
     in_flight = wait_in_flight(cluster, 100, 20)
     began = time.time()
     blocklisted: list[str] = []

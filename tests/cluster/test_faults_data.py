@@ -25,7 +25,6 @@ one image at a time. Waits for real minute slots, bounded: 6 to 6.5 minutes for 
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 import urllib.request
@@ -62,6 +61,7 @@ from tests.cluster.helpers import (
     status_images,
     wait_until,
 )
+from tests.slots import next_minute, sleep_until
 
 pytestmark = [pytest.mark.ceph_cluster, pytest.mark.faults]
 
@@ -97,17 +97,6 @@ def pools(data_cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[Poo
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def next_slot(lead: float = LEAD) -> float:
-    """The next minute boundary at least ``lead`` s away (epoch s)."""
-    now = time.time()
-    boundary = math.floor(now / SLOT) * SLOT + SLOT
-    return boundary if boundary - now >= lead else boundary + SLOT
-
-
-def sleep_until(when: float) -> None:
-    time.sleep(max(0.0, when - time.time()))
 
 
 def wait_for_drain_in_progress(cluster: Cluster, slot: float) -> float:
@@ -189,7 +178,7 @@ def test_a_pool_deleted_while_its_slot_drains(data_cluster: Cluster, pools: Pool
     baseline = replace(take_baseline(cluster, [keeper]), schedules=expected)
     logs = MgrLogs(cluster)
 
-    slot = next_slot()
+    slot = next_minute(lead=LEAD)
     sleep_until(slot + 1.0)
     waiting = wait_for_drain_in_progress(cluster, slot)
     cluster.run("ceph", "osd", "pool", "rm", victim, victim, "--yes-i-really-really-mean-it")
@@ -254,7 +243,7 @@ def test_images_removed_renamed_demoted_and_disabled_mid_request(
         logs = MgrLogs(cluster)
         counted_before = results(cluster, pool)
 
-        slot = next_slot(lead=LEAD + 2)
+        slot = next_minute(lead=LEAD + 2)
         sleep_until(slot + 0.5)
         waiting = wait_for_drain_in_progress(cluster, slot)
         in_parallel(

@@ -11,12 +11,13 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from tests.cephcluster import Cluster
+from tests.slots import sleep_past_next_minute
 
 pytestmark = pytest.mark.ceph_cluster
 
@@ -91,9 +92,7 @@ def diagnose(cluster: Cluster) -> str:
 
 
 def wait_until_next_minute(margin: float = 20) -> str:
-    now = datetime.now(timezone.utc)
-    time.sleep(60 - now.second - now.microsecond / 1e6 + margin)
-    return datetime.now(timezone.utc).strftime("%H:%M")
+    return sleep_past_next_minute(margin).strftime("%H:%M")
 
 
 def test_install_take_over_and_uninstall(packaged: Cluster) -> None:

@@ -15,30 +15,24 @@ from typing import Any
 import pytest
 
 from tests.cephcluster import Cluster
-from tests.cluster.helpers import PROMPT, Pools, make_images, raw, sched, wait_until
-from tests.cluster.test_scheduling import last_snap_id, mirror_snapshots, new_primary_snapshots
+from tests.cluster.helpers import (
+    PROMPT,
+    Pools,
+    checks,
+    last_snap_id,
+    make_images,
+    mirror_snapshots,
+    new_primary_snapshots,
+    raw,
+    raw_status,
+    sched,
+    wait_until,
+)
+from tests.slots import sleep_past_next_minute
 
 pytestmark = pytest.mark.ceph_cluster
 
 ENOENT, EACCES, EINVAL = 2, 13, 22
-SLOT = 75.0  # seconds: one minute slot plus the snapshot's few seconds
-
-
-def checks(cluster: Cluster) -> dict[str, Any]:
-    found: dict[str, Any] = cluster.ceph_json("health", "detail").get("checks", {})
-    return found
-
-
-def raw_status(cluster: Cluster, level: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = json.loads(raw(cluster, "status", level).stdout)[
-        "scheduled_images"
-    ]
-    return rows
-
-
-def sleep_past_next_slot(margin: float = 8.0) -> None:
-    now = datetime.now(timezone.utc)
-    time.sleep(60 - now.second - now.microsecond / 1e6 + margin)
 
 
 def test_pause_holds_across_a_mgr_restart_until_resume(cluster: Cluster, pools: Pools) -> None:
@@ -61,12 +55,12 @@ def test_pause_holds_across_a_mgr_restart_until_resume(cluster: Cluster, pools: 
     assert "paused_since" in level
     wait_until(lambda: "RBD_SNAPSCHED_PAUSED" in checks(cluster), 30, "the pause warning again")
     before = last_snap_id(cluster, spec)
-    sleep_past_next_slot()
+    sleep_past_next_minute(8.0)
     assert new_primary_snapshots(cluster, spec, before) == [], "a paused image got a snapshot"
 
     assert raw(cluster, "resume", f"{pool}/").stdout.startswith(f"resumed {pool}/")
     wait_until(lambda: "RBD_SNAPSCHED_PAUSED" not in checks(cluster), 20, "the warning to clear")
-    sleep_past_next_slot()
+    sleep_past_next_minute(8.0)
     assert len(new_primary_snapshots(cluster, spec, before)) == 1
     again = raw(cluster, "resume", f"{pool}/", check=False)
     assert again.returncode == ENOENT and f"level {pool}/ is not paused" in again.stderr

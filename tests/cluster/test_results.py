@@ -1,19 +1,14 @@
 """Per-image results on each release: status fields the rbd CLI still parses, the report
 table, last success seeded after a mgr restart, LATE/FAILING health raised and cleared on
-time (and muted), and the metrics endpoint scraped by a real Prometheus server.
+time (and muted). The metrics endpoint is tests/cluster/test_metrics_scrape.py.
 
 Waits for real minute slots, bounded: the status test one slot (at most 75 s), the health
-test about three (at most 4 minutes), the metrics test one slot; the standby test boots its
-own two-mgr cluster (about 20 s) and fails it over once.
+test about three (at most 4 minutes).
 """
 
 from __future__ import annotations
 
 import json
-import socket
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
@@ -22,17 +17,20 @@ import pytest
 from tests.cephcluster import Cluster
 from tests.cluster.helpers import (
     PROMPT,
+    SLOT,
     Pools,
+    checks,
     config_restore,
+    last_snap_id,
     make_images,
+    new_primary_snapshots,
     raw,
+    raw_status,
     sched,
+    snap_time,
     status_json,
     wait_until,
 )
-from tests.cluster.test_operator import SLOT, checks, raw_status
-from tests.cluster.test_scheduling import MgrLog, last_snap_id, new_primary_snapshots, snap_time
-from tests.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.ceph_cluster
 
@@ -149,98 +147,3 @@ def test_late_and_failing_health_raise_mute_and_clear(
     )
     (row,) = rows(cluster, f"{pool}/")
     assert row["last_result"] == "created" and row["late"] is False
-
-
-def fetch(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError as e:  # not listening (yet)
-        return 0, str(e)
-
-
-def test_prometheus_scrapes_the_module(cluster: Cluster, pools: Pools) -> None:
-    pool = pools.rbd("p")
-    spec = f"{pool}/img"
-    make_images(cluster, spec)
-    sched(cluster, "add", "-p", pool, "1m")
-    url = cluster.metrics_url()
-    services = cluster.ceph_json("mgr", "services")
-    assert services["rbd_snapsched"] == url.removesuffix("metrics")
-    target = url.removeprefix("http://").removesuffix("/metrics")
-    with PrometheusServer([target]) as prom:
-        prom.wait_for(f'rbd_snapsched_pool_images{{pool="{pool}"}} == 1', timeout=30)
-        created = f'rbd_snapsched_snapshots_total{{pool="{pool}",result="created"}}'
-        prom.wait_for(created, timeout=SLOT + 10)
-        (success,) = prom.wait_for(
-            f'rbd_snapsched_image_last_success_timestamp_seconds{{image="{spec}"}}'
-        )
-        assert abs(float(success["value"][1]) - time.time()) < SLOT + 10
-        (heartbeat,) = prom.query("time() - rbd_snapsched_scheduler_heartbeat_timestamp_seconds")
-        assert float(heartbeat["value"][1]) < 65
-        assert prom.query("rbd_snapsched_snapshot_request_duration_seconds_count")
-        for family in ("requests_in_flight", "requests_waiting", "queue_length"):
-            assert prom.query(f"rbd_snapsched_{family}"), family
-        assert prom.query("rbd_snapsched_refresh_duration_seconds")
-
-    # Port 0 turns the endpoint off and withdraws its URL; the old port turns it on again.
-    port = target.rpartition(":")[2]
-    option = OPTION + "metrics_server_port"
-    cluster.run("ceph", "config", "set", "mgr.x", option, "0")
-    try:
-        wait_until(lambda: fetch(url)[0] == 0, 30, "the endpoint to close")
-        wait_until(
-            lambda: "rbd_snapsched" not in cluster.ceph_json("mgr", "services"), 30, "no URL"
-        )
-    finally:
-        cluster.run("ceph", "config", "set", "mgr.x", option, port)
-    wait_until(lambda: fetch(url)[0] == 200, 30, "the endpoint back")
-    assert rows(cluster, f"{pool}/"), "the scheduler kept running"
-
-    # A port another process holds: the bind fails, is logged once, and is retried by the
-    # module's own thread (as after a failover, where this mgr's standby instance may still
-    # hold it), so the endpoint comes up once the port frees, with no option change.
-    log = MgrLog(cluster)
-    holder = socket.socket()
-    holder.bind(("127.0.0.1", 0))
-    holder.listen()
-    held = str(holder.getsockname()[1])
-    refused = f"cannot listen on 127.0.0.1:{held}"
-    try:
-        cluster.run("ceph", "config", "set", "mgr.x", option, held)
-        wait_until(
-            lambda: any(refused in line for line in log.new_lines()),
-            30,
-            "the failed bind to be logged",
-        )
-    finally:
-        holder.close()
-    moved = url.replace(f":{port}/", f":{held}/")
-    try:
-        # Bounded: the module's thread looks every 5 s.
-        wait_until(lambda: fetch(moved)[0] == 200, 30, "the endpoint on the freed port")
-        failed = [line for line in log.new_lines() if refused in line]
-        assert len(failed) == 1, failed
-    finally:
-        cluster.run("ceph", "config", "set", "mgr.x", option, port)
-    wait_until(lambda: fetch(url)[0] == 200, 30, "the endpoint back on its port")
-
-
-def test_a_standby_answers_503_naming_the_active(release: str) -> None:
-    with Cluster.boot(release=release, standby_mgrs=1) as cluster:
-        active = cluster.ceph_json("mgr", "dump")["active_name"]
-        (standby,) = [m for m in cluster.mgr_ids if m != active]
-        assert fetch(cluster.metrics_url(active))[0] == 200
-        code, body = fetch(cluster.metrics_url(standby))
-        assert code == 503 and f"mgr {standby} is a standby" in body
-        assert cluster.metrics_url(active).removesuffix("metrics") in body
-
-        cluster.run("ceph", "mgr", "fail", active)
-        wait_until(
-            lambda: fetch(cluster.metrics_url(standby))[0] == 200, 120, "the new active's metrics"
-        )
-        wait_until(
-            lambda: fetch(cluster.metrics_url(active))[0] == 503, 120, "the old active as standby"
-        )

@@ -1,5 +1,6 @@
 """Real scheduling on the session cluster: mirror snapshots at minute slots, image discovery,
-persistence across a mgr restart, and per-pool authorization (SPEC.md decision 5).
+and persistence across a mgr restart. Per-pool authorization (SPEC.md decision 5) is
+tests/cluster/test_caps.py.
 
 Minute slots make this file slow by nature: two tests each wait for the next slot (at most
 2 x 60 s + 30 s each, about 30-40 s on average). Every test makes its own pools (named after the
@@ -9,13 +10,9 @@ it changes.
 
 from __future__ import annotations
 
-import json
-import re
-import subprocess
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,20 +23,25 @@ from tests.cluster.helpers import (
     OUR_OID,
     OUR_OPTION,
     PROMPT,
-    SCHED,
+    MgrLog,
     Pools,
     config_get,
     config_restore,
     in_parallel,
+    is_complete,
+    last_snap_id,
     ls_r_json,
     make_image,
     make_images,
     make_namespace,
+    mirror_snapshots,
     next_slot,
     omap_keys,
     raw_list,
     sched,
+    snap_time,
     status_images,
+    wait_for_snapshots,
     wait_until,
 )
 
@@ -47,83 +49,12 @@ pytestmark = pytest.mark.ceph_cluster
 
 REFRESH_OPTION = "mgr/rbd_snapsched/refresh_interval"
 
-EACCES = 13
-SLOT_WAIT = 2 * 60 + 30  # seconds: the next minute slot, a spare one, and slack
 FAST_REFRESH = 2  # seconds: refresh_interval while a test watches discovery
 REFRESH_WAIT = 2 * FAST_REFRESH + 6  # seconds: two refreshes and slack
 MINUTE = timedelta(minutes=1)
 
 
 # -- helpers ------------------------------------------------------------------------------------
-
-
-def mirror_snapshots(cluster: Cluster, spec: str) -> list[dict[str, Any]]:
-    """The image's mirror snapshots (``rbd snap ls --all``), oldest first."""
-    snaps = json.loads(cluster.run("rbd", "snap", "ls", "--all", "--format", "json", spec).stdout)
-    return [snap for snap in snaps if snap["namespace"]["type"] == "mirror"]
-
-
-def last_snap_id(cluster: Cluster, spec: str) -> int:
-    return max((int(snap["id"]) for snap in mirror_snapshots(cluster, spec)), default=-1)
-
-
-def new_primary_snapshots(cluster: Cluster, spec: str, after_id: int) -> list[dict[str, Any]]:
-    return [
-        snap
-        for snap in mirror_snapshots(cluster, spec)
-        if int(snap["id"]) > after_id and snap["namespace"]["state"] == "primary"
-    ]
-
-
-def is_complete(cluster: Cluster, spec: str, snap_id: int) -> bool:
-    """Whether the image's mirror snapshot ``snap_id`` exists and is marked complete."""
-    return any(
-        snap["id"] == snap_id and snap["namespace"]["complete"] is True
-        for snap in mirror_snapshots(cluster, spec)
-    )
-
-
-def snap_time(snap: dict[str, Any]) -> datetime:
-    """A snapshot's creation time (the rbd CLI prints it in local time: TZ=UTC is set)."""
-    return datetime.strptime(snap["timestamp"], "%a %b %d %H:%M:%S %Y").replace(tzinfo=timezone.utc)
-
-
-def wait_for_snapshots(
-    cluster: Cluster, baseline: dict[str, int], timeout: float = SLOT_WAIT
-) -> dict[str, dict[str, Any]]:
-    """Wait until every image of ``baseline`` has a primary mirror snapshot newer than its
-    baseline id; the first new one of each."""
-    found: dict[str, dict[str, Any]] = {}
-
-    def all_have_one() -> bool:
-        for spec, after_id in baseline.items():
-            if spec not in found and (snaps := new_primary_snapshots(cluster, spec, after_id)):
-                found[spec] = snaps[0]
-        return len(found) == len(baseline)
-
-    wait_until(all_have_one, timeout, f"a new primary mirror snapshot on each of {list(baseline)}")
-    return found
-
-
-class MgrLog:
-    """The lines the mgr logs from now on."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.path = cluster.log_dir / "mgr.x.log"
-        self.offset = self.path.stat().st_size
-
-    def new_lines(self) -> list[str]:
-        with self.path.open("rb") as f:
-            f.seek(self.offset)
-            return f.read().decode(errors="replace").splitlines()
-
-    def errors_naming(self, *words: str) -> list[str]:
-        """Our module's ERROR lines that mention any of ``words``."""
-        return [
-            line
-            for line in self.new_lines()
-            if "[rbd_snapsched ERROR" in line and any(word in line for word in words)
-        ]
 
 
 def restart_with_refresh_interval(cluster: Cluster, seconds: int) -> None:
@@ -288,112 +219,6 @@ def test_schedules_survive_a_mgr_restart(
             assert created.second < 15, f"{spec}: {created} is not at a minute slot"
     finally:
         config_restore(cluster, MAX_CONCURRENT_OPTION, "10")
-
-
-def test_restricted_client_sees_and_changes_only_its_pool(
-    cluster: Cluster, pools: Pools, no_global_schedule_after: None
-) -> None:
-    """SPEC.md decision 5: per-pool caps are enforced by the module.
-
-    ``client.<r1>`` has ``mgr 'profile rbd pool=P1, allow module rbd_snapsched with pool=P1
-    rw'``: it may change P1's schedules only, and sees only P1's. ``client.<r2>`` has the plain
-    ``profile rbd pool=P1``, which only grants module rbd_support (measured), so the mgr itself
-    refuses our commands with EACCES before the module sees them.
-    """
-    p1, p2 = pools.create("p1", "p2")
-    make_images(cluster, f"{p1}/img", f"{p2}/img")
-    users = {"r1": "snapsched_r1", "r2": "snapsched_r2"}
-    mgr_caps = {
-        "r1": f"profile rbd pool={p1}, allow module rbd_snapsched with pool={p1} rw",
-        "r2": f"profile rbd pool={p1}",
-    }
-    keyrings: dict[str, Path] = {}
-    try:
-        for who, user in users.items():
-            keyrings[who] = cluster.root / f"{user}.keyring"  # seen by the release's CLIs
-            cluster.run(
-                "ceph",
-                "auth",
-                "get-or-create",
-                f"client.{user}",
-                "mon",
-                "profile rbd",
-                "osd",
-                f"profile rbd pool={p1}",
-                "mgr",
-                mgr_caps[who],
-                "-o",
-                str(keyrings[who]),
-            )
-
-        def as_(who: str, *args: str) -> subprocess.CompletedProcess[str]:
-            return cluster.run(
-                *SCHED, *args, "--id", users[who], "--keyring", str(keyrings[who]), check=False
-            )
-
-        def refused(proc: subprocess.CompletedProcess[str], message: str) -> None:
-            assert proc.returncode == EACCES, (proc.returncode, proc.stderr)
-            match = re.search(r"failed: \(13\) Permission denied: (.*)$", proc.stderr, re.M)
-            assert match, proc.stderr
-            assert match.group(1).startswith(message), proc.stderr
-
-        # The administrator schedules p2 and the global level.
-        sched(cluster, "add", "-p", p2, "1h")
-        sched(cluster, "add", "1d", "03:21")
-
-        # r1 may change its own pool...
-        assert as_("r1", "add", "-p", p1, "1h").returncode == 0
-        assert as_("r1", "add", "-p", p1, "--image", "img", "2h").returncode == 0
-        assert as_("r1", "rm", "-p", p1, "--image", "img", "2h").returncode == 0
-        assert as_("r1", "add", "-p", p1, "--image", "img", "3h").returncode == 0
-        # ... not another pool, nor the global level.
-        refused(as_("r1", "add", "-p", p2, "1h"), f"not authorized on pool={p2}, namespace=None")
-        refused(as_("r1", "rm", "-p", p2), f"not authorized on pool={p2}, namespace=None")
-        refused(as_("r1", "add", "1h"), "not authorized on pool=None, namespace=None")
-        refused(as_("r1", "rm"), "not authorized on pool=None, namespace=None")
-        assert as_("r1", "ls", "-p", p2).returncode == EACCES
-
-        # r1 sees only its pool's schedules and images.
-        listed = as_("r1", "ls", "-R", "--format", "json")
-        assert listed.returncode == 0, listed.stderr
-        rows = [(r["pool"], r["namespace"], r["image"]) for r in json.loads(listed.stdout)]
-        assert rows == [(p1, "-", "-"), (p1, "", "img")]
-
-        def r1_status() -> list[str]:
-            proc = as_("r1", "status", "--format", "json")
-            assert proc.returncode == 0, proc.stderr
-            return sorted(entry["image"] for entry in json.loads(proc.stdout))
-
-        # (The global schedule also covers other tests' pools on the shared cluster.)
-        wait_until(
-            lambda: {f"{p1}/img", f"{p2}/img"} <= set(status_images(cluster)),
-            PROMPT,
-            "the administrator's `status` to list both pools' images",
-        )
-        assert r1_status() == [f"{p1}/img"]
-
-        # r2: refused by the mgr's own cap check, not by the module.
-        for args in (("add", "-p", p1, "1h"), ("ls", "-R"), ("status",)):
-            proc = as_("r2", *args)
-            assert proc.returncode in (EACCES, 74), (args, proc.returncode, proc.stderr)
-            assert "(13) Permission denied" in proc.stderr, (args, proc.stderr)
-            assert "not authorized on" not in proc.stderr, (args, proc.stderr)
-
-        # Nothing r1 or r2 tried changed the administrator's schedules.
-        admin_rows = [
-            (r["pool"], r["namespace"], r["image"], [i["interval"] for i in r["items"]])
-            for r in ls_r_json(cluster)
-            if r["pool"] in (p1, p2, "-")
-        ]
-        assert admin_rows == [
-            ("-", "-", "-", ["1d"]),
-            (p1, "-", "-", ["1h"]),
-            (p1, "", "img", ["3h"]),
-            (p2, "-", "-", ["1h"]),
-        ]
-    finally:
-        for user in users.values():
-            cluster.run("ceph", "auth", "rm", f"client.{user}", check=False)
 
 
 def test_refresh_interval_change_applies_at_once(

@@ -30,24 +30,23 @@ from tests.cephcluster import Cluster
 from tests.cluster.helpers import (
     MAX_CONCURRENT_OPTION,
     PROMPT,
-    Pools,
-    config_restore,
-    make_images,
-    next_slot,
-    sched,
-    status_json,
-    wait_until,
-)
-from tests.cluster.test_operator import raw_status
-from tests.cluster.test_results import fetch
-from tests.cluster.test_scheduling import (
     SLOT_WAIT,
     MgrLog,
+    Pools,
+    config_restore,
+    fetch,
     last_snap_id,
+    make_images,
     new_primary_snapshots,
+    next_slot,
+    raw_status,
+    sched,
     snap_time,
+    status_json,
     wait_for_snapshots,
+    wait_until,
 )
+from tests.slots import sleep_until
 
 pytestmark = pytest.mark.ceph_cluster
 
@@ -215,12 +214,6 @@ def row(cluster: Cluster, spec: str) -> dict[str, Any]:
 
 def parse(when: str | None) -> datetime | None:
     return None if when is None else datetime.fromisoformat(when.replace("Z", "+00:00"))
-
-
-def sleep_until(when: datetime) -> None:
-    delay = (when - datetime.now(timezone.utc)).total_seconds()
-    if delay > 0:
-        time.sleep(delay)
 
 
 @pytest.fixture

@@ -31,6 +31,7 @@ from tests.cluster.helpers import (
     status_json,
     wait_until,
 )
+from tests.slots import utcnow
 
 pytestmark = pytest.mark.ceph_cluster
 
@@ -39,10 +40,6 @@ IMAGES = 60
 TIMED = ("img07", "img08")  # image-level schedules with a start time
 FIVE = timedelta(minutes=5)
 MINUTE = timedelta(minutes=1)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def parse(text: str) -> datetime:

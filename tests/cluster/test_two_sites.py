@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from tests.cephcluster import Cluster
-from tests.cluster.helpers import sched, status_json, wait_until
-from tests.cluster.test_operator import checks, raw_status
+from tests.cluster.helpers import checks, raw_status, sched, status_json, wait_until
+from tests.slots import next_minute, sleep_until
 from tests.twosite import (
     MIRROR_IDS,
     POOL,
@@ -42,11 +42,9 @@ from tests.twosite import (
     follow_slot,
     mirror_daemon_healthy,
     mirror_status,
-    next_slot,
     own_snapshots,
     promote,
     replica_copy,
-    sleep_until,
     write_random,
 )
 
@@ -188,7 +186,7 @@ def replicate_one_slot(
         10,
         f"`schedule status` on {src} to list {IMAGES}",
     )
-    slot = next_slot(time.time() + 2)  # a slot the module has surely queued the images for
+    slot = next_minute(time.time() + 2)  # a slot the module has surely queued the images for
     due = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(slot))
     wait_until(
         lambda: set(scheduled(primary).values()) == {due},
@@ -263,7 +261,7 @@ def test_slots_wait_for_a_lagging_peer_and_resume_once_it_catches_up(
         try:
             for spec in IMAGES:
                 write_random(a, spec)
-            first = next_slot(time.time() + 2)
+            first = next_minute(time.time() + 2)
             sleep_until(first)
             wait_until(
                 lambda: all(own_snapshots(a, spec)[-1].timestamp >= first for spec in IMAGES),

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from rbd_snapsched.levels import ImageSpec
 from rbd_snapsched.requests import Outcome
-from tests.benchmarks.bench_scheduler import (
+from tests.benchmarks.fakes import (
     NAMESPACES,
     POOL,
     FakeClusterIO,

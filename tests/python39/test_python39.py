@@ -34,13 +34,13 @@ from typing import Any
 
 import pytest
 
-from tests.releases import TEST_DEPS_DIR, InterpreterRuntime, interpreter_runtime
-from tests.unit.test_container import (
+from tests.container_layer import (
     MGR_MODULE_PATH,
     PACKAGE,
     layer_files,
     package_modules,
 )
+from tests.releases import TEST_DEPS_DIR, InterpreterRuntime, interpreter_runtime
 
 pytestmark = pytest.mark.python39
 

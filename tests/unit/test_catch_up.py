@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from rbd_snapsched.requests import OutcomeKind
-from tests.unit.test_handler import START, Setup
+from tests.unit.harness import START, Setup
 
 
 def kinds(s: Setup) -> list[OutcomeKind]:

@@ -13,7 +13,7 @@ import pytest
 
 from rbd_snapsched.cluster import client_addrs, mon_election
 from rbd_snapsched.watchdog import STALL_AFTER
-from tests.unit.test_handler import START, Setup
+from tests.unit.harness import START, Setup
 
 
 def _lines(caplog: pytest.LogCaptureFixture, needle: str) -> list[str]:

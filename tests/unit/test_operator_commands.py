@@ -9,7 +9,7 @@ import pytest
 from rbd_snapsched import render
 from rbd_snapsched.errors import InvalidArgument
 from tests.fake_cluster import JOURNAL
-from tests.unit.test_handler import START, Setup
+from tests.unit.harness import START, Setup
 
 
 @pytest.fixture

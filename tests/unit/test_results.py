@@ -7,7 +7,7 @@ from typing import Any
 
 from rbd_snapsched import metrics
 from rbd_snapsched.requests import MIRROR_IMAGE_MODE_SNAPSHOT
-from tests.unit.test_handler import START, Setup
+from tests.unit.harness import START, Setup
 
 NEXT = START.replace(second=0) + timedelta(minutes=1)  # 17:56:00, the first 1m slot
 

@@ -17,7 +17,7 @@ from rbd_snapsched.errors import InvalidArgument
 from rbd_snapsched.levels import ImageSpec
 from rbd_snapsched.requests import OutcomeKind, State
 from tests.fake_cluster import FakeDriver
-from tests.unit.test_handler import START, Setup
+from tests.unit.harness import START, Setup
 
 SLOT = START.replace(second=0) + timedelta(minutes=1)  # 17:56:00, the first 1m slot
 BOUND = timedelta(seconds=20)

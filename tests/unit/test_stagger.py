@@ -28,7 +28,7 @@ from rbd_snapsched.schedule import (
     stagger_key,
     stagger_offset,
 )
-from tests.unit.test_handler import START, Setup
+from tests.unit.harness import START, Setup
 
 UTC = timezone.utc
 FIVE = Interval(5)
