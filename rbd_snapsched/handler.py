@@ -321,9 +321,10 @@ class Handler:
             now = self._clock.now()
             due, popped = self._timetable.pop_due(now, DISPATCH_BATCH, self._book)
             book, admit, hold = self._book, self._dispatcher.admit, self._plan.hold
+            holding = self._plan.holds_any
             self._watchdog.starting(now, idle=self._dispatcher.idle())
             for image, record, slot in due:
-                held = hold(image)
+                held = hold(image) if holding else None
                 if held is not None:
                     book.skipped(image, held)
                     continue

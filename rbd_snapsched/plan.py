@@ -42,6 +42,11 @@ class Plan:
         """The schedule of ours that governs ``image``; None while rbd_support holds it."""
         return None if self.upstream.find(image) else self.catalog.find(image)
 
+    @property
+    def holds_any(self) -> bool:
+        """Whether ``hold`` can hold anything back now (else the hot path skips asking)."""
+        return bool(self.peerless) or bool(self.pauses)
+
     def hold(self, image: ImageSpec) -> Skip | None:
         """Why a due image takes no snapshot at this slot, if it does not: its pool has no tx
         peer (librbd would refuse; told in health), or a pause covers it (it keeps its slots).

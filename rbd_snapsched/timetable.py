@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Optional
 
 from .book import Book, ImageRecord
 from .levels import ImageSpec
@@ -30,12 +30,9 @@ from .schedule import NextRuns, Schedule
 CATCH_UP_AFTER = timedelta(minutes=1)
 
 
-class Due(NamedTuple):
-    """A popped image, already queued again at its next run."""
-
-    image: ImageSpec
-    record: ImageRecord
-    slot: datetime | None  # the slot it serves; None: a catch-up
+# A popped image, already queued again at its next run: the image, its record, and the slot it
+# serves (None: a catch-up). A plain tuple: one is made per image per slot, on the hot path.
+Due = tuple[ImageSpec, ImageRecord, Optional[datetime]]
 
 
 class Timetable:
@@ -135,7 +132,7 @@ class Timetable:
             slot = None if image in catch_up else record.next_run
             record.next_run = when = next_run(image, schedule)
             push(image, when)
-            due.append(Due(image, record, slot))
+            due.append((image, record, slot))
         return due, len(popped)
 
     def take_catch_up(self, image: ImageSpec) -> datetime | None:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from rbd_snapsched.book import Book
 from rbd_snapsched.levels import ImageSpec
 from rbd_snapsched.schedule import Schedule
-from rbd_snapsched.timetable import Due, Timetable
+from rbd_snapsched.timetable import Timetable
 
 NOW = datetime(2026, 12, 6, 10, 0, 30, tzinfo=timezone.utc)
 HOURLY = Schedule.from_json('[{"interval": "1h", "start_time": null}]')
@@ -52,7 +52,7 @@ def test_a_pop_serves_its_slot_and_queues_the_image_again() -> None:
     slot = book[A].next_run
     assert slot is not None
     due, popped = t.pop_due(slot, 10, book)
-    assert popped == 1 and due == [Due(A, book[A], slot)]
+    assert popped == 1 and due == [(A, book[A], slot)]
     assert book[A].next_run == slot + timedelta(minutes=1)
     consistent(t, book)
 
@@ -64,7 +64,7 @@ def test_a_catch_up_is_due_now_serves_no_slot_and_keeps_its_mark_until_started()
     assert book[A].next_run == NOW and t.next_deadline() == NOW
     consistent(t, book)
     due, _ = t.pop_due(NOW, 10, book)
-    assert [(d.image, d.slot) for d in due] == [(A, None)]
+    assert [(image, slot) for image, _, slot in due] == [(A, None)]
     assert t.restagger(True, book, NOW) is True  # A still carries its mark: not moved
     assert t.take_catch_up(A) == NOW - timedelta(hours=1)  # snapshot only if older than 1h
     assert t.take_catch_up(A) is None
