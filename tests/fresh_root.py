@@ -62,6 +62,10 @@ CHECKOUT = "/root/rbd_snapsched"
 SECTION = "## The two commands"
 # Never copied from the working tree, ignored by git or not: the test command's virtualenv.
 LOCAL_ONLY = (".venv/",)
+UNTRACKED = shutil.ignore_patterns(
+    ".git", ".venv", ".tox", "__pycache__", "*.pyc", ".mypy_cache", ".ruff_cache",
+    ".pytest_cache", ".hypothesis", "*.egg-info",
+)  # fmt: skip
 # pytest's last line: "===== 695 passed, 2 warnings in 1910.41s (0:31:50) ====="
 SUMMARY = re.compile(r"^=+ (.*\b(?:passed|failed|error|errors|no tests ran)\b.* in [0-9.]+s.*) =+$")
 
@@ -332,6 +336,11 @@ def copy_checkout(root: Path, source: str) -> None:
     dest = root / CHECKOUT.lstrip("/")
     if source == "head":
         _check(["git", "clone", "-q", "--no-hardlinks", str(REPO), str(dest)])
+        return
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        # A checkout without git (the suite itself run in a fresh root, which has no git): every
+        # file but what git would ignore here anyway (the venv, tox's, caches, bytecode).
+        shutil.copytree(REPO, dest, ignore=UNTRACKED, symlinks=True)
         return
     listed = _check(
         ["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
