@@ -269,9 +269,8 @@ def test_upgrade_reaches_the_standby_too(packaged: Cluster) -> None:
     c = packaged
     installer(c, "install")
     # The install respawned every mgr: the upgrade below must find the standby registered, or
-    # there is no standby for it to reach (bounded: 120 s; 60 s once fell short by 0.4 s for
-    # Pacific in a chroot nested in a fresh trixie root, the machine busy with three clusters).
-    deadline = time.monotonic() + 120
+    # there is no standby for it to reach (bounded: 60 s).
+    deadline = time.monotonic() + 60
     while len(c.ceph_json("mgr", "dump").get("standbys", [])) < 1:
         assert time.monotonic() < deadline, "the standby mgr did not come back"
         time.sleep(1)
