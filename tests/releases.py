@@ -357,30 +357,24 @@ class Runtime:
         if (shim / "bcrypt").is_dir():
             return
         log(f"{self.release.name}: mgr_util {probe}; adding a cffi {BCRYPT_SHIM} for ceph-mgr")
-        staging = shim.with_name(shim.name + ".new")
-        shutil.rmtree(staging, ignore_errors=True)
         # The 3.2.2 wheel is abi3 (any CPython >= 3.6) and needs only cffi, which comes from
         # the release's own python3-cffi: the host's pip fetches it for any runtime.
-        _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--target",
-                str(staging),
-                BCRYPT_SHIM,
-            ]
-        )
-        staging.rename(shim)
+        _pip_staged(shim, "--no-deps", BCRYPT_SHIM).rename(shim)
         check = self.run(
             "/usr/bin/python3", "-c", SUBINTERPRETER_PROBE, env={"PYTHONPATH": BCRYPT_SHIM_DIR}
         ).strip()
         if check != "ok":
             raise ReleaseError(f"{self!r}: mgr_util still {check} with the bcrypt shim")
+
+
+def _pip_staged(target: Path, *args: str) -> Path:
+    """Wheels installed by the host's pip into ``target``'s staging twin (``target.new``, made
+    anew), which the caller checks and renames into place; returns the staging directory."""
+    staging = target.with_name(target.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--only-binary=:all:"]
+    _run([*pip, "--target", str(staging), *args])
+    return staging
 
 
 def _chroot_argv(root: Path, argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
@@ -497,30 +491,19 @@ class InterpreterRuntime:
         if marker.is_file() and marker.read_text() == wanted:
             return
         log(f"{self.interpreter.name}: pip install --target {TEST_DEPS_DIR} (host pip)")
-        staging = target.with_name(target.name + ".new")
-        shutil.rmtree(staging, ignore_errors=True)
-        _run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                "--no-compile",
-                "--only-binary=:all:",
-                "--platform",
-                "manylinux2014_x86_64",
-                "--implementation",
-                "cp",
-                "--python-version",
-                self.interpreter.python,
-                "--target",
-                str(staging),
-                "-c",
-                str(TEST_DEPS_CONSTRAINTS),
-                *self.interpreter.test_deps,
-            ]
+        staging = _pip_staged(
+            target,
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--platform",
+            "manylinux2014_x86_64",
+            "--implementation",
+            "cp",
+            "--python-version",
+            self.interpreter.python,
+            "-c",
+            str(TEST_DEPS_CONSTRAINTS),
+            *self.interpreter.test_deps,
         )
         inner = Path(TEST_DEPS_DIR).with_name(staging.name)
         self.run("/usr/bin/python3", "-c", DEPS_PROBE, env={"PYTHONPATH": str(inner)})
