@@ -240,6 +240,20 @@ class Book:
     def is_failing(self, image: ImageSpec) -> bool:
         return image in self._failing
 
+    def ended_since(self, image: ImageSpec, since: datetime) -> str | None:
+        """Why the image's last request, started at or after ``since``, ended without a
+        snapshot (``failed: …``, ``skipped: …``); None if there is no such request (none
+        since, still running, or it created one)."""
+        record = self._records.get(image)
+        if record is None or record.started is None or record.started < since:
+            return None
+        outcome = record.outcome
+        if record.finished is None or outcome is None or outcome.kind is OutcomeKind.CREATED:
+            return None
+        result, why = RESULTS[outcome.kind]
+        text = result if result == why else f"{result}: {why}"
+        return f"{text} ({outcome.detail})" if outcome.detail else text
+
     @property
     def scheduled(self) -> int:
         """How many records have a schedule (are ours to snapshot)."""

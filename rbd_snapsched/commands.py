@@ -80,6 +80,13 @@ class Command:
     perm: str  # "r" or "w", as the mon checks them
     scope: Scope
     handler: Callable[..., Any]  # the undecorated method; called with the module first
+    # The handler takes ``fmt``: the ``--format`` the CLI sent (``json``, ``json-pretty``,
+    # ``plain``…; None if none), which ceph-mgr passes in the command dict undeclared.
+    formats: bool = False
+
+    @staticmethod
+    def wants_json(cmd: Mapping[str, Any]) -> bool:
+        return str(cmd.get("format") or "").startswith("json")
 
     def descriptor(self) -> dict[str, str]:
         """The entry of a mgr module's ``COMMANDS`` list."""
@@ -103,7 +110,7 @@ class CommandTable:
         self._commands: dict[str, Command] = {}
 
     def command(
-        self, verb: str, *args: Arg, desc: str, perm: str, scope: Scope
+        self, verb: str, *args: Arg, desc: str, perm: str, scope: Scope, formats: bool = False
     ) -> Callable[[F], F]:
         """Declare ``rbd mirror snapshot schedule <verb>`` served by the decorated method."""
         if perm not in ("r", "w"):
@@ -116,7 +123,7 @@ class CommandTable:
             prefix = f"{PREFIX} {verb}"
             if prefix in self._commands:
                 raise ValueError(f"{prefix!r} declared twice")
-            self._commands[prefix] = Command(prefix, args, desc, perm, scope, handler)
+            self._commands[prefix] = Command(prefix, args, desc, perm, scope, handler, formats)
             return handler
 
         return register

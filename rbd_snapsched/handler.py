@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import changes, health, render
+from . import changes, health, render, sync
 from .book import Book, ImageRecord, Skip
 from .catalog import ScheduleCatalog
 from .clock import Clock
@@ -513,31 +513,63 @@ class Handler:
                 self._publish_health()
         return render.paused_text(level.name, paused=paused, covered=covered)
 
-    def snapshot_now(self, level: LevelSpec) -> str:
+    def snapshot_now(self, level: LevelSpec) -> sync.Requested:
         """One mirror snapshot of each primary image under ``level`` now, through the cap.
 
         The schedule is untouched and a pause does not apply (it is an explicit request). An
-        image with a request in flight is not asked twice.
+        image with a request in flight is not asked twice. No request starts before the
+        answer's ``requested_at`` (a whole second: see sync.py), so any snapshot taken at or
+        after it was taken after this request.
         """
+        requested_at = sync.whole_second_after(self._clock.now())
         images = primary_images(self._io, level)
+        if self._clock.now() < requested_at:  # under a second: librbd's snapshot times are
+            pause = threading.Condition()  # whole seconds, and ours must not predate it
+            with pause:
+                self._clock.wait(pause, requested_at)
         started: list[tuple[ImageSpec, str]] = []
-        busy = peerless = 0
+        requested: list[str] = []
+        skipped: list[tuple[str, str]] = []
         with self._lock:
             self._watchdog.starting(self._clock.now(), idle=self._dispatcher.idle())
             for image, name in sorted(images.items(), key=lambda item: item[1]):
                 if image.pool_id in self._plan.peerless:
-                    peerless += 1
+                    skipped.append((name, sync.NO_TX_PEER))
                     continue
                 admission = self._dispatcher.admit(image)
                 if admission is Admission.ALREADY_PENDING:
-                    busy += 1
+                    skipped.append((name, sync.IN_FLIGHT))
                     continue
                 self._book.dispatched(image, None, self._clock.now())
+                requested.append(name)
                 if admission is Admission.START:
                     started.append((image, name))
             running = self._dispatcher.counts()[0]
         self._dispatcher.start(started)
-        return render.snapshot_now(level.name, len(images), busy, peerless, running)
+        return sync.Requested(
+            level.name, requested_at, len(images), tuple(requested), tuple(skipped), running
+        )
+
+    def sync_status(self, level: LevelSpec, since: datetime) -> sync.Synced:
+        """Which primary images under ``level`` have a primary mirror snapshot taken at or
+        after ``since``, read from each image (blocking I/O, outside the lock); of the others,
+        those whose last request since then failed or was skipped, with why."""
+        images = sorted(primary_images(self._io, level).items(), key=lambda item: item[1])
+        newest = [(image, name, self._io.newest_mirror_snapshot(image)) for image, name in images]
+        done: list[tuple[str, datetime]] = []
+        pending: list[str] = []
+        failed: list[tuple[str, str]] = []
+        with self._lock:
+            for image, name, taken in newest:
+                if taken is not None and taken >= since:
+                    done.append((name, taken))
+                    continue
+                why = self._book.ended_since(image, since)
+                if why is None:
+                    pending.append(name)
+                else:
+                    failed.append((name, why))
+        return sync.Synced(level.name, since, tuple(done), tuple(pending), tuple(failed))
 
     def explain(
         self, level: LevelSpec, count: int, visible: Callable[[ImageSpec], bool] = lambda i: True

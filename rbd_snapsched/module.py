@@ -14,7 +14,7 @@ import rados
 import rbd
 from mgr_module import HandleCommandResult, MgrModule, MgrStandbyModule, NotifyType, Option
 
-from . import access, changes, metrics, pauses, settings
+from . import access, changes, metrics, pauses, settings, sync
 from .clock import SystemClock
 from .cluster import (
     RadosClusterIO,
@@ -258,6 +258,8 @@ class Module(MgrModule):
                 args["level"] = handler.resolve(text)
             elif command.scope is not Scope.VISIBLE:
                 access.authorize(self.is_authorized, LevelName(None, None, None))
+            if command.formats:
+                args["as_json"] = command.wants_json(cmd)
             return HandleCommandResult(0, respond(command.handler(self, handler, **args)), "")
         except SnapSchedError as e:
             return HandleCommandResult(-e.errno, "", e.reply())
@@ -341,9 +343,27 @@ class Module(MgrModule):
         desc="Create one mirror snapshot of each primary image under a level now",
         perm="w",
         scope=Scope.LEVEL,
+        formats=True,
     )
-    def _snapshot_now(self, handler: Handler, level: LevelSpec) -> Reply:
-        return handler.snapshot_now(level)
+    def _snapshot_now(self, handler: Handler, level: LevelSpec, as_json: bool = False) -> Reply:
+        requested = handler.snapshot_now(level)
+        return requested.json() if as_json else requested.text()
+
+    @_command(
+        "snapshot-now-status",
+        _LEVEL,
+        Arg("requested_at"),
+        desc="Show which primary images under a level have a mirror snapshot taken since a "
+        "snapshot-now's requested_at",
+        perm="r",
+        scope=Scope.LEVEL,
+        formats=True,
+    )
+    def _snapshot_now_status(
+        self, handler: Handler, level: LevelSpec, requested_at: str, as_json: bool = False
+    ) -> Reply:
+        synced = handler.sync_status(level, sync.parse_since(requested_at))
+        return synced.json() if as_json else synced.text()
 
     @_command(
         "explain",

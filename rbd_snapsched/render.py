@@ -160,15 +160,6 @@ def paused_text(level: str, *, paused: bool, covered: int) -> str:
     return f"{verb} {level or '(global)'}: {covered} scheduled image(s) under it"
 
 
-def snapshot_now(level: str, images: int, busy: int, peerless: int, running: int) -> str:
-    notes = [f"{busy} already in progress"] if busy else []
-    if peerless:
-        notes.append(f"{peerless} in pools without a tx peer, skipped")
-    text = f"snapshot requested for {images - busy - peerless} image(s) under {level or '(global)'}"
-    text += f" ({', '.join(notes)})" if notes else ""
-    return f"{text}; {running} request(s) running now"
-
-
 def explain(
     name: str,
     candidates: Sequence[tuple[str, Sequence[ScheduleItem]]],

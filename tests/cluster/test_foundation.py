@@ -63,6 +63,7 @@ def test_commands_declared_with_upstream_signatures(remote_client: Remote) -> No
         ["pause", level],
         ["resume", level],
         ["snapshot-now", level],
+        ["snapshot-now-status", level, {"name": "requested_at", "type": "CephString"}],
         [
             "explain",
             {**level, "req": "false"},

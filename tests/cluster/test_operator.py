@@ -26,6 +26,7 @@ from tests.cluster.helpers import (
     raw,
     raw_status,
     sched,
+    snap_time,
     wait_until,
 )
 from tests.slots import sleep_past_next_minute
@@ -118,6 +119,48 @@ def test_snapshot_now_and_explain(cluster: Cluster, pools: Pools) -> None:
         assert as_operator("pause", "") == EACCES
     finally:
         cluster.run("ceph", "auth", "rm", "client.operator")
+
+
+def test_sync_now_for_a_failover_runbook(
+    cluster: Cluster, pools: Pools, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a DR runbook runs before demoting a level: ``snapshot-now --format json`` names
+    the images asked for and those skipped, with ``requested_at``; ``snapshot-now-status``
+    turns complete once each has a primary mirror snapshot taken since, which the images'
+    own snapshot lists confirm. Bounded: PROMPT seconds for the snapshots."""
+    monkeypatch.setenv("TZ", "UTC")  # `rbd snap ls` prints timestamps in local time
+    pool = pools.rbd("p")
+    specs = [f"{pool}/a", f"{pool}/b", f"{pool}/c"]
+    make_images(cluster, *specs)
+    asked = json.loads(raw(cluster, "snapshot-now", f"{pool}/", "--format", "json").stdout)
+    assert asked["level"] == f"{pool}/" and asked["images"] == 3
+    assert asked["requested"] == specs and asked["skipped"] == []
+    since = datetime.strptime(asked["requested_at"], "%Y-%m-%dT%H:%M:%SZ")
+    since = since.replace(tzinfo=timezone.utc)
+
+    def status() -> dict[str, Any]:
+        answer = raw(
+            cluster, "snapshot-now-status", f"{pool}/", asked["requested_at"], "--format", "json"
+        )
+        assert answer.stderr == "", answer.stderr
+        result: dict[str, Any] = json.loads(answer.stdout)
+        return result
+
+    wait_until(lambda: status()["complete"], PROMPT, "snapshot-now-status to say complete")
+    done = status()
+    assert done["pending"] == [] and done["failed"] == []
+    assert [entry["image"] for entry in done["done"]] == specs
+    for spec in specs:  # the cluster's own word
+        taken = [snap_time(snap) for snap in mirror_snapshots(cluster, spec)]
+        assert max(taken) >= since, (spec, taken, since)
+    text = raw(cluster, "snapshot-now-status", f"{pool}/", asked["requested_at"]).stdout
+    assert text == f"3 of 3 image(s) under {pool}/ have a mirror snapshot taken since " + (
+        f"{asked['requested_at']}\n"
+    )
+    later = raw(cluster, "snapshot-now-status", f"{pool}/", "2999-01-01T00:00:00Z", "-f", "json")
+    assert json.loads(later.stdout)["pending"] == specs
+    bad = raw(cluster, "snapshot-now-status", f"{pool}/", "soon", check=False)
+    assert bad.returncode == EINVAL and "invalid requested_at 'soon'" in bad.stderr
 
 
 def test_catch_up_snapshots_an_image_behind_its_interval_at_once(

@@ -28,7 +28,7 @@ def test_snapshot_now_takes_one_snapshot_of_each_primary_image_under_the_level(
     s.handler.tick()
     before = s.handler.status(s.handler.resolve(""), lambda i: True)
     s.handler.pause(s.handler.resolve("rbd/"))  # an explicit request: the pause does not apply
-    out = s.handler.snapshot_now(s.handler.resolve("rbd/"))
+    out = s.handler.snapshot_now(s.handler.resolve("rbd/")).text()
     assert out.startswith("snapshot requested for 2 image(s) under rbd/")
     assert s.created() == {a: 1, b: 1}
     record = s.handler.image_record(a)
@@ -44,10 +44,10 @@ def test_snapshot_now_takes_one_snapshot_of_each_primary_image_under_the_level(
 def test_snapshot_now_covers_unscheduled_images_and_respects_the_cap() -> None:
     s = Setup(hold=True, max_concurrent=1)
     images = [s.cluster.add_image(s.pool, f"i{n}") for n in range(3)]
-    out = s.handler.snapshot_now(s.handler.resolve("rbd/"))  # no schedule at all
+    out = s.handler.snapshot_now(s.handler.resolve("rbd/")).text()  # no schedule at all
     assert out == "snapshot requested for 3 image(s) under rbd/; 1 request(s) running now"
     assert s.driver.started == images[:1]
-    again = s.handler.snapshot_now(s.handler.resolve("rbd/"))
+    again = s.handler.snapshot_now(s.handler.resolve("rbd/")).text()
     assert "(3 already in progress)" in again
     s.driver.release()
     s.driver.release()

@@ -153,8 +153,10 @@ def test_snapshot_now_does_not_start_an_image_still_in_flight() -> None:
     s, (a,) = stuck("a")
     s.run_until(SLOT + BOUND)
     level = s.handler.resolve("rbd/")
-    text = s.handler.snapshot_now(level)
-    assert s.driver.started == [a] and "1" in text
+    requested = s.handler.snapshot_now(level)
+    assert s.driver.started == [a]
+    assert requested.requested == () and requested.skipped == (("rbd/a", "in_flight"),)
+    assert "(1 already in progress)" in requested.text()
 
 
 def test_shutdown_waits_for_a_request_past_its_bound(caplog: pytest.LogCaptureFixture) -> None:
