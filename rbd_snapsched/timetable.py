@@ -29,6 +29,13 @@ from .schedule import NextRuns, Schedule
 # is further away than this gets a catch-up request at once: upstream just waits for the slot.
 CATCH_UP_AFTER = timedelta(minutes=1)
 
+# Rook resets a pool's schedules on every reconcile: it removes each one, then adds the spec's
+# again, a few seconds apart. A slot that falls in that gap would be lost (no schedule at the
+# slot, and the one re-added runs from its next slot). So an image whose schedule goes while
+# its slot is at most this far away keeps that slot for this long: if a schedule with the same
+# slot comes back within it, after the slot has passed, the image is due at once, for that slot.
+RESET_GRACE = timedelta(seconds=30)
+
 
 # A popped image, already queued again at its next run: the image, its record, and the slot it
 # serves (None: a catch-up). A plain tuple: one is made per image per slot, on the hot path.
@@ -36,12 +43,14 @@ Due = tuple[ImageSpec, ImageRecord, Optional[datetime]]
 
 
 class Timetable:
-    __slots__ = ("_catch_up", "_queue", "stagger")
+    __slots__ = ("_catch_up", "_queue", "_unscheduled", "stagger")
 
     def __init__(self, stagger: bool) -> None:
         self.stagger = stagger  # spread images without a start time (upstream main's stagger)
         self._queue = ScheduleQueue()
         self._catch_up: dict[ImageSpec, datetime] = {}  # image -> recent_since, until started
+        # image -> (the slot it was queued for, when its schedule went): see RESET_GRACE
+        self._unscheduled: dict[ImageSpec, tuple[datetime, datetime]] = {}
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -70,6 +79,11 @@ class Timetable:
         """Queue each image by its governing schedule (``schedule_for``), if that changed."""
         next_run = NextRuns(now, stagger=self.stagger)
         queue = self._queue
+        unscheduled = self._unscheduled
+        if unscheduled:  # only within RESET_GRACE of a removal: small and short-lived
+            self._unscheduled = unscheduled = {
+                i: held for i, held in unscheduled.items() if now - held[1] <= RESET_GRACE
+            }
         for image in images:
             record = book[image]
             schedule = schedule_for(image)
@@ -77,11 +91,33 @@ class Timetable:
                 continue
             book.set_schedule(image, schedule)
             if schedule is None:
+                slot = record.next_run
+                if slot is not None and image not in self._catch_up and slot - now <= RESET_GRACE:
+                    unscheduled[image] = (slot, now)
                 queue.remove(image)
                 record.next_run = None
             else:
-                record.next_run = next_run(image, schedule)
+                held = unscheduled.pop(image, None) if unscheduled else None
+                if held is not None and self._kept_slot(image, schedule, held, now):
+                    record.next_run = held[0]  # due at once, serving the slot of the gap
+                else:
+                    record.next_run = next_run(image, schedule)
                 queue.push(image, record.next_run)
+
+    def _kept_slot(
+        self,
+        image: ImageSpec,
+        schedule: Schedule,
+        held: tuple[datetime, datetime],
+        now: datetime,
+    ) -> bool:
+        """Whether the slot an image lost with its schedule passed in the gap before this
+        schedule came back, and is one of this schedule's slots too (see RESET_GRACE)."""
+        slot, since = held
+        if not since <= slot <= now or now - since > RESET_GRACE:
+            return False
+        just_before = NextRuns(slot - timedelta(microseconds=1), stagger=self.stagger)
+        return just_before(image, schedule) == slot
 
     def plan_catch_up(self, images: Iterable[ImageSpec], book: Book, now: datetime) -> None:
         """Queue newly known images for a catch-up now if their next slot is far.
@@ -140,6 +176,8 @@ class Timetable:
         return self._catch_up.pop(image, None)
 
     def forget(self, image: ImageSpec) -> None:
-        """The image is gone: out of the queue, its mark dropped."""
+        """The image is gone: out of the queue, its catch-up mark dropped. A slot it lost
+        with its schedule stays held (within RESET_GRACE): a refresh in Rook's reset gap
+        forgets the images its schedules no longer cover, and the re-add finds them again."""
         self._catch_up.pop(image, None)
         self._queue.remove(image)

@@ -97,7 +97,7 @@ print(json.dumps(found))
 """
 
 
-def _python(cluster: Cluster, script: str, *args: str, timeout: float) -> str:
+def run_python(cluster: Cluster, script: str, *args: str, timeout: float) -> str:
     """Run ``script`` with the cluster's release's python3 (its rados and rbd bindings)."""
     cmd = cluster.argv("/usr/bin/python3", "-c", script, *args, env={"TZ": "UTC"})
     try:
@@ -113,7 +113,7 @@ def create_images(
     cluster: Cluster, pool: str, count: int, prefix: str = "img", workers: int = 16
 ) -> list[str]:
     """``count`` mirrored images ``pool/<prefix>000``...; their specs. About 16 per second."""
-    out = _python(cluster, CREATE_SCRIPT, pool, prefix, str(count), str(workers), timeout=300)
+    out = run_python(cluster, CREATE_SCRIPT, pool, prefix, str(count), str(workers), timeout=300)
     return [f"{pool}/{name}" for name in out.split()]
 
 
@@ -135,7 +135,7 @@ def mirror_snapshots(
     cluster: Cluster, pools: Sequence[str], timeout: float = 120
 ) -> dict[str, list[Snap]]:
     """Every image's mirror snapshots in ``pools``, oldest first, keyed by ``pool/image``."""
-    found = json.loads(_python(cluster, SNAPSHOTS_SCRIPT, *pools, timeout=timeout))
+    found = json.loads(run_python(cluster, SNAPSHOTS_SCRIPT, *pools, timeout=timeout))
     return {
         spec: [Snap(int(i), bool(p), float(at)) for i, p, at in rows]
         for spec, rows in found.items()

@@ -393,3 +393,26 @@ def test_scheduled_images_that_leave_or_are_renamed_are_told_per_pool(
         s.handler.tick()
         s.handler.refresh()
     assert len(_lines(caplog, "no longer scheduled")) == 2
+
+
+def test_rooks_reconcile_around_a_slot_loses_no_slot_and_doubles_none(s: Setup) -> None:
+    """Rook removes every schedule of the pool and adds the spec's again on each reconcile
+    (every few seconds under churn). Reconciles straddling slots, each with its rescan, give
+    exactly one snapshot per slot."""
+    a = s.cluster.add_image(s.pool, "a")
+    s.add("rbd/", "1m")
+    first = START.replace(second=0) + timedelta(minutes=1)
+    s.run_until(first - timedelta(seconds=30))
+    base = s.created()[a]
+    for n in range(3):
+        slot = first + timedelta(minutes=n)
+        s.run_until(slot - timedelta(seconds=1))
+        s.remove("rbd/", "1m")  # the gap spans the slot
+        s.run_until(slot + timedelta(seconds=2))  # a pass (with the rescan) in the gap
+        s.add("rbd/", "1m")
+        s.run_until(slot + timedelta(seconds=20))
+        assert s.created()[a] == base + n + 1, f"slot {slot}"
+        s.remove("rbd/", "1m")  # and once more mid-minute: nothing extra
+        s.add("rbd/", "1m")
+        s.run_until(slot + timedelta(seconds=40))
+        assert s.created()[a] == base + n + 1, f"after slot {slot}"

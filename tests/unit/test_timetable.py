@@ -89,3 +89,51 @@ def test_an_image_whose_schedule_went_is_popped_and_dropped() -> None:
     book.set_schedule(A, None)
     due, popped = t.pop_due(slot, 10, book)
     assert (due, popped, len(t)) == ([], 1, 0)
+
+
+def test_a_slot_that_passes_while_rook_resets_the_schedules_is_served_once() -> None:
+    """Rook's reconcile removes every schedule, then adds the spec's again, seconds apart. A
+    slot in that gap is served as soon as the same schedule is back, for that slot."""
+    book, t = book_of(A, B), Timetable(stagger=False)
+    slot = datetime(2026, 12, 6, 10, 1, tzinfo=timezone.utc)
+    t.requeue([A, B], book, {A: MINUTELY, B: MINUTELY}.get, NOW)
+    nothing: dict[ImageSpec, Schedule] = {}
+    removed = slot - timedelta(seconds=2)
+    t.requeue([A, B], book, nothing.get, removed)  # `remove`: the slot is 2 s away
+    assert t.pop_due(slot, 10, book) == ([], 0)  # nothing scheduled at the slot itself
+    back = slot + timedelta(seconds=3)
+    t.requeue([A], book, {A: MINUTELY}.get, back)  # `add` of the same schedule
+    t.requeue([B], book, {B: HOURLY}.get, back)  # a schedule without that slot: no
+    consistent(t, book)
+    assert book[A].next_run == slot and book[B].next_run == datetime(
+        2026, 12, 6, 11, tzinfo=timezone.utc
+    )
+    due, _ = t.pop_due(back, 10, book)
+    assert due == [(A, book[A], slot)]  # the gap's slot, once
+    assert book[A].next_run == slot + timedelta(minutes=1)
+    assert t.pop_due(back + timedelta(seconds=1), 10, book) == ([], 0)
+    consistent(t, book)
+
+
+def test_a_removal_long_before_the_slot_or_a_late_re_add_keeps_nothing() -> None:
+    nothing: dict[ImageSpec, Schedule] = {}
+    slot = datetime(2026, 12, 6, 11, tzinfo=timezone.utc)
+    # Removed 30 min before its hourly slot, added back after it: an ordinary removal.
+    book, t = book_of(A), Timetable(stagger=False)
+    t.requeue([A], book, {A: HOURLY}.get, NOW)
+    t.requeue([A], book, nothing.get, NOW)
+    t.requeue([A], book, {A: HOURLY}.get, slot + timedelta(seconds=5))
+    assert book[A].next_run == slot + timedelta(hours=1)
+    # Removed 5 s before the slot but added back 40 s later (past the grace): not kept.
+    book, t = book_of(A), Timetable(stagger=False)
+    t.requeue([A], book, {A: HOURLY}.get, NOW)
+    t.requeue([A], book, nothing.get, slot - timedelta(seconds=5))
+    t.requeue([A], book, {A: HOURLY}.get, slot + timedelta(seconds=35))
+    assert book[A].next_run == slot + timedelta(hours=1)
+    # Removed and added back before the slot: the slot simply stays queued.
+    book, t = book_of(A), Timetable(stagger=False)
+    t.requeue([A], book, {A: HOURLY}.get, NOW)
+    t.requeue([A], book, nothing.get, slot - timedelta(seconds=5))
+    t.requeue([A], book, {A: HOURLY}.get, slot - timedelta(seconds=2))
+    assert book[A].next_run == slot
+    consistent(t, book)
