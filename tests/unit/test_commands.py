@@ -146,3 +146,27 @@ def test_binding_datetimes_become_aware_utc() -> None:
     assert utc(aware) == aware
     plus_two = datetime(2026, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2)))
     assert utc(plus_two) == aware and utc(plus_two).utcoffset() == timedelta(0)
+
+
+def test_a_command_that_formats_is_told_whether_the_cli_asked_for_json() -> None:
+    """ceph-mgr passes the CLI's ``--format`` in the command dict, undeclared: only a command
+    declared with ``formats=True`` is told (``snapshot-now``, ``snapshot-now-status``)."""
+    t = CommandTable()
+
+    @t.command("now", Arg("level_spec"), desc="d", perm="w", scope=Scope.LEVEL, formats=True)
+    def now(module: Any, handler: Any, level: Any, as_json: bool = False) -> str:
+        return str(as_json)
+
+    command = t.get(f"{PREFIX} now")
+    assert command is not None and command.formats
+    assert [command.wants_json({"format": f}) for f in ("json", "json-pretty")] == [True, True]
+    assert [command.wants_json(c) for c in ({"format": "plain"}, {}, {"format": None})] == [
+        False,
+        False,
+        False,
+    ]
+    assert command.arguments({"prefix": "x", "level_spec": "p/", "format": "json"}) == {
+        "level_spec": "p/"
+    }  # never passed on as an argument
+    takeover = table().get(f"{PREFIX} takeover")
+    assert takeover is not None and not takeover.formats
