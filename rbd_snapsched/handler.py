@@ -610,6 +610,17 @@ class Handler:
             self.request_refresh()
         return lines
 
+    def adopt_upstream(self, remove_upstream: Callable[[LevelSpec], str]) -> list[str]:
+        """``take_over`` if rbd_support holds a schedule, as the last refresh found (the
+        ``adopt_rbd_support_schedules`` option, e.g. for schedules the dashboard writes
+        there); what moved. Nothing, and no I/O, when it holds none."""
+        with self._lock:
+            held = any(True for _ in self._plan.upstream)
+        if not held:
+            return []
+        lines = self.take_over(dry_run=False, remove_upstream=remove_upstream)
+        return [line for line in lines if not line.startswith("nothing to take over")]
+
     def list_schedules(
         self, level: LevelSpec, visible: Callable[[LevelSpec], bool]
     ) -> dict[str, Any]:

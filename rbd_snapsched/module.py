@@ -86,6 +86,7 @@ class Module(MgrModule):
                 self.log.info("rbd_snapsched ready")
                 while not self._wake.wait(WATCH_SECONDS):
                     handler.watch()
+                    self._adopt(handler)
                     # A bind that failed (the port still held by this mgr's standby instance
                     # after a failover, or by another process) is tried again here, not only
                     # at the next option change.
@@ -104,6 +105,16 @@ class Module(MgrModule):
                 super().shutdown()  # drop the blocklisted client; `self.rados` makes a new one
                 self._blocklisted.clear()
             self._wake.clear()
+
+    def _adopt(self, handler: Handler) -> None:
+        """With ``adopt_rbd_support_schedules`` on, move what rbd_support holds into ours."""
+        if not settings.read_flag(self.get_module_option, settings.ADOPT):
+            return
+        try:
+            for line in handler.adopt_upstream(self._remove_upstream):
+                self.log.info("adopt_rbd_support_schedules: %s", line)
+        except SnapSchedError as e:  # a level did not read back: rbd_support keeps it
+            self.log.warning("adopt_rbd_support_schedules: %s", e)
 
     def _tell_takeover(self) -> None:
         """Say once, when this mgr becomes active, whether it takes over from another one

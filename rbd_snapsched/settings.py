@@ -131,6 +131,13 @@ SNAP_CREATE_TIMEOUT: Final = OptionSpec(
     min=5,
     max=3600,
 )
+ADOPT: Final = OptionSpec(
+    "adopt_rbd_support_schedules",
+    "bool",
+    False,
+    "move every schedule rbd_support holds (e.g. one set in the Ceph dashboard) into "
+    "ours by itself, as `takeover` does, within seconds of the refresh that finds it",
+)
 
 OPTIONS: Final[Sequence[OptionSpec]] = (
     SCHEDULE,
@@ -144,6 +151,7 @@ OPTIONS: Final[Sequence[OptionSpec]] = (
     STAGGER,
     PACE,
     SNAP_CREATE_TIMEOUT,
+    ADOPT,
 )
 
 

@@ -48,6 +48,7 @@ def test_the_declarations_are_the_options_the_mgr_has_always_seen() -> None:
         "stagger",
         "skip_when_peer_lags",
         "snap_create_timeout",
+        "adopt_rbd_support_schedules",
     ]
     assert "runtime" not in declared["mirror_snapshot_schedule"]
     assert declared["max_concurrent_snap_create"] == {

@@ -134,3 +134,22 @@ def test_interrupted_takeover_loses_nothing_and_doubles_nothing(s: Setup) -> Non
     assert upstream_records(s) == {}
     s.run_until(START + timedelta(minutes=6))
     assert Counter(s.driver.started)[a] == 3
+
+
+def test_adopt_moves_what_rbd_support_holds_once_and_then_does_nothing(s: Setup) -> None:
+    """``adopt_rbd_support_schedules``: a schedule the dashboard writes to rbd_support's storage
+    is moved into ours after the refresh that finds it, by takeover's rules; then, with nothing
+    held, no I/O at all."""
+    s.cluster.add_image(s.pool, "b", "ns")
+    remover = UpstreamRemover(s)
+    s.handler.tick()
+    assert s.handler.adopt_upstream(remover) == []  # nothing held: nothing done
+    s.pool.objects[UPSTREAM_SCHEDULE_OID] = {f"{s.pool.id}/ns": HOURLY}  # the dashboard
+    s.handler.request_refresh()
+    s.handler.tick()
+    assert s.status() == []  # rbd_support's until adopted
+    assert s.handler.adopt_upstream(remover) == ["moved rbd/ns/: every 1h"]
+    assert [level.name for level in remover.removed] == ["rbd/ns/"]
+    s.handler.tick()  # the refresh takeover asks for
+    assert [name for _, name in s.status()] == ["rbd/ns/b"]
+    assert s.handler.adopt_upstream(remover) == [] and len(remover.removed) == 1
