@@ -278,7 +278,8 @@ class Module(MgrModule):
             if is_connection_shutdown(e):
                 self._blocklisted.set()
                 self._wake.set()
-                return HandleCommandResult(-errno.EAGAIN, "", str(e))
+                text = f"rbd_snapsched module is recovering from a blocklisting, try again ({e})"
+                return HandleCommandResult(-errno.EAGAIN, "", text)
             code = getattr(e, "errno", None) or errno.EINVAL
             return HandleCommandResult(-abs(int(code)), "", str(e))
         except Exception as e:

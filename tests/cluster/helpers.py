@@ -147,6 +147,13 @@ class MgrLog:
         ]
 
 
+def module_client_addr(cluster: Cluster) -> str:
+    """Our module's librados client, as the mgr map lists it and the blocklist takes it."""
+    clients = cluster.ceph_json("mgr", "dump")["active_clients"]
+    addr = next(c for c in clients if c["name"] == "rbd_snapsched")["addrvec"][0]
+    return f"{addr['addr']}/{addr['nonce']}"
+
+
 def checks(cluster: Cluster) -> dict[str, Any]:
     found: dict[str, Any] = cluster.ceph_json("health", "detail").get("checks", {})
     return found

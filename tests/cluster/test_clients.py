@@ -33,6 +33,7 @@ from tests.cluster.helpers import (
     Pools,
     make_images,
     make_namespace,
+    module_client_addr,
     next_slot,
     sched,
     wait_until,
@@ -329,3 +330,75 @@ ioctx.close()
 client.shutdown()
 print("\n".join(pool + "/" + n for n in names))
 """
+
+
+# -- what any client gets while the module starts or recovers ------------------------------------
+
+NOT_READY_START = "rbd_snapsched module is"  # … not ready / recovering …, try again
+EAGAIN = 11
+BACK_OFF_BOUND = 60.0  # seconds of EAGAIN after a mgr restart or a blocklisting, at most
+
+
+def poll_answers(remote: Remote, level: str, stop: threading.Event) -> list[tuple[float, int, str]]:
+    """go-ceph's Status, as fast as it is answered, until ``stop``: (time, rc, stderr)."""
+    seen: list[tuple[float, int, str]] = []
+    while not stop.is_set():
+        ret, _, err = go_ceph(remote, "status", level)
+        seen.append((time.monotonic(), ret, err))
+        time.sleep(0.05)
+    return seen
+
+
+def test_while_starting_or_recovering_a_client_gets_eagain_to_back_off_on(
+    cluster: Cluster, pools: Pools
+) -> None:
+    """Across a mgr restart and a blocklisting of the module's client, go-ceph's Status gets
+    rc 0 or EAGAIN with the text to back off on, nothing else (no EOPNOTSUPP, no EIO); and
+    EAGAIN lasts only while the module loads its schedules (the time is printed)."""
+    pool = pools.rbd("p")
+    make_images(cluster, f"{pool}/img")
+    sched(cluster, "add", "-p", pool, "1d")
+    for event in ("mgr restart", "blocklisting"):
+        seen = answers_across(cluster, f"{pool}/", event)
+        codes = {ret for _, ret, _ in seen}
+        assert codes <= {0, -EAGAIN}, (event, sorted(codes), seen[-5:])
+        texts = {err.strip() for _, ret, err in seen if ret == -EAGAIN}
+        assert all(text.startswith(NOT_READY_START) for text in texts), (event, texts)
+        busy = [at for at, ret, _ in seen if ret == -EAGAIN]
+        span = busy[-1] - busy[0] if busy else 0.0
+        print(f"{cluster.release} {event}: {len(seen)} answers, {len(busy)} EAGAIN, {span:.1f} s")
+        assert span < BACK_OFF_BOUND, (event, span)
+        assert seen[-1][1] == 0, (event, seen[-5:])
+
+
+def answers_across(cluster: Cluster, level: str, event: str) -> list[tuple[float, int, str]]:
+    """go-ceph's Status polled from another client while ``event`` happens, and after it
+    until the module answers again (bounded)."""
+    stop = threading.Event()
+    answers: list[list[tuple[float, int, str]]] = []
+    with Remote(cluster) as remote:
+
+        def poll() -> None:
+            answers.append(poll_answers(remote, level, stop))
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        time.sleep(1)
+        if event == "mgr restart":
+            cluster.restart_mgr()
+        else:
+            blocked = module_client_addr(cluster)
+            cluster.run("ceph", "osd", "blocklist", "add", blocked)
+            try:
+                wait_until(
+                    lambda: module_client_addr(cluster) != blocked,
+                    BACK_OFF_BOUND,
+                    "the module's new client",
+                )
+            finally:
+                cluster.run("ceph", "osd", "blocklist", "rm", blocked, check=False)
+        time.sleep(2)
+        stop.set()
+        poller.join(BACK_OFF_BOUND)
+    (seen,) = answers
+    return seen

@@ -8,17 +8,11 @@ import time
 import pytest
 
 from tests.cephcluster import Cluster
-from tests.cluster.helpers import Pools
+from tests.cluster.helpers import Pools, module_client_addr
 
 pytestmark = pytest.mark.ceph_cluster
 
 SCHEDULE = ("rbd", "mirror", "snapshot", "schedule")
-
-
-def module_client_addr(cluster: Cluster) -> str:
-    clients = cluster.ceph_json("mgr", "dump")["active_clients"]
-    addr = next(c for c in clients if c["name"] == "rbd_snapsched")["addrvec"][0]
-    return f"{addr['addr']}/{addr['nonce']}"
 
 
 def test_recovers_from_blocklisting_and_keeps_schedules(cluster: Cluster, pools: Pools) -> None:
