@@ -90,7 +90,9 @@ class DriverRunner:
                 getattr(self.driver.in_flight(image), "name", None)]
 
 conf, factory, args = sys.argv[1], sys.argv[2], dec(json.loads(sys.argv[3]))
-client = rados.Rados(conffile=conf)
+# No admin socket: the conf gives client.admin one path, and a long-lived client holding it
+# would make every CLI call meanwhile print "failed to bind the UNIX domain socket".
+client = rados.Rados(conffile=conf, conf={"admin_socket": ""})
 client.connect()
 if factory == "client":
     target = client

@@ -22,6 +22,8 @@ import re
 import signal
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,7 +40,6 @@ from tests.cluster.fault_checks import (
     check_fault_logged,
     create_images,
     keep_osd_data_across_restart,
-    metric,
     start_osd,
     stop_osd,
     take_baseline,
@@ -203,17 +204,45 @@ def at_second(second: float, least: float = 0.0) -> float:
     return target
 
 
-def wait_in_flight(cluster: Cluster, least: int, timeout: float) -> float:
-    """Wait until the active mgr reports at least ``least`` requests in flight."""
-    seen: list[float | None] = [None]
+def wait_in_flight(url: str, least: int, timeout: float) -> float:
+    """Wait until the endpoint ``url`` (the active mgr's, found before the slot) reports at
+    least ``least`` requests in flight, polling every 20 ms: a slot's 200 requests may all
+    end within two seconds, so nothing slower (a CLI call per poll took 0.5-1.9 s under load
+    and missed them) may sit in the loop. On a timeout the message lists the first and last
+    polls: when each started, how long it took, what it got."""
+    polls: list[str] = []
+    seen: list[float] = []
+    start = time.monotonic()
 
     def enough() -> bool:
-        seen[0] = metric(cluster, "requests_in_flight")
-        return seen[0] is not None and seen[0] >= least
+        began = time.monotonic()
+        try:
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                text = answer.read().decode()
+        except (OSError, ValueError, urllib.error.URLError) as e:
+            polls.append(f"{began - start:.1f}s+{time.monotonic() - began:.1f}s: {e!r}")
+            return False
+        samples = dict(
+            line.split(" ", 1) for line in text.splitlines()
+            if line.startswith("rbd_snapsched_") and "{" not in line
+        )  # fmt: skip
+        got = samples.get("rbd_snapsched_requests_in_flight")
+        value = None if got is None else float(got)
+        refreshed = samples.get("rbd_snapsched_last_refresh_timestamp_seconds", "-")
+        polls.append(
+            f"{began - start:.1f}s+{time.monotonic() - began:.1f}s: {value} (refresh took "
+            f"{samples.get('rbd_snapsched_refresh_duration_seconds', '-')} s, ended at "
+            f"{refreshed}, queue {samples.get('rbd_snapsched_queue_length', '-')})"
+        )
+        if value is not None:
+            seen.append(value)
+        return value is not None and value >= least
 
-    wait_until(enough, timeout, f"{least} snapshot requests in flight (last seen {seen})")
-    assert seen[0] is not None
-    return seen[0]
+    try:
+        wait_until(enough, timeout, f"{least} snapshot requests in flight", interval=0.02)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; polls: {polls[:6]} … {polls[-4:]}") from None
+    return seen[-1]
 
 
 def pgs_active(cluster: Cluster) -> bool:
@@ -279,12 +308,13 @@ def test_the_mon_restarted_across_a_slot(prepared: Prepared) -> None:
 def test_active_mgr_killed_while_a_slot_drains(prepared: Prepared) -> None:
     cluster = prepared.cluster
     killed = active_mgr(cluster)
+    url = cluster.metrics_url(killed)
     at_second(45, least=5)
     baseline = take_baseline(cluster, [POOL])
     logs = MgrLogs(cluster)
     sleep_until(next_minute(time.time()))
     # 100 images at 10 at a time: mid-drain, some done, 10 in flight, the rest waiting.
-    in_flight = wait_in_flight(cluster, 10, 20)
+    in_flight = wait_in_flight(url, 10, 20)
     pid = cluster._pid(f"mgr.{killed}")
     assert pid is not None and _alive(pid)
     os.kill(pid, signal.SIGKILL)
@@ -326,11 +356,12 @@ def test_client_blocklisted_ten_times_with_200_images_in_flight(prepared: Prepar
     cluster = prepared.cluster
     pid = cluster._pid("mgr.x")
     crashes = cluster.root / "crash"
+    url = cluster.metrics_url(active_mgr(cluster))
     at_second(45, least=5)
     baseline = take_baseline(cluster, [POOL])
     logs = MgrLogs(cluster)
     sleep_until(next_minute(time.time()))
-    in_flight = wait_in_flight(cluster, 100, 20)
+    in_flight = wait_in_flight(url, 100, 20)
     began = time.time()
     blocklisted: list[str] = []
     for _ in range(10):
