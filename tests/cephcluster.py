@@ -42,6 +42,9 @@ from tests.releases import RELEASES, ReleaseError, Runtime, prepare, runtime
 REPO = Path(__file__).resolve().parent.parent
 MODULE_DIR = REPO / "rbd_snapsched"
 STOCK_MGR_DIR = Path("/usr/share/ceph/mgr")
+# How long a (re)started ceph-mgr may take to load its modules and register: generous, since on
+# a loaded 2-core machine a Pacific mgr took over 60 s (Ceph's start-up, not our module's).
+MGR_START_TIMEOUT = 120.0
 
 
 class ClusterError(RuntimeError):
@@ -577,8 +580,7 @@ osd journal size = 100
                 self._start_mgr(mgr_id)
             try:
                 wait_for("mgr available", self._mgr_available, 60)
-                # Generous: on a loaded 2-core machine a Pacific mgr took over 60 s once.
-                wait_for("rbd_snapsched answering", self.module_answers, 120)
+                wait_for("rbd_snapsched answering", self.module_answers, MGR_START_TIMEOUT)
                 time.sleep(2)  # a mgr that aborts on its first clients does so by now
                 pids = {m: self._pid(f"mgr.{m}") for m in self.mgr_ids}
                 dead = [m for m, pid in pids.items() if pid is None or not _alive(pid)]
