@@ -17,6 +17,13 @@ version string, and the rest of the code sees one interface:
   naive datetimes in UTC (``utcfromtimestamp``); Tentacle returns aware ones
   (``fromtimestamp(…, timezone.utc)``). ``utc`` makes both aware UTC, the only kind the rest of
   the code handles.
+- **rbd_support's own ``remove``, called from another module.** Pacific's rbd_support
+  dispatches through ``handle_command`` (what its dashboard calls); Reef's and Tentacle's
+  declare each command as a method (``mirror_snapshot_schedule_remove``, what their dashboards
+  call) and their ``handle_command`` raises NotImplementedError. ``remove_upstream_level``
+  calls whichever the running rbd_support has. Its ``remove`` also drops the level from
+  rbd_support's queue at once; deleting the stored record instead leaves the images queued
+  there until its next rescan, so both modules would snapshot them at the next slot.
 - **A module option write the mon refuses** (an option no loaded module declares). Pacific's
   mgr logs it and returns; Reef and Tentacle raise ValueError. ``store.ModuleOption`` (pure,
   so it lives there) turns both into ``StorageError`` (EIO), the value unchanged.
@@ -27,13 +34,16 @@ unit-tested) outside a mgr.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from types import ModuleType
-from typing import Any
+from typing import Any, Final
 
 import rbd
 
-from .commands import CommandTable
+from .commands import PREFIX, CommandTable
+
+UPSTREAM_REMOVE_METHOD: Final = "mirror_snapshot_schedule_remove"
 
 
 def declare_commands(module_cls: type[Any], table: CommandTable, mgr_module: ModuleType) -> None:
@@ -60,3 +70,19 @@ def utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)
+
+
+def remove_upstream_level(
+    remote: Callable[..., Any], module: str, level_spec: str
+) -> tuple[int, str]:
+    """rbd_support's own ``remove`` of a level through ``remote`` (``MgrModule.remote``), the
+    way its release takes it: ``handle_command`` (Pacific), else the command's method (Reef,
+    Tentacle). (rc, stderr); an exception if neither can be called."""
+    command = {"prefix": f"{PREFIX} remove", "level_spec": level_spec}
+    try:
+        rc, _, err = remote(module, "handle_command", "", command)
+    except Exception as e:
+        if "NotImplementedError" not in f"{type(e).__name__} {e}":
+            raise
+        rc, _, err = remote(module, UPSTREAM_REMOVE_METHOD, level_spec)
+    return int(rc), str(err)

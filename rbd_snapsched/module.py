@@ -25,8 +25,8 @@ from .cluster import (
     mon_election,
     rbd_pools,
 )
-from .commands import PREFIX, Arg, ArgType, CommandTable, Reply, Scope, respond
-from .compat import declare_commands
+from .commands import Arg, ArgType, CommandTable, Reply, Scope, respond
+from .compat import declare_commands, remove_upstream_level
 from .endpoint import Endpoint
 from .errors import InvalidArgument, NotReady, SnapSchedError
 from .handler import Handler
@@ -425,9 +425,8 @@ class Module(MgrModule):
         before our next slot. Failing that (not ready, or it rejects the level), delete the
         record from its storage directly; it drops it at its next refresh (within a minute).
         """
-        command = {"prefix": f"{PREFIX} remove", "level_spec": level.name}
         try:
-            rc, _, err = self.remote(UPSTREAM_MODULE, "handle_command", "", command)
+            rc, err = remove_upstream_level(self.remote, UPSTREAM_MODULE, level.name)
         except Exception as e:
             rc, err = -errno.EIO, str(e)
         assert self._upstream is not None

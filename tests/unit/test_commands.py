@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from rbd_snapsched.commands import PREFIX, Arg, ArgType, CommandTable, Scope
-from rbd_snapsched.compat import declare_commands
+from rbd_snapsched.compat import declare_commands, remove_upstream_level
 
 
 def table() -> CommandTable:
@@ -170,3 +170,49 @@ def test_a_command_that_formats_is_told_whether_the_cli_asked_for_json() -> None
     }  # never passed on as an argument
     takeover = table().get(f"{PREFIX} takeover")
     assert takeover is not None and not takeover.formats
+
+
+class Remote:
+    """``MgrModule.remote`` into one release's rbd_support: what it has, what it was called."""
+
+    def __init__(self, *, handle_command: bool) -> None:
+        self.handle_command = handle_command
+        self.calls: list[tuple[str, str, tuple[Any, ...]]] = []
+
+    def __call__(self, module: str, method: str, *args: Any) -> tuple[int, str, str]:
+        self.calls.append((module, method, args))
+        if method == "handle_command":
+            if not self.handle_command:  # Reef, Tentacle: MgrModule.handle_command's default
+                raise RuntimeError("Remote method threw exception: ... NotImplementedError")
+            return (0, "", "")
+        if method == "mirror_snapshot_schedule_remove" and not self.handle_command:
+            return (-2, "", "no such level")
+        raise RuntimeError(f"no method {method}")
+
+
+def test_rbd_support_remove_goes_through_the_call_its_release_has() -> None:
+    """Pacific's rbd_support takes handle_command; Reef's and Tentacle's raise
+    NotImplementedError there and take the command's method (as their dashboards call it).
+    Deleting its stored record instead would leave the images in its queue (a double slot)."""
+    pacific = Remote(handle_command=True)
+    assert remove_upstream_level(pacific, "rbd_support", "rbd/") == (0, "")
+    assert pacific.calls == [
+        (
+            "rbd_support",
+            "handle_command",
+            ("", {"prefix": f"{PREFIX} remove", "level_spec": "rbd/"}),
+        )
+    ]
+    reef = Remote(handle_command=False)
+    assert remove_upstream_level(reef, "rbd_support", "rbd/img") == (-2, "no such level")
+    assert [method for _, method, _ in reef.calls] == [
+        "handle_command",
+        "mirror_snapshot_schedule_remove",
+    ]
+    assert reef.calls[-1][2] == ("rbd/img",)
+
+    def broken(module: str, method: str, *args: Any) -> tuple[int, str, str]:
+        raise RuntimeError("Module not found")
+
+    with pytest.raises(RuntimeError, match="Module not found"):  # the caller falls back
+        remove_upstream_level(broken, "rbd_support", "rbd/")
