@@ -45,6 +45,7 @@ STOCK_MGR_DIR = Path("/usr/share/ceph/mgr")
 # How long a (re)started ceph-mgr may take to load its modules and register: generous, since on
 # a loaded 2-core machine a Pacific mgr took over 60 s (Ceph's start-up, not our module's).
 MGR_START_TIMEOUT = 120.0
+DASHBOARD = "dashboard"  # the stock module of ceph-mgr-dashboard: linked only when asked for
 
 
 class ClusterError(RuntimeError):
@@ -85,6 +86,7 @@ class Cluster:
         release: str | None = None,
         peer_syncs: bool = False,
         extra_modules: Sequence[Path] = (),
+        dashboard: bool = False,
     ) -> None:
         self.root = root
         self.runtime = runtime(release)
@@ -98,6 +100,9 @@ class Cluster:
         # Test-only mgr modules (package directories) loaded and enabled beside ours, e.g.
         # tests/mgr_probe/snapsched_probe, which runs a contract inside the real ceph-mgr.
         self.extra_modules = tuple(extra_modules)
+        # True: the stock dashboard module (package ceph-mgr-dashboard) is on the module path,
+        # for a test to enable; False: it is left out, so the mgr never imports it.
+        self.dashboard = dashboard
         self.mgr_ids = ["x", *"yzw"[:standby_mgrs]]
         self.module_path = root / "mgr-modules"
         self.conf = root / "ceph.conf"
@@ -161,6 +166,7 @@ class Cluster:
         release: str | None = None,
         peer_syncs: bool = False,
         extra_modules: Sequence[Path] = (),
+        dashboard: bool = False,
     ) -> Cluster:
         rt = install(release)
         if root is None:
@@ -174,6 +180,7 @@ class Cluster:
             release=release,
             peer_syncs=peer_syncs,
             extra_modules=extra_modules,
+            dashboard=dashboard,
         )
         try:
             cluster._boot(health_timeout)
@@ -360,7 +367,11 @@ class Cluster:
         stock = self.runtime.path(STOCK_MGR_DIR)
         if not stock.is_dir():
             raise ClusterError(f"{stock} missing: is ceph-mgr installed?")
+        if self.dashboard and not (stock / DASHBOARD).is_dir():
+            raise ClusterError(f"{stock / DASHBOARD} missing: is ceph-mgr-dashboard installed?")
         for entry in stock.iterdir():
+            if entry.name == DASHBOARD and not self.dashboard:
+                continue
             if entry.name != self.module_dir.name:
                 (path / entry.name).symlink_to(STOCK_MGR_DIR / entry.name)
         if not self.runtime.is_host:

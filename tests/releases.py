@@ -58,10 +58,12 @@ PACKAGES = (
     "python3-rbd",
     "rbd-mirror",
     "python3-cffi",  # for the bcrypt shim, where a release needs it
+    "ceph-mgr-dashboard",  # for tests/cluster/test_dashboard.py (Cluster(dashboard=True) only)
 )
 # Executables a working install has; the .so of the rbd binding is looked for by glob, since
 # its name carries the Python version.
 REQUIRED = ("ceph-mon", "ceph-osd", "ceph-mgr", "ceph", "rbd", "rbd-mirror", "rados")
+DASHBOARD_DIR = "/usr/share/ceph/mgr/dashboard"  # what ceph-mgr-dashboard installs
 BCRYPT_SHIM = "bcrypt==3.2.2"
 BCRYPT_SHIM_DIR = "/opt/rbd_snapsched/bcrypt-shim"
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -304,6 +306,8 @@ class Runtime:
     def installed(self) -> bool:
         if not all(self.path(f"/usr/bin/{name}").exists() for name in REQUIRED):
             return False
+        if not self.path(DASHBOARD_DIR).is_dir():
+            return False
         return any(self.path("/usr/lib/python3/dist-packages").glob("rbd.cpython-*.so"))
 
     def prepare(self) -> None:
@@ -315,6 +319,8 @@ class Runtime:
                         self._apt_install()
             else:
                 self._prepare_chroot()
+                if not self.installed():  # built before a package joined PACKAGES
+                    self._apt_install()
             self._check_version()
             self._apply_workarounds()
 

@@ -147,11 +147,14 @@ class MgrLog:
         ]
 
 
-def module_client_addr(cluster: Cluster) -> str:
-    """Our module's librados client, as the mgr map lists it and the blocklist takes it."""
-    clients = cluster.ceph_json("mgr", "dump")["active_clients"]
-    addr = next(c for c in clients if c["name"] == "rbd_snapsched")["addrvec"][0]
-    return f"{addr['addr']}/{addr['nonce']}"
+def module_client_addr(cluster: Cluster) -> str | None:
+    """Our module's librados client, as the mgr map lists it and the blocklist takes it; None
+    while it has none registered (between a blocklisting and its new client)."""
+    for client in cluster.ceph_json("mgr", "dump").get("active_clients", []):
+        if client.get("name") == "rbd_snapsched":
+            addr = client["addrvec"][0]
+            return f"{addr['addr']}/{addr['nonce']}"
+    return None
 
 
 def checks(cluster: Cluster) -> dict[str, Any]:

@@ -108,7 +108,8 @@ def test_go_ceph_calls_get_the_outputs_it_checks(
     assert go_ceph(remote_client, "remove", image, interval="1d") == (0, "", "")
     ret, out, err = go_ceph(remote_client, "add", image, interval="1x")
     assert ret == -EINVAL and out == "" and err, (ret, out, err)
-    assert go_ceph(remote_client, "list", f"{pool}/") == (0, "{}", "")
+    ret, out, err = go_ceph(remote_client, "list", f"{pool}/")
+    assert (ret, json.loads(out), err) == (0, {}, "")
 
 
 def test_ceph_csi_promote_adds_are_idempotent_and_write_nothing(
@@ -398,22 +399,25 @@ def answers_across(cluster: Cluster, level: str, event: str) -> list[tuple[float
 
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
-        time.sleep(1)
-        if event == "mgr restart":
-            cluster.restart_mgr()
-        else:
-            blocked = module_client_addr(cluster)
-            cluster.run("ceph", "osd", "blocklist", "add", blocked)
-            try:
-                wait_until(
-                    lambda: module_client_addr(cluster) != blocked,
-                    BACK_OFF_BOUND,
-                    "the module's new client",
-                )
-            finally:
-                cluster.run("ceph", "osd", "blocklist", "rm", blocked, check=False)
-        time.sleep(2)
-        stop.set()
-        poller.join(BACK_OFF_BOUND)
+        try:
+            time.sleep(1)
+            if event == "mgr restart":
+                cluster.restart_mgr()
+            else:
+                blocked = module_client_addr(cluster)
+                assert blocked is not None, "rbd_snapsched registered no rados client"
+                cluster.run("ceph", "osd", "blocklist", "add", blocked)
+                try:
+                    wait_until(
+                        lambda: module_client_addr(cluster) not in (blocked, None),
+                        BACK_OFF_BOUND,
+                        "the module's new client",
+                    )
+                finally:
+                    cluster.run("ceph", "osd", "blocklist", "rm", blocked, check=False)
+            time.sleep(2)
+        finally:
+            stop.set()
+            poller.join(BACK_OFF_BOUND)
     (seen,) = answers
     return seen
