@@ -232,13 +232,15 @@ def rbd_support_schedules(level_names: Sequence[str]) -> Check:
     levels = [name or "(global)" for name in level_names]
     return {
         "severity": "warning",
-        "summary": f"rbd_support still holds {len(levels)} mirror snapshot schedule(s): "
-        "its images are not scheduled by rbd_snapsched",
+        "summary": f"rbd_support still holds {len(levels)} mirror snapshot schedule(s) "
+        "(the Ceph dashboard writes its schedules there): its images are not scheduled by "
+        "rbd_snapsched",
         "count": len(levels),
         "detail": capped(
             [
-                "move them with `ceph rbd mirror snapshot schedule takeover` "
-                "(add --dry-run to preview)",
+                "move them with `ceph rbd mirror snapshot schedule takeover` (add --dry-run "
+                "to preview), or have them adopted as they appear: `ceph config set mgr "
+                "mgr/rbd_snapsched/adopt_rbd_support_schedules true`",
                 *(f"rbd_support schedule at level {name}" for name in levels),
             ]
         ),

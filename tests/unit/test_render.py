@@ -41,6 +41,9 @@ def test_health_checks_count_and_name_what_they_warn_about() -> None:
     assert check["detail"][0].startswith("pool a:")
     upstream = render.rbd_support_schedules(["", "p/"])
     assert "2 mirror snapshot schedule(s)" in upstream["summary"]
+    assert "the Ceph dashboard writes its schedules there" in upstream["summary"]
+    assert "takeover" in upstream["detail"][0]
+    assert "adopt_rbd_support_schedules true" in upstream["detail"][0]
     assert upstream["detail"][1:] == [
         "rbd_support schedule at level (global)",
         "rbd_support schedule at level p/",
