@@ -80,8 +80,8 @@ class Command:
     perm: str  # "r" or "w", as the mon checks them
     scope: Scope
     handler: Callable[..., Any]  # the undecorated method; called with the module first
-    # The handler takes ``fmt``: the ``--format`` the CLI sent (``json``, ``json-pretty``,
-    # ``plain``…; None if none), which ceph-mgr passes in the command dict undeclared.
+    # The handler takes ``as_json``: whether the CLI's ``--format`` (which ceph-mgr passes in
+    # the command dict undeclared) asked for JSON (``json``, ``json-pretty``).
     formats: bool = False
 
     @staticmethod

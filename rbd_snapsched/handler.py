@@ -615,7 +615,7 @@ class Handler:
         ``adopt_rbd_support_schedules`` option, e.g. for schedules the dashboard writes
         there); what moved. Nothing, and no I/O, when it holds none."""
         with self._lock:
-            held = any(True for _ in self._plan.upstream)
+            held = bool(self._plan.upstream)
         if not held:
             return []
         lines = self.take_over(dry_run=False, remove_upstream=remove_upstream)

@@ -112,9 +112,10 @@ class Timetable:
         now: datetime,
     ) -> bool:
         """Whether the slot an image lost with its schedule passed in the gap before this
-        schedule came back, and is one of this schedule's slots too (see RESET_GRACE)."""
+        schedule came back, and is one of this schedule's slots too (see RESET_GRACE; older
+        holds were pruned by ``requeue``)."""
         slot, since = held
-        if not since <= slot <= now or now - since > RESET_GRACE:
+        if not since <= slot <= now:
             return False
         just_before = NextRuns(slot - timedelta(microseconds=1), stagger=self.stagger)
         return just_before(image, schedule) == slot

@@ -44,7 +44,7 @@ from tests.cluster.fault_checks import (
     stop_osd,
     take_baseline,
 )
-from tests.cluster.helpers import sched, wait_until
+from tests.cluster.helpers import module_client_addr, sched, wait_until
 from tests.slots import next_minute, sleep_until
 
 pytestmark = [pytest.mark.ceph_cluster, pytest.mark.faults]
@@ -341,15 +341,6 @@ def test_active_mgr_killed_while_a_slot_drains(prepared: Prepared) -> None:
     )
 
 
-def module_client(cluster: Cluster) -> str | None:
-    """The address (``ip:port/nonce``) of the rados client rbd_snapsched registered."""
-    for client in cluster.ceph_json("mgr", "dump").get("active_clients", []):
-        if client.get("name") == "rbd_snapsched":
-            addr = client["addrvec"][0]
-            return f"{addr['addr']}/{addr['nonce']}"
-    return None
-
-
 def test_client_blocklisted_ten_times_with_200_images_in_flight(prepared: Prepared) -> None:
     """Upstream tracker 63028: blocklisting rbd_support's client again and again segfaulted
     the mgr. Here each blocklisting hits the client the module made after the previous one."""
@@ -365,12 +356,12 @@ def test_client_blocklisted_ten_times_with_200_images_in_flight(prepared: Prepar
     began = time.time()
     blocklisted: list[str] = []
     for _ in range(10):
-        addr = module_client(cluster)
+        addr = module_client_addr(cluster)
         assert addr is not None, "rbd_snapsched registered no rados client"
         cluster.run("ceph", "osd", "blocklist", "add", addr)
         blocklisted.append(addr)
         wait_until(
-            lambda: module_client(cluster) not in (*blocklisted, None),
+            lambda: module_client_addr(cluster) not in (*blocklisted, None),
             60,
             f"a new rados client of rbd_snapsched after blocklisting #{len(blocklisted)} {addr}",
         )
