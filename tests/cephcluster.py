@@ -349,6 +349,27 @@ class Cluster:
             )
         self._spawn(f"mgr.{mgr_id}", "ceph-mgr", "-i", mgr_id, env=self.runtime.mgr_env)
 
+    def wait_standbys(self, timeout: float = MGR_START_TIMEOUT) -> None:
+        """Wait until every mgr but the active is registered as a standby. On timeout, say
+        which mgr processes are gone (a mgr that dies is not restarted here, as no supervisor
+        runs) and show the mgrs' logs, so a failure names its cause."""
+        deadline = time.monotonic() + timeout
+        while not self._standbys_up():
+            if time.monotonic() > deadline:
+                pids = {m: self._pid(f"mgr.{m}") for m in self.mgr_ids}
+                dead = sorted(m for m, pid in pids.items() if pid is None or not _alive(pid))
+                tails = "\n".join(
+                    self.log_dir.joinpath(f"mgr.{m}{suffix}").read_text(errors="replace")[-6000:]
+                    for m in self.mgr_ids
+                    for suffix in (".log", ".stdout")
+                    if self.log_dir.joinpath(f"mgr.{m}{suffix}").exists()
+                )
+                raise ClusterError(
+                    f"standby mgrs not registered after {timeout:.0f}s; "
+                    f"mgr processes gone: {dead or 'none'}\n{tails}"
+                )
+            time.sleep(1)
+
     def _standbys_up(self) -> bool:
         proc = self._probe("ceph", "mgr", "dump", "--format", "json")
         if not proc or proc.returncode != 0:
@@ -617,15 +638,21 @@ osd journal size = 100
     # -- teardown -----------------------------------------------------------------------
 
     def _pid(self, name: str) -> int | None:
+        """The pid of daemon ``name``, or None if it is no longer this cluster's. A daemon that
+        died (a fault test's SIGKILL) leaves its pid file, and the pid is soon reused: pids wrap
+        at 32768 here within minutes of a suite run. Signalling that pid at teardown once
+        SIGTERMed another cluster's mgr; so the pid counts only while it runs our daemon."""
         path = self.run_dir / f"{name}.daemon-pid"
         try:
-            return int(path.read_text())
+            pid = int(path.read_text())
         except (OSError, ValueError):
             return None
+        return pid if _runs_daemon_of(pid, self.root.name) else None
 
     def _stop(self, name: str, timeout: float = 10) -> None:
         pid = self._pid(name)
         if pid is None:
+            (self.run_dir / f"{name}.daemon-pid").unlink(missing_ok=True)
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
@@ -668,6 +695,23 @@ osd journal size = 100
 
     def __exit__(self, *exc: object) -> None:
         self.teardown()
+
+
+def _runs_daemon_of(pid: int, marker: str) -> bool:
+    """``pid`` is a daemon whose command line names ``marker`` (a cluster directory's unique
+    name: every daemon gets ``--conf DIR/ceph.conf``, kept across a mgr's respawn), or our
+    own child not yet reaped (a zombie's command line is empty; its pid is not reused yet)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    if cmdline:
+        return marker.encode() in cmdline
+    try:
+        ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return False
+    return ppid == os.getpid()
 
 
 def _alive(pid: int) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cephcluster import MGR_START_TIMEOUT, Cluster
+from tests.cephcluster import Cluster
 from tests.slots import sleep_past_next_minute
 
 pytestmark = pytest.mark.ceph_cluster
@@ -56,7 +56,7 @@ def installer(
         timeout=300,
         check=False,
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr + cluster.log_tails(60)
     return proc
 
 
@@ -272,10 +272,7 @@ def test_upgrade_reaches_the_standby_too(packaged: Cluster) -> None:
     # there is no standby for it to reach. A standby registers once ceph-mgr has loaded every
     # stock module, which is Ceph's start-up, not ours: bounded by MGR_START_TIMEOUT as every
     # mgr start of the suite (61 s measured three times with the suite in a fresh root).
-    deadline = time.monotonic() + MGR_START_TIMEOUT
-    while len(c.ceph_json("mgr", "dump").get("standbys", [])) < 1:
-        assert time.monotonic() < deadline, "the standby mgr did not come back"
-        time.sleep(1)
+    c.wait_standbys()
     marker = "Show rbd mirror snapshot schedule status (upgraded)"
     new = c.root / "upgrade-src"
     shutil.copytree(c.module_src / "rbd_snapsched", new / "rbd_snapsched")
@@ -292,10 +289,7 @@ def test_upgrade_reaches_the_standby_too(packaged: Cluster) -> None:
     # Whichever mgr is active next runs the new code: fail over and look again. The upgrade
     # restarted the standby too: fail over only once it is registered again, or the failed
     # mgr simply comes back active (bounded: MGR_START_TIMEOUT, then 60 s).
-    deadline = time.monotonic() + MGR_START_TIMEOUT
-    while len(c.ceph_json("mgr", "dump").get("standbys", [])) < 1:
-        assert time.monotonic() < deadline, "the standby mgr did not come back"
-        time.sleep(1)
+    c.wait_standbys()
     active = c.ceph_json("mgr", "dump")["active_name"]
     c.run("ceph", "mgr", "fail", active)
     deadline = time.monotonic() + 60
