@@ -40,6 +40,9 @@ SLOT = 60.0  # seconds: a `1m` schedule's slot, starting at each UTC minute boun
 GRACE = 20.0  # seconds past a slot's end allowed for its snapshots (a drain, a slow host)
 ALIVE_TIMEOUT = SLOT + GRACE  # the thread passes at least once a minute (its heartbeat)
 SNAPSHOT_FMT = "%H:%M:%S"
+LOG_WAIT = (
+    60.0  # seconds a logged line may take to reach the mgr's log file (see check_fault_logged)
+)
 
 # Run by the cluster's own python3 (librados and librbd of its release). argv: pool, prefix,
 # count, workers. Images of 1 MiB, default features, mirroring enabled in snapshot mode
@@ -369,6 +372,19 @@ class MgrLogs:
                 lines.extend(f.read().decode(errors="replace").splitlines())
         return lines
 
+    def tails(self, most: int = 20) -> str:
+        """The last ``most`` new lines of each mgr's log, every subsystem (what a mgr did)."""
+        parts = []
+        for path, offset in self.offsets.items():
+            if path.exists():
+                with path.open("rb") as f:
+                    f.seek(offset)
+                    lines = f.read().decode(errors="replace").splitlines()[-most:]
+                parts.append(
+                    f"--- {path.name} (last {len(lines)} new lines) ---\n" + "\n".join(lines)
+                )
+        return "\n".join(parts)
+
     def module_lines(self, pattern: str) -> list[str]:
         """Our module's new lines matching the regular expression ``pattern``."""
         regex = re.compile(pattern)
@@ -381,14 +397,27 @@ def check_fault_logged(
     logs: MgrLogs, pattern: str, level: str | None = None, most: int | None = None
 ) -> str:
     """The module logged a line matching ``pattern`` (at ``level``: INFO, WARNING, ERROR...)
-    since ``logs`` was made; at most ``most`` such lines, if given. Returns the first."""
-    lines = logs.module_lines(pattern)
-    if level is not None:
-        lines = [line for line in lines if f"[rbd_snapsched {level} " in line]
+    since ``logs`` was made; at most ``most`` such lines, if given. Returns the first.
+
+    Waits up to LOG_WAIT for it: a Ceph daemon writes its log from a thread of its own, and in
+    a full suite run a mgr's line once reached its file 30 s after its timestamp (a standby's
+    line stamped before ``logs`` was made came after)."""
+
+    def matching() -> list[str]:
+        lines = logs.module_lines(pattern)
+        if level is not None:
+            lines = [line for line in lines if f"[rbd_snapsched {level} " in line]
+        return lines
+
+    _wait(lambda: bool(matching()), LOG_WAIT)
+    lines = matching()
     ours = logs.module_lines(".")
     assert lines, (
-        f"no rbd_snapsched {level or 'any-level'} line matching {pattern!r} in the mgr logs; "
-        f"the module logged meanwhile ({len(ours)} lines, last 15):\n" + "\n".join(ours[-15:])
+        f"no rbd_snapsched {level or 'any-level'} line matching {pattern!r} in the mgr logs "
+        f"within {LOG_WAIT:.0f} s; the module logged meanwhile ({len(ours)} lines, last 15):\n"
+        + "\n".join(ours[-15:])
+        + "\n"
+        + logs.tails()
     )
     if most is not None:
         assert len(lines) <= most, f"{len(lines)} lines match {pattern!r} (at most {most}):\n" + (
