@@ -3,6 +3,9 @@
 Pure: no I/O, no clock, no lock (the handler's lock guards it). The handler reports events with
 the time they happened (``track``, ``seed``, ``dispatched``, ``skipped``, ``finished``); status,
 health checks and metrics read views of it. Like APScheduler's job results beside its store.
+Every event that changes what an image's status row shows *marks* the image (``changed``: the
+Handler's ``StatusRows.mark``, set only while status rows are kept; None otherwise), so that row
+is rendered again at the next ``status`` call.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import heapq
 import math
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, NamedTuple
@@ -182,6 +185,8 @@ class Book:
 
     def __init__(self, late_factor: float = DEFAULTS.late_factor) -> None:
         _check_factor(late_factor)
+        # Told each image whose record an event changes (status rows kept); None: no one
+        self.changed: Callable[[ImageSpec], object] | None = None
         self._factor = late_factor
         self._records: dict[ImageSpec, ImageRecord] = {}
         self._pools: dict[str, str] = {}  # interned pool names
@@ -308,15 +313,21 @@ class Book:
         if record is not None:
             if record.name != name:
                 record.name, record.pool = name, pool
+                if self.changed is not None:
+                    self.changed(image)
             return record, False
         record = self._records[image] = ImageRecord(name, now, pool)
         self._by_scope[(image.pool_id, image.namespace)].add(image)
+        if self.changed is not None:
+            self.changed(image)
         return record, True
 
     def forget(self, image: ImageSpec) -> None:
         record = self._records.pop(image, None)
         if record is None:
             return
+        if self.changed is not None:
+            self.changed(image)
         self._scheduled -= record.schedule is not None
         scope = (image.pool_id, image.namespace)
         self._by_scope[scope].discard(image)
@@ -328,6 +339,8 @@ class Book:
 
     def set_schedule(self, image: ImageSpec, schedule: Schedule | None) -> None:
         record = self._records[image]
+        if self.changed is not None:
+            self.changed(image)
         self._scheduled += (schedule is not None) - (record.schedule is not None)
         record.schedule = schedule
         grace = self._grace(schedule)
@@ -356,6 +369,8 @@ class Book:
         if record is None or newest is None:
             return
         if record.last_success is None or newest > record.last_success:
+            if self.changed is not None:
+                self.changed(image)
             old = record.late_at
             record.last_success = newest
             self._rearm(image, record, old)
@@ -364,12 +379,16 @@ class Book:
         """A request for ``slot`` (None: not a scheduled slot) started."""
         record = self._records.get(image)
         if record is not None:
+            if self.changed is not None:
+                self.changed(image)
             record.slot, record.started, record.finished, record.outcome = slot, now, None, None
 
     def skipped(self, image: ImageSpec, why: Skip) -> None:
         """A due slot started no request."""
         record = self._records.get(image)
         if record is not None:
+            if self.changed is not None:
+                self.changed(image)
             record.missed += 1
             self.totals.results[(record.pool, "skipped", why.value)] += 1
 
@@ -377,6 +396,8 @@ class Book:
         record = self._records.get(image)
         if record is None:
             return
+        if self.changed is not None:
+            self.changed(image)
         started = record.started
         if started is None or record.finished is not None:
             record.slot = None  # not seen starting: count it all the same
@@ -418,6 +439,8 @@ class Book:
         record = self._records.get(image)
         if record is None:
             return
+        if self.changed is not None:
+            self.changed(image)
         record.finished = now
         if outcome.kind is OutcomeKind.CREATED:
             self._created(image, record, now)
@@ -463,6 +486,8 @@ class Book:
         self._deadlines.clear()
         self._late.clear()
         for image, record in self._records.items():
+            if self.changed is not None:
+                self.changed(image)
             record.grace = self._grace(record.schedule)
             self._rearm(image, record, None)  # the heap is empty: every deadline anew
 

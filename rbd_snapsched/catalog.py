@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Optional
 
-from .levels import ImageSpec, LevelSpec
+from .levels import ImageSpec, Level, LevelSpec
 from .schedule import Schedule
 
 _Key = tuple[Optional[int], Optional[str], Optional[str]]
@@ -103,5 +103,6 @@ class ScheduleCatalog:
             nearest = next((a for a in level.ancestors() if a in self._by_level), None)
             if nearest is not None:
                 chosen.append(nearest)
-        chosen.extend(stored for stored in self._by_level if stored.is_child_of(level))
+        if level.level is not Level.IMAGE:  # an image level has no descendants
+            chosen.extend(stored for stored in self._by_level if stored.is_child_of(level))
         return [(self._specs[s], self._by_level[s]) for s in sorted(chosen, key=lambda s: s.id)]

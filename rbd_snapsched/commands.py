@@ -54,17 +54,28 @@ class Scope(enum.Enum):
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+@dataclass(frozen=True)
+class JsonText:
+    """A JSON object's reply, written already as ``respond`` writes that object (``status``:
+    its rows are encoded when they change, by ``status_rows.py``, from ``respond`` itself)."""
+
+    text: str
+
+
 # What a command body returns; ``respond`` turns it into the reply's text.
-Reply = Union[None, str, list[str], dict[str, Any]]
+Reply = Union[None, str, list[str], dict[str, Any], JsonText]
 
 
 def respond(value: Reply) -> str:
     """The one formatting of every reply, byte for byte as the commands have always answered:
     nothing; a message, ending in one newline; lines, each ending in a newline (none: one
     newline); a JSON object, indented by 4 with sorted keys and no final newline (as
-    rbd_support answers, and as the ``rbd`` CLI parses)."""
+    rbd_support answers, and as the ``rbd`` CLI parses); a ``JsonText``, as it is."""
     if value is None:
         return ""
+    if isinstance(value, JsonText):
+        return value.text
     if isinstance(value, str):
         return value if value.endswith("\n") else value + "\n"
     if isinstance(value, list):

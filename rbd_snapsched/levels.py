@@ -148,8 +148,19 @@ class LevelSpec:
         return chain
 
     def is_child_of(self, other: LevelSpec) -> bool:
-        """Strict descendant of ``other``."""
-        return other in self.ancestors()
+        """Strict descendant of ``other``: ``other`` is one of ``ancestors()``, found without
+        building them (``list`` asks this of every stored level)."""
+        level = self.level
+        if level is Level.GLOBAL:
+            return False
+        target = (other.pool_id, other.namespace, other.image_id)
+        if target == (None, None, None):
+            return True
+        if level is Level.POOL:
+            return False
+        if target == (self.pool_id, None, None):
+            return True
+        return level is Level.IMAGE and target == (self.pool_id, self.namespace, None)
 
     def intersects(self, other: LevelSpec) -> bool:
         """One level contains the other (or they are equal)."""

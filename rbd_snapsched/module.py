@@ -25,7 +25,7 @@ from .cluster import (
     mon_election,
     rbd_pools,
 )
-from .commands import Arg, ArgType, CommandTable, Reply, Scope, respond
+from .commands import Arg, ArgType, CommandTable, JsonText, Reply, Scope, respond
 from .compat import declare_commands, remove_upstream_level
 from .endpoint import Endpoint
 from .errors import InvalidArgument, NotReady, SnapSchedError
@@ -327,7 +327,7 @@ class Module(MgrModule):
         scope=Scope.VISIBLE,
     )
     def _list(self, handler: Handler, level: LevelSpec) -> Reply:
-        return handler.list_schedules(level, access.level_visible(self.is_authorized))
+        return JsonText(handler.list_text(level, access.level_visible(self.is_authorized)))
 
     @_command(
         "pause",
@@ -416,7 +416,7 @@ class Module(MgrModule):
         scope=Scope.VISIBLE,
     )
     def _status(self, handler: Handler, level: LevelSpec) -> Reply:
-        return handler.status(level, self._image_visible())
+        return JsonText(handler.status_text(level, self._image_visible()))
 
     def _remove_upstream(self, level: LevelSpec) -> str:
         """Remove a level's schedule from rbd_support, through its own command if it can.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import KeysView
 from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 from typing import Union
@@ -38,7 +39,8 @@ from rbd_snapsched.levels import ImageSpec
 #
 # Costs: push, remove and pop_due are O(1) amortised, plus O(log D) heap work when a slot appears
 # or empties, D being the number of distinct due times (D <= n; with minute slots D is small).
-# entries() sorts: O(n log n), for `status`, not for the loop.
+# entries() sorts: O(n log n), for `report`, not for the loop; pushed() copies: O(n), for
+# `status`.
 #
 # Time: every datetime given must be timezone-aware (a naive one raises TypeError, as datetime
 # arithmetic between naive and aware values does); the ones returned are aware UTC.
@@ -84,8 +86,9 @@ class ScheduleQueue:
         """Entries held, stale ones included (bounded by 2 * len + a small constant)."""
         return self._stored
 
-    def push(self, image: ImageSpec, due: datetime) -> None:
-        """Queue ``image`` at ``due``, replacing its entry if it has one.
+    def push(self, image: ImageSpec, due: datetime) -> bool:
+        """Queue ``image`` at ``due``, replacing its entry if it has one; True if it took a new
+        place (last among its ties), False if it was queued at ``due`` already.
 
         Re-pushing an image at the due time it already has keeps its place among its ties.
         """
@@ -94,7 +97,7 @@ class ScheduleQueue:
         old = index.get(image)
         if old is not None:
             if old[0] == us:
-                return
+                return False
             del index[image]
         entry = (us, image)
         index[image] = entry
@@ -109,6 +112,7 @@ class ScheduleQueue:
         self._stored += 1
         if old is not None:
             self._maybe_compact()
+        return True
 
     def remove(self, image: ImageSpec) -> bool:
         """Drop ``image`` from the queue; False if it was not queued."""
@@ -165,6 +169,20 @@ class ScheduleQueue:
         """When ``image`` is due, or None if it is not queued."""
         entry = self._index.get(image)
         return None if entry is None else _from_us(entry[0])
+
+    def due_us(self, image: ImageSpec) -> int | None:
+        """When ``image`` is due (microseconds since the epoch), or None if it is not queued."""
+        entry = self._index.get(image)
+        return None if entry is None else entry[0]
+
+    def images(self) -> KeysView[ImageSpec]:
+        """The queued images (a view: ``status`` marks them all at C speed)."""
+        return self._index.keys()
+
+    def pushed(self) -> list[tuple[int, ImageSpec]]:
+        """All queued images with their due times (microseconds since the epoch), in push
+        order: sorted stably by due, queue order (``status``: a copy at C speed)."""
+        return list(self._index.values())
 
     def entries(self) -> list[tuple[datetime, ImageSpec]]:
         """All queued images with their due times, in queue order (due, then FIFO)."""

@@ -7,13 +7,14 @@ reads is worded here, so JSON, tables and health checks say the same thing the s
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Final, NamedTuple, Optional
 
 from .book import RESULTS, STEP_NAMES, ImageRecord, Late
 from .levels import LevelSpec
 from .pauses import Pauses
 from .pycompat import zip_equal
+from .requests import OutcomeKind
 from .schedule import Schedule, ScheduleItem
 
 STATUS_TIME: Final = "%Y-%m-%d %H:%M:00"  # upstream's schedule_time, in UTC here
@@ -40,7 +41,36 @@ def describe(item: ScheduleItem) -> str:
 
 
 def iso(when: datetime | None) -> str | None:
-    return None if when is None else when.strftime(ISO)
+    if when is None:
+        return None
+    if when.tzinfo is timezone.utc:
+        text = _ISO_TEXT.get(when)
+        return _utc_text(_ISO_TEXT, when, ISO) if text is None else text
+    return when.strftime(ISO)
+
+
+# UTC times printed, by instant: a slot, a dispatch batch's start and a request's end are shared
+# by many status rows. Keyed by the instant, so only UTC times come here (an equal instant in
+# another zone prints other fields). Let go when full.
+_ISO_TEXT: Final[dict[datetime, str]] = {}
+_STATUS_TEXT: Final[dict[datetime, str]] = {}
+_MOST_TIMES: Final = 4096
+
+
+def _utc_text(cache: dict[datetime, str], when: datetime, fmt: str) -> str:
+    """``when.strftime(fmt)`` for a UTC time, remembered in ``cache``."""
+    if len(cache) >= _MOST_TIMES:
+        cache.clear()
+    text = cache[when] = when.strftime(fmt)
+    return text
+
+
+def status_time(due: datetime) -> str:
+    """Upstream's ``schedule_time``: ``YYYY-MM-DD HH:MM:00`` (in UTC here)."""
+    if due.tzinfo is timezone.utc:
+        text = _STATUS_TEXT.get(due)
+        return _utc_text(_STATUS_TEXT, due, STATUS_TIME) if text is None else text
+    return due.strftime(STATUS_TIME)
 
 
 def duration(span: timedelta) -> str:
@@ -58,54 +88,122 @@ def duration(span: timedelta) -> str:
 
 def result(record: ImageRecord) -> str:
     """The last attempt in a word or two: ``created``, ``failed``, ``running``, ``skipped: …``."""
-    attempt = record.last_attempt
-    if attempt is None:
+    if record.started is None:
         return "none"
-    if attempt.outcome is None:
+    outcome = record.outcome
+    if outcome is None:
         return "running"
-    kind, why = RESULTS[attempt.outcome.kind]
+    kind, why = RESULTS[outcome.kind]
     return kind if kind in ("created", "failed") else f"{kind}: {why}"
 
 
-def image_fields(record: ImageRecord, now: datetime) -> dict[str, Any]:
-    """The per-image keys ``status`` adds beside upstream's (times UTC ISO 8601)."""
-    attempt = record.last_attempt
-    outcome = attempt.outcome if attempt is not None else None
-    late_at = record.late_at
-    failed = attempt is not None and attempt.failed and outcome is not None
-    skipped = outcome is not None and RESULTS[outcome.kind][0] == "skipped"
-    return {
-        "next_run": iso(record.next_run),
-        "last_success": iso(record.last_success),
-        "lateness_seconds": int(record.lateness(now).total_seconds()),
-        "late": late_at is not None and now >= late_at,
-        "missed_slots": record.missed,
-        "last_attempt_slot": iso(attempt.slot) if attempt else None,
-        "last_attempt_start": iso(attempt.started) if attempt else None,
-        "last_attempt_end": iso(attempt.finished) if attempt else None,
-        "last_result": result(record),
-        "last_failed_step": STEP_NAMES[outcome.step] if failed and outcome else None,
-        "last_errno": -outcome.rc if failed and outcome and outcome.rc < 0 else None,
-        "last_error": outcome.detail if failed and outcome else None,
-        "failures_in_a_row": record.failures,
-        "peer_lag_skips_in_a_row": record.lag_skips,
-        "last_skip_detail": outcome.detail if skipped and outcome else None,
-    }
+# The keys of a status row whose values move with the time of the call alone; every other key
+# changes only when the image's record, due time or pausing level does (``status_rows.py``
+# keeps those rows encoded, and splices these two in at each call).
+CLOCK_KEYS: Final = ("late", "lateness_seconds")
+_ANY_DUE: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
+
+# Every key of a status row but :data:`CLOCK_KEYS`, in the order :func:`row_values` gives
+# their values: upstream's two, the per-image ones beside them (times UTC ISO 8601), and
+# ``paused_by``, in :data:`OMITTED_IF_NONE`: left out of the row of an image not paused.
+# ``status_rows.py`` derives its templates from these, so this is the one list of the keys.
+ROW_KEYS: Final = (
+    "schedule_time",
+    "image",
+    "next_run",
+    "last_success",
+    "missed_slots",
+    "last_attempt_slot",
+    "last_attempt_start",
+    "last_attempt_end",
+    "last_result",
+    "last_failed_step",
+    "last_errno",
+    "last_error",
+    "failures_in_a_row",
+    "peer_lag_skips_in_a_row",
+    "last_skip_detail",
+    "paused_by",
+)
+OMITTED_IF_NONE: Final = frozenset({"paused_by"})
 
 StatusEntry = tuple[datetime, ImageRecord, Optional[LevelSpec]]
 StatusEntries = list[StatusEntry]
 
 
+def row_values(due: datetime, record: ImageRecord, paused_by: LevelSpec | None) -> tuple[Any, ...]:
+    """The values of one image's ``status`` row, as :data:`ROW_KEYS` names them (scalars:
+    str, int, bool or None)."""
+    started = record.started
+    if started is None:
+        slot = end = step = errno = error = skip = None
+        last = "none"
+    else:
+        slot, end = iso(record.slot), iso(record.finished)
+        outcome = record.outcome
+        step = errno = error = skip = None
+        if outcome is not None:
+            if outcome.kind is OutcomeKind.FAILED:
+                step, error = STEP_NAMES[outcome.step], outcome.detail
+                errno = -outcome.rc if outcome.rc < 0 else None
+            elif RESULTS[outcome.kind][0] == "skipped":
+                skip = outcome.detail
+        last = result(record)
+    return (
+        status_time(due),
+        record.name,
+        iso(record.next_run),
+        iso(record.last_success),
+        record.missed,
+        slot,
+        iso(started),
+        end,
+        last,
+        step,
+        errno,
+        error,
+        record.failures,
+        record.lag_skips,
+        skip,
+        None if paused_by is None else paused_by.name,
+    )
+
+
+def record_fields(record: ImageRecord) -> dict[str, Any]:
+    """The per-image keys ``status`` adds beside upstream's, but :data:`CLOCK_KEYS` (times
+    UTC ISO 8601)."""
+    values = row_values(_ANY_DUE, record, None)
+    return dict(zip_equal(ROW_KEYS[2:-1], values[2:-1]))
+
+
+def clock_fields(record: ImageRecord, now: datetime) -> dict[str, Any]:
+    """The keys of :data:`CLOCK_KEYS`: how long since the image's last mirror snapshot (whole
+    seconds), and whether that is late."""
+    late_at = record.late_at
+    return {
+        "late": late_at is not None and now >= late_at,
+        "lateness_seconds": int(record.lateness(now).total_seconds()),
+    }
+
+
+def status_row(due: datetime, record: ImageRecord, paused_by: LevelSpec | None) -> dict[str, Any]:
+    """One image's ``status`` row but its :data:`CLOCK_KEYS`: upstream's keys, those of
+    :func:`record_fields`, and ``paused_by`` for a paused image."""
+    row = dict(zip_equal(ROW_KEYS, row_values(due, record, paused_by)))
+    for key in OMITTED_IF_NONE:
+        if row[key] is None:
+            del row[key]
+    return row
+
+
 def status(entries: Iterable[StatusEntry], now: datetime) -> dict[str, Any]:
-    """Upstream's ``status`` JSON from (next run, record, paused level) in queue order, each
-    row with the extra keys of :func:`image_fields`; a paused image also has ``paused_by``."""
+    """Upstream's ``status`` JSON from (next run, record, paused level) in queue order: each
+    row as :func:`status_row`, with its :func:`clock_fields` at ``now``."""
     rows: list[dict[str, Any]] = []
     for due, record, paused_by in entries:
-        row: dict[str, Any] = {"schedule_time": due.strftime(STATUS_TIME), "image": record.name}
-        row.update(image_fields(record, now))
-        if paused_by is not None:
-            row["paused_by"] = paused_by.name
+        row = status_row(due, record, paused_by)
+        row.update(clock_fields(record, now))
         rows.append(row)
     return {"scheduled_images": rows}
 
@@ -146,9 +244,13 @@ def listing(selected: Sequence[tuple[LevelSpec, Schedule]], pauses: Pauses) -> d
     """Upstream's ``list`` JSON (level id -> name, schedule); a paused level adds
     ``paused_since``."""
     listed: dict[str, Any] = {}
+    items: dict[Schedule, list[dict[str, str | None]]] = {}  # levels share few schedules
     for spec, schedule in selected:
-        entry: dict[str, Any] = {"name": spec.name, "schedule": schedule.items_for_json()}
-        since = pauses.since(spec)
+        shown = items.get(schedule)
+        if shown is None:
+            shown = items[schedule] = schedule.items_for_json()
+        entry: dict[str, Any] = {"name": spec.name, "schedule": shown}
+        since = pauses.since(spec) if pauses else None
         if since is not None:
             entry["paused_since"] = since.isoformat()
         listed[spec.id] = entry

@@ -11,12 +11,16 @@ governs a record), so one invariant holds between calls, kept in one place:
   3. A catch-up pop serves no slot (``Due.slot`` is None); any other pop serves the slot it was
      queued for.
 
+Every image whose due time or ``next_run`` it changes (queued, re-queued, dropped) it tells
+the Handler's status rows (``changed``: ``StatusRows.mark``, set only while status rows are kept;
+None otherwise), so that row is rendered again at the next ``status`` call.
+
 Called with the Handler's lock held; no I/O, no clock of its own (``now`` is passed in).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, KeysView
 from datetime import datetime, timedelta
 from typing import Optional
 
@@ -43,9 +47,11 @@ Due = tuple[ImageSpec, ImageRecord, Optional[datetime]]
 
 
 class Timetable:
-    __slots__ = ("_catch_up", "_queue", "_unscheduled", "stagger")
+    __slots__ = ("_catch_up", "_queue", "_unscheduled", "changed", "stagger")
 
     def __init__(self, stagger: bool) -> None:
+        # Told each image whose due time it changes (status rows kept); None: no one
+        self.changed: Callable[[ImageSpec], object] | None = None
         self.stagger = stagger  # spread images without a start time (upstream main's stagger)
         self._queue = ScheduleQueue()
         self._catch_up: dict[ImageSpec, datetime] = {}  # image -> recent_since, until started
@@ -64,8 +70,26 @@ class Timetable:
         return self._queue.next_deadline()
 
     def entries(self) -> list[tuple[datetime, ImageSpec]]:
-        """Every queued image with its due time, in queue order (for ``status``)."""
+        """Every queued image with its due time, in queue order (for ``report``)."""
         return self._queue.entries()
+
+    def due_us(self, image: ImageSpec) -> int | None:
+        """When ``image`` is due, in microseconds since the epoch; None if it is not queued."""
+        return self._queue.due_us(image)
+
+    def queued(self) -> KeysView[ImageSpec]:
+        """Every queued image (a view; ``status``)."""
+        return self._queue.images()
+
+    def pushed(self) -> list[tuple[int, ImageSpec]]:
+        """Every queued image with its due time (microseconds), in push order (``status``)."""
+        return self._queue.pushed()
+
+    def _push(self, image: ImageSpec, due: datetime) -> None:
+        """Queue ``image`` at ``due``; tell the status rows (if kept)."""
+        self._queue.push(image, due)
+        if self.changed is not None:
+            self.changed(image)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -78,7 +102,7 @@ class Timetable:
     ) -> None:
         """Queue each image by its governing schedule (``schedule_for``), if that changed."""
         next_run = NextRuns(now, stagger=self.stagger)
-        queue = self._queue
+        queue, push = self._queue, self._push
         unscheduled = self._unscheduled
         if unscheduled:  # only within RESET_GRACE of a removal: small and short-lived
             self._unscheduled = unscheduled = {
@@ -96,13 +120,15 @@ class Timetable:
                     unscheduled[image] = (slot, now)
                 queue.remove(image)
                 record.next_run = None
+                if self.changed is not None:
+                    self.changed(image)
             else:
                 held = unscheduled.pop(image, None) if unscheduled else None
                 if held is not None and self._kept_slot(image, schedule, held, now):
                     record.next_run = held[0]  # due at once, serving the slot of the gap
                 else:
                     record.next_run = next_run(image, schedule)
-                queue.push(image, record.next_run)
+                push(image, record.next_run)
 
     def _kept_slot(
         self,
@@ -134,8 +160,8 @@ class Timetable:
                 continue
             shortest = min(item.interval.timedelta for item in schedule)
             self._catch_up[image] = now - shortest
-            self._queue.push(image, now)
             record.next_run = now
+            self._push(image, now)
 
     def restagger(self, stagger: bool, book: Book, now: datetime) -> bool:
         """Turn staggering on or off: every queued image moves to its new next run at once.
@@ -151,7 +177,7 @@ class Timetable:
             if record.schedule is None or due is None or due <= now or image in self._catch_up:
                 continue  # not ours, or due already (a slot or a catch-up): re-queued after
             record.next_run = next_run(image, record.schedule)
-            queue.push(image, record.next_run)
+            self._push(image, record.next_run)
         return True
 
     def pop_due(self, now: datetime, limit: int, book: Book) -> tuple[list[Due], int]:
@@ -165,11 +191,15 @@ class Timetable:
             record = book[image]
             schedule = record.schedule
             if schedule is None:
-                continue
+                continue  # dropped
             slot = None if image in catch_up else record.next_run
             record.next_run = when = next_run(image, schedule)
             push(image, when)
             due.append((image, record, slot))
+        changed = self.changed
+        if changed is not None:  # status rows kept: every image popped changed (or left)
+            for image in popped:
+                changed(image)
         return due, len(popped)
 
     def take_catch_up(self, image: ImageSpec) -> datetime | None:
@@ -182,3 +212,5 @@ class Timetable:
         forgets the images its schedules no longer cover, and the re-add finds them again."""
         self._catch_up.pop(image, None)
         self._queue.remove(image)
+        if self.changed is not None:
+            self.changed(image)

@@ -3,7 +3,7 @@
 Run from the repository root with the interpreter ceph-mgr embeds::
 
     /usr/bin/python3 -m tests.benchmarks.bench_scheduler            # full run, a few minutes
-    /usr/bin/python3 -m tests.benchmarks.bench_scheduler --quick    # smoke run, seconds
+    /usr/bin/python3 -m tests.benchmarks.bench_scheduler --quick    # smoke run, about a minute
 
 A script, not a pytest test (pytest only collects ``test_*.py``). Standard library only, plus
 our package; upstream's handler is imported from ``/usr/share/ceph/mgr/rbd_support``.
@@ -19,13 +19,23 @@ Ours goes through the real ``Handler``: fake cluster I/O, the real ``ScheduleSto
 in-memory backends, a fake resolver, a fake clock and a driver that reports CREATED at once.
 Upstream runs its real ``MirrorSnapshotScheduleHandler.run()`` loop (see ``bench_upstream``).
 
-``status`` while a slot drains
-------------------------------
-At ``--status-size`` images (default 50k), ``status`` of the global level (every image, the
-JSON text included, as the mgr command returns it) is timed call after call on the main thread
-while another thread drains: upstream's ``run()`` one slot (``status_upstream``), ours slot after
-slot back to back (``status_ours``: one of our slots drains faster than one status call). Both
-threads share the GIL, as the command and scheduler threads of a ceph-mgr module do.
+``status``, idle and while a slot drains
+---------------------------------------
+At each of ``--status-sizes`` images (default 1k, 20k and 50k, ``--quick`` too), ``status`` of
+the global level (every image, the JSON text included, as the mgr command returns it) is timed
+call after call on the main thread: idle, then while another thread drains slot after slot:
+upstream's ``run()`` (``status_upstream``; the last slot cut short once sampled), ours back to
+back (``status_ours``). Both threads share the
+GIL, as the command and scheduler threads of a ceph-mgr module do. It prints p50 and p99 of each,
+the ratios upstream / ours with each target (>= 1) met or not, whether the keys both show
+(``schedule_time``, ``image``) are the same, and our lock's holds by a status call against a
+dispatch batch's (CPU time): the drain waits behind a status call no longer than behind one of
+its batches.
+
+``list`` (``ls``, ``ls -R``)
+--------------------------
+At ``--list-size`` image-level schedules (default 10k), ``list`` of the global level (what
+``ls -R`` asks) and of one image level, ours against upstream's ``list()``, idle.
 
 Files
 -----
@@ -51,8 +61,11 @@ import time
 import tracemalloc
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from rbd_snapsched.commands import JsonText, respond
+from rbd_snapsched.levels import LevelSpec
 from tests.benchmarks.fakes import (
     LOG,
     NAMESPACES,
@@ -60,7 +73,10 @@ from tests.benchmarks.fakes import (
     Cycle,
     FakeClusterIO,
     build_ours,
+    build_ours_listing,
     drain_ours,
+    image_id,
+    image_name,
 )
 from tests.benchmarks.report import fmt_n, parse_sizes, percentile, table
 from tests.benchmarks.upstream import (
@@ -68,8 +84,9 @@ from tests.benchmarks.upstream import (
     UpstreamResult,
     bench_upstream,
     build_upstream,
-    check_upstream,
+    build_upstream_listing,
     enqueue_upstream,
+    fill_upstream,
     import_upstream,
 )
 
@@ -108,8 +125,10 @@ class OursResult:
     cycles_us: list[float]  # dequeue + re-enqueue + driver, per image, one per cycle
     calls: int  # most _dispatch_due calls in one cycle
     max_hold_ms: float  # longest lock hold by one _dispatch_due call, any cycle
+    kept_cycles_us: list[float] | None = None  # the same, status rows kept (a call came)
     peak_bytes: int | None = None
     retained_bytes: int | None = None
+    status_retained_bytes: int | None = None  # retained after a status call and a cycle
 
     @property
     def cycle_us(self) -> float:
@@ -136,14 +155,24 @@ def bench_ours(
         calls=max(c.calls for c in runs),
         max_hold_ms=max(c.max_hold for c in runs) * 1e3,
     )
+    # One status call: from now on the writers mark the rows they change (status_rows.py)
+    setup.handler.status_text(setup.handler.resolve(""), everything)
+    kept = []
+    for _ in range(cycles):
+        gc.collect()
+        kept.append(drain_ours(setup).seconds / n * 1e6)
+    result.kept_cycles_us = kept
     del setup
     if memory:
-        result.peak_bytes, result.retained_bytes = measure_ours_memory(n)
+        result.peak_bytes, result.retained_bytes, result.status_retained_bytes = (
+            measure_ours_memory(n)
+        )
     return result
 
 
-def measure_ours_memory(n: int) -> tuple[int, int]:
-    """tracemalloc over building the handler, refresh and one cycle: (peak, retained) bytes.
+def measure_ours_memory(n: int) -> tuple[int, int, int]:
+    """tracemalloc over building the handler, refresh and one cycle: (peak, retained) bytes;
+    and retained after a status call and another cycle (the status rows kept, all marked).
 
     Retained is what the handler holds afterwards (images, names, states, index, queue,
     throttle, catalog); peak adds transients: the discovery result, wait lists, batches.
@@ -157,10 +186,14 @@ def measure_ours_memory(n: int) -> tuple[int, int]:
         drain_ours(setup)
         gc.collect()
         current, peak = tracemalloc.get_traced_memory()
+        setup.handler.status_text(setup.handler.resolve(""), everything)
+        drain_ours(setup)
+        gc.collect()
+        kept, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     del setup
-    return peak - base, current - base
+    return peak - base, current - base, kept - base
 
 
 def profile_ours(n: int, top: int) -> str:
@@ -185,7 +218,71 @@ def profile_ours(n: int, top: int) -> str:
     return out.getvalue().rstrip() + "\n"
 
 
-# --- status while a slot drains ---------------------------------------------------------------
+# --- status, idle and while a slot drains --------------------------------------------------------
+
+STATUS_SIZES = [1_000, 20_000, 50_000]
+
+
+class LockTimer:
+    """The handler's lock, timed: each thread's longest hold. Put in place of the Handler's
+    ``threading.Lock`` (and under its Condition) by ``time_lock``, for the status benchmark
+    only: what a status call makes the drain wait is its longest hold of the lock.
+
+    A hold is the holder's CPU time (``time.thread_time``): the work done under the lock. Its
+    wall time also counts the GIL's switch interval (5 ms) whenever the other thread runs
+    Python meanwhile, which says nothing about the lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._since = 0.0
+        self._batch = False
+        self.next_is_batch = False  # the next hold is a dispatch batch's (set by time_lock)
+        self.holds: dict[str, list[float]] = {}  # thread name -> each hold, seconds
+        self.batches: list[float] = []  # each dispatch batch's hold
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        got = self._lock.acquire(blocking, timeout)
+        if got:
+            self._since = time.thread_time()
+            self._batch, self.next_is_batch = self.next_is_batch, False
+        return got
+
+    def release(self) -> None:
+        held = time.thread_time() - self._since
+        self.holds.setdefault(threading.current_thread().name, []).append(held)
+        if self._batch:
+            self.batches.append(held)
+        self._lock.release()
+
+    def clear(self) -> None:
+        self.holds.clear()
+        self.batches.clear()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def _is_owned(self) -> bool:  # what threading.Condition asks before notify
+        return self._lock.locked()
+
+
+def time_lock(handler: Any) -> LockTimer:
+    """Time the handler's one lock: the same lock everywhere (the Handler's ``_lock``, its
+    ``_cond`` and the dispatcher's), replaced before any thread runs."""
+    timer = LockTimer()
+    handler._lock = timer
+    handler._cond = threading.Condition(timer)  # type: ignore[arg-type]
+    handler._dispatcher._cond = handler._cond
+    dispatch = handler._dispatch_due
+
+    def dispatch_due() -> bool:  # its first hold is the batch (pop, re-queue, admit)
+        timer.next_is_batch = True
+        return bool(dispatch())
+
+    handler._dispatch_due = dispatch_due
+    return timer
 
 
 @dataclass
@@ -193,7 +290,11 @@ class StatusResult:
     n: int
     idle: list[float]  # seconds per status, nothing draining
     draining: list[float]  # seconds per status started while a slot drained
-    cycles: int  # slots drained meanwhile
+    cycles: int  # slots drained meanwhile (upstream: its last one cut short once sampled)
+    rows: list[tuple[str, str]]  # the keys both share, every row: (schedule_time, image)
+    first_s: float | None = None  # ours: rendering every row after the refresh (the thread's)
+    status_holds: list[float] | None = None  # ours: each hold of the lock by a status call
+    batch_holds: list[float] | None = None  # ours: each dispatch batch's hold meanwhile
 
     @property
     def p50(self) -> float:
@@ -203,21 +304,46 @@ class StatusResult:
     def p99(self) -> float:
         return percentile(self.draining, 0.99)
 
+    @property
+    def idle_p50(self) -> float:
+        return percentile(self.idle, 0.5)
 
-def status_ours(n: int, samples: int, idle_samples: int = 5) -> StatusResult:
-    """``status`` of every image (the handler call and the module's JSON) on this thread while
-    another drains slot after slot of ``n`` images (each cycle as ``drain_ours``), until
-    ``samples`` calls are timed. Ours drains a slot far faster than one status at this size,
-    so the slots run back to back; every timed call starts while one drains."""
+    @property
+    def idle_p99(self) -> float:
+        return percentile(self.idle, 0.99)
+
+
+def shared_keys(text: str) -> list[tuple[str, str]]:
+    return [(r["schedule_time"], r["image"]) for r in json.loads(text)["scheduled_images"]]
+
+
+def everything(image: Any) -> bool:
+    return True
+
+
+def status_ours(n: int, samples: int, idle_samples: int) -> StatusResult:
+    """``status`` of every image, as the module answers it (``respond`` of the handler's
+    text), on this thread: ``idle_samples`` calls idle, then ``samples`` while another thread
+    drains slot after slot of ``n`` images (each cycle as ``drain_ours``; ours drains a slot
+    faster than the calls come, so every timed call starts while one drains).
+
+    Every row is rendered first, as the first status call does (timed apart: ``first_s``);
+    each later call renders the rows changed since the one before."""
     setup, _ = build_ours(n)
     handler = setup.handler
+    timer = time_lock(handler)
     level = handler.resolve("")
 
     def one() -> float:
         began = time.perf_counter()
-        json.dumps(handler.status(level, lambda image: True), indent=4, sort_keys=True)
+        respond(JsonText(handler.status_text(level, everything)))
         return time.perf_counter() - began
 
+    began = time.perf_counter()
+    while handler._render_rows():
+        pass
+    first = time.perf_counter() - began
+    rows = shared_keys(handler.status_text(level, everything))
     gc.collect()
     idle = [one() for _ in range(idle_samples)]
     stop = threading.Event()
@@ -232,6 +358,7 @@ def status_ours(n: int, samples: int, idle_samples: int = 5) -> StatusResult:
             cycles += 1
 
     thread = threading.Thread(target=drain, name="drain")
+    timer.clear()
     thread.start()
     try:
         running.wait()
@@ -239,13 +366,24 @@ def status_ours(n: int, samples: int, idle_samples: int = 5) -> StatusResult:
     finally:
         stop.set()
         thread.join()
-    return StatusResult(n, idle, draining, cycles)
+    return StatusResult(
+        n,
+        idle,
+        draining,
+        cycles,
+        rows,
+        first,
+        timer.holds.get(threading.current_thread().name, [0.0]),
+        list(timer.batches),
+    )
 
 
-def status_upstream(mss: Any, n: int, idle_samples: int = 5) -> StatusResult:
-    """``status`` of every image (upstream's ``status()``, its JSON included) on this thread
-    while its real ``run()`` drains one slot of ``n`` images on another (as ``bench_upstream``
-    drives it), timed call after call until the slot is drained."""
+def status_upstream(mss: Any, n: int, samples: int, idle_samples: int) -> StatusResult:
+    """``status`` of every image (upstream's ``status()``, its JSON included) on this thread:
+    ``idle_samples`` calls idle, then ``samples`` while its real ``run()`` drains slots of
+    ``n`` images on another (as ``bench_upstream`` drives it), slot after slot until they are
+    in; the last slot is cut short then (at 50k one would take minutes, stretched by the calls
+    holding its lock)."""
     setup = build_upstream(mss, n)
     handler = setup.handler
     schedule_mod: Any = sys.modules["rbd_support.schedule"]
@@ -259,57 +397,224 @@ def status_upstream(mss: Any, n: int, idle_samples: int = 5) -> StatusResult:
     saved_datetime = mss.datetime
     mss.datetime = FrozenDatetime
     try:
-        enqueue_upstream(mss, setup)
+        FrozenDatetime.frozen = setup.start
+        fill_upstream(setup)
+        if n <= 2_000:  # the queue filled directly is the one enqueue() builds
+            check = build_upstream(mss, n)
+            enqueue_upstream(mss, check)
+            logging.getLogger(f"{LOG.name}.upstream").removeHandler(check.errors)
+            if check.handler.queue != handler.queue:
+                raise SystemExit("upstream: fill_upstream differs from enqueue()")
+        rows = shared_keys(handler.status(level)[1])
         gc.collect()
         idle = [one() for _ in range(idle_samples)]
-        FrozenDatetime.frozen = setup.slot
-        handler.last_refresh_images = setup.slot
-        thread = threading.Thread(target=handler.run, name="upstream-run")
-        thread.start()
-        draining = []
-        while thread.is_alive():
-            elapsed = one()
-            draining.append(elapsed)
-        thread.join()
+        draining: list[float] = []
+        slots = 0
+        while len(draining) < samples:  # a slot at a time (at 1k one drains in a few calls)
+            FrozenDatetime.frozen = setup.slot + timedelta(minutes=slots)
+            handler.last_refresh_images = FrozenDatetime.frozen
+            setup.counter.count = 0
+            handler.stop_thread = False
+            thread = threading.Thread(target=handler.run, name="upstream-run")
+            thread.start()
+            while thread.is_alive() and len(draining) < samples:
+                draining.append(one())
+            handler.stop_thread = True
+            thread.join()
+            slots += 1
     finally:
         mss.datetime = saved_datetime
         logging.getLogger(f"{LOG.name}.upstream").removeHandler(setup.errors)
-    check_upstream(setup)
-    return StatusResult(n, idle, draining, 1)
+    if setup.errors.records:
+        raise SystemExit(f"upstream logged an error: {setup.errors.records[0].getMessage()}")
+    return StatusResult(n, idle, draining, slots, rows)
 
 
-def print_status(ours: StatusResult, upstream: StatusResult | None) -> None:
-    print(f"STATUS while a {fmt_n(ours.n)}-image slot drains: every image's status, JSON included")
-    rows = []
-    for label, r in (("ours", ours), ("upstream", upstream)):
-        if r is None:
-            continue
+def ratio_cell(upstream: float, ours: float) -> tuple[str, bool]:
+    ratio = upstream / ours
+    return f"{ratio:.2f}x {'PASS' if ratio >= 1 else 'FAIL'}", ratio >= 1
+
+
+def print_status(ours: list[StatusResult], upstream: list[StatusResult]) -> list[str]:
+    """The status tables; returns the verdicts (each target: upstream / ours >= 1)."""
+    print("STATUS: every image's status, its JSON text included, idle and while a slot drains")
+    rows: list[tuple[str, ...]] = []
+    for r in sorted([*ours, *upstream], key=lambda r: (r.n, r.first_s is None)):
         rows.append(
             (
-                label,
-                f"{percentile(r.idle, 0.5) * 1e3:.0f}",
-                f"{r.p50 * 1e3:.0f}",
-                f"{r.p99 * 1e3:.0f}",
-                f"{max(r.draining) * 1e3:.0f}",
-                str(len(r.draining)),
+                fmt_n(r.n),
+                "ours" if r.first_s is not None else "upstream",
+                f"{r.idle_p50 * 1e3:.1f}",
+                f"{r.idle_p99 * 1e3:.1f}",
+                f"{r.p50 * 1e3:.1f}",
+                f"{r.p99 * 1e3:.1f}",
+                f"{max(r.draining) * 1e3:.1f}",
+                f"{len(r.idle)}+{len(r.draining)}",
                 str(r.cycles),
             )
         )
-    headers = ("handler", "idle p50 ms", "p50 ms", "p99 ms", "max ms", "calls", "slots drained")
+    headers: tuple[str, ...] = (
+        "images",
+        "handler",
+        "idle p50 ms",
+        "idle p99 ms",
+        "drain p50 ms",
+        "drain p99 ms",
+        "max ms",
+        "calls",
+        "slots drained",
+    )
     for line in table(headers, rows):
         print("  " + line)
-    if upstream is not None:
-        print(
-            f"  upstream / ours: p99 {upstream.p99 / ours.p99:.2f}x,"
-            f" p50 {upstream.p50 / ours.p50:.2f}x"
-            f" (ours / upstream: p99 {ours.p99 / upstream.p99:.2f}x,"
-            f" p50 {ours.p50 / upstream.p50:.2f}x; above 1: ours slower)"
-        )
-        print(
-            "  upstream drained one slot, stretched by the status calls holding its lock; ours"
-            " drained slots back to back meanwhile (one takes well under one status call)"
-        )
+    print("  both drain slot after slot meanwhile (upstream's last one cut short once sampled)")
     print()
+    verdicts: list[str] = []
+    theirs = {r.n: r for r in upstream}
+    if theirs:
+        print("RATIO upstream / ours (target >= 1: ours at least as fast)")
+        rows = []
+        met = total = 0
+        for r in sorted(ours, key=lambda r: r.n):
+            u = theirs.get(r.n)
+            if u is None:
+                continue
+            cells = [
+                ratio_cell(u.idle_p50, r.idle_p50),
+                ratio_cell(u.idle_p99, r.idle_p99),
+                ratio_cell(u.p50, r.p50),
+                ratio_cell(u.p99, r.p99),
+            ]
+            met += sum(ok for _, ok in cells)
+            total += len(cells)
+            same = "yes" if u.rows == r.rows else "NO"
+            rows.append((fmt_n(r.n), *(text for text, _ in cells), same))
+        headers = ("images", "idle p50", "idle p99", "drain p50", "drain p99", "shared keys same")
+        for line in table(headers, rows):
+            print("  " + line)
+        print()
+        verdicts.append(f"status targets met {met}/{total} (upstream / ours >= 1)")
+        if any(row[-1] != "yes" for row in rows):
+            verdicts.append("status: the keys both show DIFFER from upstream's")
+    print("LOCK: ours, holds of the handler's lock while a slot drains (CPU time, ms)")
+    rows = []
+    held_ok = True
+    for r in sorted(ours, key=lambda r: r.n):
+        status = r.status_holds or [0.0]
+        batches = r.batch_holds or [0.0]
+        ok = max(status) <= max(batches)
+        held_ok &= ok
+        rows.append(
+            (
+                fmt_n(r.n),
+                f"{(r.first_s or 0.0) * 1e3:.0f}",
+                *(f"{percentile(status, q) * 1e3:.2f}" for q in (0.5, 0.99, 1.0)),
+                *(f"{percentile(batches, q) * 1e3:.2f}" for q in (0.5, 0.99, 1.0)),
+                "PASS" if ok else "FAIL",
+            )
+        )
+    headers = (
+        "images",
+        "render all rows",
+        "status p50",
+        "p99",
+        "max",
+        "batch p50",
+        "p99",
+        "max",
+        "status max <= batch max",
+    )
+    for line in table(headers, rows):
+        print("  " + line)
+    print(
+        "  render all rows = what the first status call does (every row, a batch per hold);"
+        " status = each hold by a status call (the inputs of a batch of changed rows, and the"
+        " copy of the queue); batch = one _dispatch_due's (pop, re-queue, admit 256 images)."
+        " A garbage collection lands in either"
+    )
+    print()
+    verdicts.append(
+        f"status's longest lock hold within a dispatch batch's: {'PASS' if held_ok else 'FAIL'}"
+    )
+    return verdicts
+
+
+# --- list (ls, ls -R) ---------------------------------------------------------------------------
+
+
+def list_times(call: Any, samples: int) -> list[float]:
+    times = []
+    for _ in range(samples):
+        began = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - began)
+    return times
+
+
+def print_list(mss: Any, n: int, samples: int) -> str:
+    """``list`` at ``n`` image-level schedules, ours (``respond`` of the handler's text, as the
+    module replies) and upstream's ``list()`` (its JSON included): of the global level
+    (what ``rbd mirror snapshot schedule ls -R`` asks) and of one image level (``ls
+    --image``), each timed ``samples`` times idle."""
+    ours = build_ours_listing(n)
+    level = ours.resolve("")
+    image = LevelSpec(
+        POOL.id, NAMESPACES[1], image_id(1), f"{POOL.name}/{NAMESPACES[1]}/{image_name(1)}"
+    )
+    theirs = build_upstream_listing(mss, n)
+    schedule_mod: Any = sys.modules["rbd_support.schedule"]
+    their_global = schedule_mod.LevelSpec.make_global()
+    their_image = theirs.schedules.level_specs[f"{POOL.id}/{NAMESPACES[1]}/{image_id(1)}"]
+    if (
+        json.loads(respond(JsonText(ours.list_text(level, everything)))).keys()
+        != json.loads(theirs.list(their_global)[1]).keys()
+    ):
+        raise SystemExit("list: ours and upstream's list different levels")
+    cases = [
+        (
+            "global (ls -R)",
+            lambda: respond(JsonText(ours.list_text(level, everything))),
+            lambda: theirs.list(their_global),
+        ),
+        (
+            "one image (ls --image)",
+            lambda: respond(JsonText(ours.list_text(image, everything))),
+            lambda: theirs.list(their_image),
+        ),
+    ]
+    print(f"LIST: {fmt_n(n)} image-level schedules, idle, {samples} calls each")
+    rows = []
+    met = 0
+    for label, our_call, their_call in cases:
+        gc.collect()
+        o = list_times(our_call, samples)
+        u = list_times(their_call, samples)
+        p50, ok50 = ratio_cell(percentile(u, 0.5), percentile(o, 0.5))
+        p99, ok99 = ratio_cell(percentile(u, 0.99), percentile(o, 0.99))
+        met += ok50 + ok99
+        rows.append(
+            (
+                label,
+                f"{percentile(o, 0.5) * 1e3:.1f}",
+                f"{percentile(o, 0.99) * 1e3:.1f}",
+                f"{percentile(u, 0.5) * 1e3:.1f}",
+                f"{percentile(u, 0.99) * 1e3:.1f}",
+                p50,
+                p99,
+            )
+        )
+    headers = (
+        "level",
+        "ours p50 ms",
+        "ours p99 ms",
+        "upstream p50 ms",
+        "upstream p99 ms",
+        "upstream/ours p50",
+        "p99",
+    )
+    for line in table(headers, rows):
+        print("  " + line)
+    print()
+    return f"list targets met {met}/{2 * len(cases)} at {fmt_n(n)} schedules"
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -354,7 +659,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python3 -m tests.benchmarks.bench_scheduler", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run: 10k/20k ours, 20k upstream"
+        "--quick",
+        action="store_true",
+        help="smoke run: 10k/20k ours, 20k upstream; status at 1k/20k/50k, fewer calls",
     )
     parser.add_argument("--sizes", type=parse_sizes, help="our sizes, e.g. 10k,100k,1M")
     parser.add_argument("--upstream-sizes", type=parse_sizes, help="upstream's, e.g. 20k,50k")
@@ -383,14 +690,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--stagger", action="store_true", help="ours with the stagger option on (its hot path)"
     )
     parser.add_argument(
-        "--status-size",
+        "--status-sizes",
         type=parse_sizes,
-        help="images in the slot that drains while status is timed (default 50k; --quick 20k)",
+        help="images for the status comparison (default 1k,20k,50k, --quick too)",
     )
     parser.add_argument(
-        "--status-samples", type=int, default=30, help="status calls timed for ours"
+        "--status-samples",
+        type=int,
+        help="status calls timed while draining, each handler and size (default 50; --quick 20)",
     )
-    parser.add_argument("--no-status", action="store_true", help="skip status while draining")
+    parser.add_argument(
+        "--idle-samples",
+        type=int,
+        help="status calls timed idle, each handler and size (default 50; --quick 20)",
+    )
+    parser.add_argument("--no-status", action="store_true", help="skip the status comparison")
+    parser.add_argument(
+        "--list-size",
+        type=parse_sizes,
+        help="image-level schedules for the list comparison (default 10k)",
+    )
+    parser.add_argument("--no-list", action="store_true", help="skip the list comparison")
     args = parser.parse_args(argv)
     sizes: list[int] = args.sizes or (
         [10_000, 20_000] if args.quick else [10_000, 20_000, 50_000, 100_000, 1_000_000]
@@ -430,21 +750,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  upstream {fmt_n(n):>5}: {upstream[n].cycle_s:.2f} s/cycle", flush=True)
     print()
 
-    status: tuple[StatusResult, StatusResult | None] | None = None
+    status: tuple[list[StatusResult], list[StatusResult]] | None = None
     if not args.no_status:
-        status_n = (args.status_size or [20_000 if args.quick else 50_000])[0]
-        ours_status = status_ours(status_n, args.status_samples)
-        print(
-            f"  ours {fmt_n(status_n):>5}: status p99 {ours_status.p99 * 1e3:.0f} ms while draining"
-        )
-        upstream_status = None
-        if not args.no_upstream:
-            mss = mss or import_upstream()
-            upstream_status = status_upstream(mss, status_n)
+        samples = args.status_samples or (20 if args.quick else 50)
+        idle_samples = args.idle_samples or (20 if args.quick else 50)
+        ours_status: list[StatusResult] = []
+        upstream_status: list[StatusResult] = []
+        for n in args.status_sizes or STATUS_SIZES:
+            mine = status_ours(n, samples, idle_samples)
+            ours_status.append(mine)
             print(
-                f"  upstream {fmt_n(status_n):>5}: status p99 {upstream_status.p99 * 1e3:.0f} ms"
-                " while draining"
+                f"  ours {fmt_n(n):>5}: status p50 {mine.idle_p50 * 1e3:.1f} ms idle,"
+                f" p99 {mine.p99 * 1e3:.1f} ms while draining",
+                flush=True,
             )
+            if not args.no_upstream:
+                mss = mss or import_upstream()
+                theirs = status_upstream(mss, n, samples, idle_samples)
+                upstream_status.append(theirs)
+                print(
+                    f"  upstream {fmt_n(n):>5}: status p50 {theirs.idle_p50 * 1e3:.1f} ms idle,"
+                    f" p99 {theirs.p99 * 1e3:.1f} ms while draining",
+                    flush=True,
+                )
         status = (ours_status, upstream_status)
         print()
 
@@ -453,12 +781,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for n in sorted(ours):
         r = ours[n]
         mem = (
-            ("-", "-", "-")
+            ("-", "-", "-", "-")
             if r.peak_bytes is None or r.retained_bytes is None
             else (
                 f"{r.peak_bytes / 2**20:.1f}",
                 f"{r.retained_bytes / 2**20:.1f}",
                 f"{r.retained_bytes / n:.0f} / {r.peak_bytes / n:.0f}",
+                "-" if r.status_retained_bytes is None else f"{r.status_retained_bytes / n:.0f}",
             )
         )
         rows.append(
@@ -468,6 +797,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{r.discover_us:.2f}",
                 f"{r.cycle_us:.2f}",
                 f"{min(r.cycles_us):.2f}-{max(r.cycles_us):.2f}",
+                "-" if not r.kept_cycles_us else f"{statistics.median(r.kept_cycles_us):.2f}",
                 str(len(r.cycles_us)),
                 f"{r.cycle_us * n / 1e6:.3f}",
                 str(r.calls),
@@ -481,6 +811,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(fake discover)",
         "cycle us/img",
         "range",
+        "rows kept",
         "cycles",
         "cycle s",
         "calls",
@@ -488,6 +819,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "peak MB",
         "retained MB",
         "B/img ret/peak",
+        "B/img kept",
     )
     for line in table(headers, rows):
         print("  " + line)
@@ -495,14 +827,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("  cycle = pop + re-enqueue + throttle + driver + completion, median over cycles;")
     print("  calls = _dispatch_due calls per cycle; max hold = longest lock hold of one call")
     print("  (what a command can wait behind); memory = tracemalloc over build + refresh + one")
-    print("  cycle, retained = the handler's state afterwards, peak = with transients")
+    print("  cycle, retained = the handler's state afterwards, peak = with transients;")
+    print("  rows kept = cycle us/img once a status call came (the writers mark what they change);")
+    print("  B/img kept = retained after a status call and one more cycle (every row kept)")
     print()
 
     if upstream:
         print_upstream(ours, upstream)
 
-    if status is not None:
-        print_status(*status)
+    status_verdicts = print_status(*status) if status is not None else []
+    if not args.no_list and not args.no_upstream:
+        mss = mss or import_upstream()
+        list_n = (args.list_size or [10_000])[0]
+        status_verdicts.append(print_list(mss, list_n, 20 if args.quick else 50))
 
     largest = max(ours)
     verdicts: list[str] = []
@@ -529,18 +866,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f" ({ours[largest].calls} _dispatch_due call(s) per cycle)"
     )
 
-    if status is not None:
-        ours_status, upstream_status = status
-        text = (
-            f"status p99 while a {fmt_n(ours_status.n)} slot drains:"
-            f" ours {ours_status.p99 * 1e3:.0f} ms"
-        )
-        if upstream_status is not None:
-            text += (
-                f", upstream {upstream_status.p99 * 1e3:.0f} ms"
-                f" (upstream / ours {upstream_status.p99 / ours_status.p99:.2f}x)"
-            )
-        verdicts.append(text)
+    verdicts.extend(status_verdicts)
 
     slow = 1_000_000 in ours and ours[1_000_000].cycle_us > TARGET_US_AT_1M
     if args.profile == "always" or (args.profile == "auto" and slow):

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from rbd_snapsched.handler import Handler
 from rbd_snapsched.levels import ImageInfo, ImageSpec, LevelSpec, PoolInfo
 from rbd_snapsched.requests import Outcome, OutcomeKind, State
+from rbd_snapsched.schedule import Interval, Schedule, ScheduleItem
 from rbd_snapsched.settings import Settings
 from rbd_snapsched.store import PoolGone, ScheduleStore
 
@@ -295,6 +296,21 @@ def drain_ours(setup: OursSetup) -> Cycle:
     setup.slot += timedelta(minutes=1)
     check_ours(setup, started=started + setup.n)
     return Cycle(elapsed, calls, max_hold)
+
+
+def build_ours_listing(n: int) -> Handler:
+    """Our handler holding ``n`` image-level schedules (``1h``) over the benchmark's images,
+    as a refresh leaves them, for ``list``; the images themselves are not discovered."""
+    setup, _ = build_ours(1)
+    handler = setup.handler
+    schedule = Schedule().with_item(ScheduleItem(Interval.parse("1h"), None))
+    plan = handler._plan
+    plan.set_level(handler.resolve(f"{POOL.name}/"), Schedule())  # build_ours' pool schedule
+    for i in range(n):
+        namespace = NAMESPACES[i % len(NAMESPACES)]
+        prefix = f"{POOL.name}/{namespace}/" if namespace else f"{POOL.name}/"
+        plan.set_level(LevelSpec(POOL.id, namespace, image_id(i), prefix + image_name(i)), schedule)
+    return handler
 
 
 def check_ours(setup: OursSetup, started: int) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rbd_snapsched.errors import InvalidArgument
 from rbd_snapsched.levels import (
@@ -173,3 +175,20 @@ def test_caps_args_come_from_the_name_alone(text: str, args: dict[str, str]) -> 
     """What the caller's caps must allow is known before any lookup, so a refused client
     learns nothing about what exists outside its caps."""
     assert caps_args(LevelName.parse(text)) == args
+
+
+specs = st.builds(
+    LevelSpec,
+    st.none() | st.sampled_from([1, 2]),
+    st.none() | st.sampled_from(["", "ns"]),
+    st.none() | st.sampled_from(["i1", "i2"]),
+    st.just(""),
+)
+
+
+@settings(max_examples=500, derandomize=True)
+@given(specs, specs)
+def test_is_child_of_is_being_among_the_ancestors(child: LevelSpec, other: LevelSpec) -> None:
+    """``list`` asks it of every stored level, so it no longer builds the ancestors; it must
+    answer as they would, for any spec (even one no command resolves to)."""
+    assert child.is_child_of(other) == (other in child.ancestors())

@@ -37,6 +37,15 @@ def drain(q: ScheduleQueue, now: datetime) -> list[ImageSpec]:
     return out
 
 
+def test_push_says_whether_the_image_took_a_new_place() -> None:
+    q = ScheduleQueue()
+    assert q.push(A, minutes(1)) and q.push(B, minutes(1))
+    assert not q.push(A, minutes(1))  # already there: keeps its place, first
+    assert [image for _, image in q.entries()] == [A, B]
+    assert q.push(A, minutes(2)) and q.push(A, minutes(1))  # moved away and back: last
+    assert [image for _, image in q.entries()] == [B, A]
+
+
 def test_empty_queue() -> None:
     q = ScheduleQueue()
     assert len(q) == 0

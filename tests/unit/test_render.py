@@ -48,3 +48,31 @@ def test_health_checks_count_and_name_what_they_warn_about() -> None:
         "rbd_support schedule at level (global)",
         "rbd_support schedule at level p/",
     ]
+
+
+def test_iso_and_schedule_time_print_the_fields_of_the_zone_they_are_given() -> None:
+    """UTC times are remembered by instant (rows of one slot share them); another zone's equal
+    instant must not be answered from there."""
+    utc = datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=timezone.utc)
+    east = utc.astimezone(timezone(timedelta(hours=2)))
+    assert render.iso(utc) == "2026-01-02T03:04:05Z" == render.iso(utc)
+    assert render.iso(east) == "2026-01-02T05:04:05Z"  # upstream's text, as before: its fields
+    assert render.status_time(utc) == "2026-01-02 03:04:00"
+    assert render.status_time(east) == "2026-01-02 05:04:00"
+    assert render.iso(None) is None
+
+
+def test_a_status_row_has_render_keys_and_a_paused_one_paused_by() -> None:
+    """``ROW_KEYS`` and ``row_values`` are the one list of a row's keys and values (the status
+    rows' templates are derived from them): ``paused_by`` only for a paused image."""
+    now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    record = ImageRecord("p/a", now, started=now, slot=now)
+    assert len(render.row_values(now, record, None)) == len(render.ROW_KEYS)
+    assert set(render.ROW_KEYS) >= render.OMITTED_IF_NONE
+    assert not set(render.CLOCK_KEYS) & set(render.ROW_KEYS)
+    plain = render.status_row(now, record, None)
+    assert set(plain) == set(render.ROW_KEYS) - {"paused_by"}
+    assert plain["last_result"] == "running" and plain["last_attempt_end"] is None
+    paused = render.status_row(now, record, LevelSpec(1, None, None, "p/"))
+    assert paused == {**plain, "paused_by": "p/"}
+    assert set(render.record_fields(record)) == set(plain) - {"schedule_time", "image"}

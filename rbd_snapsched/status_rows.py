@@ -1,0 +1,435 @@
+"""Every queued image's ``status`` row, encoded when a ``status`` call needs it. pure
+
+Theory of operation
+-------------------
+A row changes when its image's record, due time or pausing level does: a few times per slot
+(queued for its next run, its attempt's start and end, a pause). It is read only by ``status``
+calls, which may never come. So a change only *marks* the image (``mark``: one dict insertion
+from C, no rendering, no text) and a ``status`` call renders the rows marked since the last
+one, keeps them, and filters and joins all of them. Until the first call nothing is marked or
+kept at all (``active`` is False and the writers hold no mark to call): the scheduler's hot
+path pays nothing for the rows, and the memory is what it was without them. A call starts
+them (``start``: every queued image marked); the Handler stops them again after a long quiet
+(``stop``: the rows let go).
+
+A row is the text ``commands.respond`` (``json.dumps(..., indent=4, sort_keys=True)``) writes
+for it inside ``{"scheduled_images": [...]}``, written from a template per row shape (which
+keys it has): the key text and separators baked in, derived at import from ``render.ROW_KEYS``
+and from ``respond`` itself, the values (``render.row_values``: the one definition of what a
+row holds) encoded as json encodes scalars (strings by its C ``encode_basestring_ascii``,
+remembered for the strings rows share: times, results).
+
+Two keys move with the time of the call alone (``render.CLOCK_KEYS``: ``late`` and
+``lateness_seconds``). A row keeps the text before, between and after their values, and the two
+instants they come from (the image's reference and late-at time, in microseconds since the
+epoch); a call splices the values in with one subtraction and one comparison per row.
+
+Who does what
+-------------
+- ``mark(image)`` (the Book, the Timetable and the Handler: a pause), with the Handler's lock
+  held, once ``active``: what the image's row shows changed, or it left the queue.
+- A ``status`` call (one at a time: the Handler's status lock; the rows are its alone) with the
+  lock held ``take``s the inputs of a batch of marked rows (a copy of each record's fields),
+  renders them without it (``render_taken``) and ``put``s them back with it, a row marked
+  again meanwhile not (it is marked: taken again later); until few are marked. Then, in one
+  hold, it takes those few and copies the queue's images in push order (``queue.pushed``, at
+  C speed); without the lock it renders them, puts them back (another short hold) and
+  ``join``s: sorts by due (stably: queue order), filters, splices the clock values, joins.
+
+Invariant, with the Handler's lock held: every queued image not marked has its row, rendered
+from its current record, due time and pausing level (once ``active``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from itertools import product
+from json.encoder import encode_basestring_ascii
+from operator import attrgetter, itemgetter
+from typing import Any, Final, Optional
+
+from . import render
+from .book import ImageRecord
+from .commands import respond
+from .levels import ImageSpec, LevelSpec
+
+# A row: its text before late's value, between it and lateness_seconds' value, after that; the
+# image's reference and late-at instants (microseconds since the epoch; late-at _NEVER: none).
+Row = tuple[str, str, str, int, int]
+# What a row is rendered from: its due time, record and pausing level (render.StatusEntry);
+# None: the image is not queued (no row).
+Entry = Optional[render.StatusEntry]
+Rendered = list[tuple[ImageSpec, Optional[Row]]]  # rows rendered outside the lock (None: none)
+Pushed = list[tuple[int, ImageSpec]]  # the queued images in push order, with their due (us)
+
+LATE: Final = "late"
+LATENESS: Final = "lateness_seconds"
+if tuple(sorted(render.CLOCK_KEYS)) != (LATE, LATENESS):  # sorted keys: late's value first
+    raise ImportError(f"status_rows splices {LATE} and {LATENESS}, not {render.CLOCK_KEYS}")
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_NEVER: Final = 1 << 64  # beyond every datetime, in microseconds since the epoch
+_DUE: Final = itemgetter(0)
+_IMAGE: Final = itemgetter(1)
+_MOST_PIECES: Final = 4096
+
+
+_MICROSECOND: Final = timedelta(microseconds=1)
+_SINCE: Final[dict[datetime, int]] = {}  # microseconds of the references rows share (by instant)
+
+
+def from_microseconds(us: int) -> datetime:
+    """The (UTC) instant ``us`` microseconds after the epoch."""
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def microseconds(when: datetime) -> int:
+    """``when`` (aware) in whole microseconds since the epoch: exact, unlike a float."""
+    delta = when - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+# -- the text around the rows, derived from the reply's one formatting ----------------------------
+#
+# ``respond`` of a probe holding marks shows where json.dumps puts a row at this depth, its keys
+# and the separators between them; nothing here restates the format.
+
+_MARK: Final = "\x00"  # a string no key of a row is: its encoded form shows a position
+_ENCODED_MARK: Final = json.dumps(_MARK)
+(_KEY,) = render.status([], _EPOCH)  # "scheduled_images"
+
+
+def _between(text: str, *marks: str) -> list[str]:
+    """``text`` cut at each of ``marks`` in turn (each must be there)."""
+    pieces: list[str] = []
+    for mark in marks:
+        head, found, text = text.partition(mark)
+        if not found:
+            raise ValueError(f"{mark!r} not in {text!r}")
+        pieces.append(head)
+    return [*pieces, text]
+
+
+_EMPTY: Final = respond({_KEY: []})
+_HEAD, _SEPARATOR, _TAIL = _between(respond({_KEY: [_MARK, _MARK]}), *[_ENCODED_MARK] * 2)
+# A row of two keys, each key and value a mark: how a row opens and closes at this depth,
+# and its separators.
+_OPEN, _KEY_SEPARATOR, _ITEM_SEPARATOR, _, _CLOSE = _between(
+    respond({_KEY: [{"\x00": "\x01", "\x02": "\x03"}]})[len(_HEAD) : -len(_TAIL)],
+    *map(json.dumps, "\x00\x01\x02\x03"),
+)
+# Where the two clock values go: after their keys (only a key, never an encoded value, has an
+# unescaped quote followed by the key separator).
+_AT_LATE: Final = f"{json.dumps(LATE)}{_KEY_SEPARATOR}"
+_AT_LATENESS: Final = f"{json.dumps(LATENESS)}{_KEY_SEPARATOR}"
+_SPLICE_LATE: Final = _AT_LATE + _ENCODED_MARK
+_SPLICE_LATENESS: Final = _AT_LATENESS + _ENCODED_MARK
+_BOOLS: Final = (json.dumps(False), json.dumps(True))
+
+
+def _cut(row: dict[str, Any]) -> list[str]:
+    """``row`` (its clock values marks) as ``respond`` writes it inside ``{"scheduled_images":
+    [...]}``, from its ``{`` to its ``}``, cut where the clock values go: json itself (the
+    templates' fallback, for a value that is not a str, int, bool or None)."""
+    text = respond({_KEY: [row]})[len(_HEAD) : -len(_TAIL)]
+    return _between(text, _SPLICE_LATE, _SPLICE_LATENESS)
+
+
+# -- the templates: one per row shape, from render's keys -----------------------------------------
+
+
+class _Shape:
+    """The rows that have these keys (``render.ROW_KEYS`` but ``omitted``), as a skeleton: the
+    text before each value (the separator, its key, the key separator), a slot for the value,
+    and so on, then the row's end. ``pick``: the values for the slots, from ``render.row_values``
+    and a None after them (``_BLANK``: a slot no text keeps).
+
+    The two clock keys' values are spliced at each call. Sorted, the keys put them next to each
+    other, so the text between them is the same in every row (``between``): the skeleton ends
+    the text before them at ``cut``, a blank slot follows, and the text after them starts. Were
+    a value between them (``between`` None), a ``_MARK`` goes where each clock value does, and
+    the row's text is cut there."""
+
+    __slots__ = ("between", "cut", "pick", "skeleton")
+
+    def __init__(self, omitted: frozenset[str]) -> None:
+        index = {key: i for i, key in enumerate(render.ROW_KEYS)}
+        ordered = sorted([*(key for key in render.ROW_KEYS if key not in omitted), *CLOCK])
+        late, lateness = ordered.index(LATE), ordered.index(LATENESS)
+        adjacent = lateness == late + 1
+        slots: list[int] = []
+        self.skeleton: list[str] = []
+        self.between: str | None = None
+        self.cut = 0
+        text = ""
+        for i, key in enumerate(ordered):
+            separator = _OPEN if i == 0 else _ITEM_SEPARATOR
+            if adjacent and key == LATENESS:
+                self.between = separator + json.dumps(key) + _KEY_SEPARATOR
+                self.skeleton += (text, "")
+                slots.append(_BLANK)
+                self.cut = len(self.skeleton) - 1
+                text = ""
+                continue
+            text += separator + json.dumps(key) + _KEY_SEPARATOR
+            if key in CLOCK:
+                if not adjacent:
+                    text += _MARK
+            else:
+                self.skeleton += (text, "")
+                slots.append(index[key])
+                text = ""
+        self.skeleton.append(text + _CLOSE)
+        self.pick: Callable[[tuple[Any, ...]], tuple[Any, ...]] = itemgetter(*slots)
+        if len(slots) < 2:  # itemgetter of one index gives the value, not a tuple of it
+            raise ImportError("status_rows: a row shape of fewer than two keys")
+
+
+_BLANK: Final = len(render.ROW_KEYS)  # where pick finds the None after render's values
+CLOCK: Final = frozenset(render.CLOCK_KEYS)
+# Where render.row_values gives the values of the keys left out when None; the shapes, by which
+# of those are None
+_OPTIONAL: Final = tuple(
+    i for i, key in enumerate(render.ROW_KEYS) if key in render.OMITTED_IF_NONE
+)
+_SHAPES: Final = {
+    absent: _Shape(frozenset(render.ROW_KEYS[i] for i, off in zip(_OPTIONAL, absent) if off))
+    for absent in product((False, True), repeat=len(_OPTIONAL))
+}
+
+
+class _NotScalar(Exception):
+    """A value the templates do not write: the row is written by json itself."""
+
+
+# Encoded strings rows share (times, results; names too, for a while): let go when full; and
+# None's, always (_HELD)
+_HELD: Final[dict[str | None, str]] = {None: json.dumps(None)}
+_ENCODED: Final = dict(_HELD)
+
+
+def _encoded(value: Any) -> str:
+    """``value`` as json writes it (a str, int, bool; None is in ``_ENCODED``)."""
+    kind = value.__class__
+    if kind is str:
+        if len(_ENCODED) >= _MOST_PIECES:
+            _ENCODED.clear()
+            _ENCODED.update(_HELD)
+        text: str = encode_basestring_ascii(value)
+        _ENCODED[value] = text
+        return text
+    if kind is bool:
+        return _BOOLS[value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return int.__repr__(value)
+    raise _NotScalar(kind)
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def encode(
+    due: datetime,
+    record: ImageRecord,
+    paused_by: LevelSpec | None,
+    share: Callable[[str], str] = _same,
+) -> Row:
+    """One image's row, encoded, its clock values left out. ``share`` may return an equal
+    string already held instead of a piece (rows of one slot end alike)."""
+    values = render.row_values(due, record, paused_by)
+    if len(_OPTIONAL) == 1:
+        shape = _SHAPES[(values[_OPTIONAL[0]] is None,)]
+    else:
+        shape = _SHAPES[tuple([values[i] is None for i in _OPTIONAL])]
+    get = _ENCODED.get
+    try:
+        parts = shape.skeleton[:]
+        parts[1::2] = [  # ints at once; strings (and None) mostly held already
+            get(value) or (str(value) if value.__class__ is int else _encoded(value))
+            for value in shape.pick((*values, None))
+        ]
+        between = shape.between
+        if between is None:
+            before, between, after = "".join(parts).split(_MARK)  # _MARK: in no key, no value
+        else:
+            cut = shape.cut
+            before, after = "".join(parts[:cut]), "".join(parts[cut + 1 :])
+    except (_NotScalar, TypeError):  # TypeError: unhashable (a list, a dict)
+        row = render.status_row(due, record, paused_by)
+        row[LATE] = row[LATENESS] = _MARK
+        before, between, after = _cut(row)
+        before, between = before + _AT_LATE, between + _AT_LATENESS
+    # The instants of render.clock_fields: the reference, and late-at (``record.late_at``:
+    # reference + grace; None, or beyond year 9999, is never reached: _NEVER's effect)
+    reference = record.reference
+    since = _SINCE.get(reference)
+    if since is None:
+        if len(_SINCE) >= _MOST_PIECES:
+            _SINCE.clear()
+        since = _SINCE[reference] = microseconds(reference)
+    grace = record.grace
+    return (
+        before,
+        share(between),
+        share(after),
+        since,
+        _NEVER if grace is None else since + grace // _MICROSECOND,
+    )
+
+
+# A row's inputs taken with the lock held, to be rendered without it: the image, and its due
+# time, its record's fields (``_FIELDS``: the record itself changes once the lock is let go)
+# and its pausing level; None: the image is not queued (no row).
+Taken = tuple[ImageSpec, Optional[tuple[datetime, tuple[Any, ...], Optional[LevelSpec]]]]
+_FIELDS: Final = attrgetter(*(f.name for f in dataclasses.fields(ImageRecord)))
+
+
+def take(image: ImageSpec, found: Entry) -> Taken:
+    """``image``'s row inputs (``entry``'s answer), copied (lock held)."""
+    if found is None:
+        return image, None
+    due, record, paused_by = found
+    return image, (due, _FIELDS(record), paused_by)
+
+
+def render_taken(taken: list[Taken], share: Callable[[str], str] = _same) -> Rendered:
+    """The rows of ``taken`` (None: no row), rendered without the lock."""
+    rendered: Rendered = []
+    append = rendered.append
+    for image, inputs in taken:
+        if inputs is None:
+            append((image, None))
+        else:
+            due, fields, paused_by = inputs
+            append((image, encode(due, ImageRecord(*fields), paused_by, share)))
+    return rendered
+
+
+class StatusRows:
+    """The encoded rows of the queued images, and the images marked since they were encoded
+    (see the theory of operation above). ``mark``, ``start``, ``take`` and ``put`` are called
+    with the Handler's lock held; ``share``, ``rows`` and ``join`` by the one ``status`` call
+    rendering (the Handler's status lock), without it."""
+
+    __slots__ = ("_marked", "_pieces", "_rows", "active", "mark")
+
+    def __init__(self) -> None:
+        self._rows: dict[ImageSpec, Row] = {}
+        # A dict as a set (popitem is O(1), where a set's pop scans a table that emptied)
+        self._marked: dict[ImageSpec, None] = {}
+        # What the writers call, once active: one insertion, from C (a dict's setdefault)
+        self.mark: Callable[[ImageSpec], object] = self._marked.setdefault
+        self.active = False
+        # Pieces of rows held once for rows that have them alike (memory: a row is ~700 B)
+        self._pieces: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def rows(self) -> Mapping[ImageSpec, Row]:
+        return self._rows
+
+    @property
+    def pending(self) -> int:
+        """Rows not current: marked since they were rendered (or never rendered)."""
+        return len(self._marked)
+
+    def start(self, queued: Iterable[ImageSpec]) -> None:
+        """A ``status`` call came: keep rows from now on, every queued image's to render."""
+        self.active = True
+        self._marked.update(dict.fromkeys(queued))
+
+    def stop(self) -> None:
+        """Keep no rows (no ``status`` call for long): let them go; nothing is marked."""
+        self.active = False
+        self._rows.clear()
+        self._marked.clear()
+        self._pieces.clear()
+
+    def touch(self, image: ImageSpec) -> None:
+        """What ``image``'s row shows changed (or it left the queue); nothing if not active."""
+        if self.active:
+            self._marked[image] = None
+
+    def touch_all(self, images: Iterable[ImageSpec]) -> None:
+        if self.active:
+            self._marked.update(dict.fromkeys(images))
+
+    def take(self, limit: int, entry: Callable[[ImageSpec], Entry]) -> list[Taken]:
+        """Up to ``limit`` marked rows' inputs, to render without the lock and ``put`` back;
+        unmarked now (a change meanwhile marks them again)."""
+        marked = self._marked
+        popitem = marked.popitem
+        taken: list[Taken] = []
+        append = taken.append
+        for _ in range(min(limit, len(marked))):
+            image = popitem()[0]
+            append(take(image, entry(image)))
+        return taken
+
+    def put(self, rendered: Rendered) -> None:
+        """Rows rendered from the inputs ``take`` gave: each replaces its image's row unless
+        the image was marked again since (its newer inputs are taken later)."""
+        rows, marked = self._rows, self._marked
+        for image, row in rendered:
+            if image in marked:
+                continue  # changed again since it was taken: this row is stale already
+            if row is None:
+                rows.pop(image, None)
+            else:
+                rows[image] = row
+
+    def share(self, piece: str) -> str:
+        """An equal piece held already, else ``piece``, held from now on (a few thousand at
+        most: beyond, they are let go, and sharing starts again)."""
+        pieces = self._pieces
+        held = pieces.get(piece)
+        if held is None:
+            if len(pieces) >= _MOST_PIECES:
+                pieces.clear()
+            held = pieces[piece] = piece
+        return held
+
+
+def join(
+    pushed: Pushed,
+    rows: Mapping[ImageSpec, Row],
+    now: datetime,
+    level: LevelSpec,
+    visible: Callable[[ImageSpec], bool],
+) -> str:
+    """The ``status`` reply: the rows of the images of ``pushed`` (the queue's, in push order:
+    sorted here, stably by due, into queue order) under ``level`` that ``visible`` lets the
+    caller see, with their clock values at ``now``. Byte for byte ``respond(render.status(
+    ...))`` of the same state at ``now``.
+
+    The clock values as ``render.clock_fields`` computes them: ``late`` is now >= late-at;
+    ``lateness_seconds`` is ``int(timedelta.total_seconds())`` of max(now - reference, 0), and
+    ``total_seconds`` is the microseconds over 10**6, a true division of integers, as here.
+    """
+    pushed.sort(key=_DUE)
+    now_us = microseconds(now)
+    images: Iterable[ImageSpec] = map(_IMAGE, pushed)
+    if level != LevelSpec.global_level():
+        images = filter(level.matches, images)
+    bools, separator = _BOOLS, _SEPARATOR
+    # The pieces, joined once at the end: no string per row (a row is ~700 bytes)
+    parts: list[str] = []
+    extend = parts.extend
+    for row in map(rows.get, filter(visible, images)):
+        if row is None:  # not rendered: never, with the invariant kept
+            continue
+        before, between, after, reference, late_at = row
+        since = now_us - reference
+        lateness = int(since / 1_000_000) if since > 0 else 0
+        extend((separator, before, bools[now_us >= late_at], between, str(lateness), after))
+    if not parts:
+        return _EMPTY
+    parts[0] = _HEAD  # the first row's separator
+    parts.append(_TAIL)
+    return "".join(parts)
