@@ -1,0 +1,69 @@
+"""``python3 -m tests.soak``: the seeded soak, ours beside stock rbd_support (``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from collections.abc import Sequence
+
+from tests.releases import RELEASES, host_release
+from tests.soak.driver import Settings, run, say
+from tests.soak.report import Bounds, format_report, violations
+from tests.soak.script import format_script, generate, make_layout
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python3 -m tests.soak",
+        description="Boot a cluster with rbd_snapsched and one with stock rbd_support, run one "
+        "seeded random script of faults and changes against both, check invariants from the "
+        "clusters' own data, print both side by side. Exit 1 if any invariant of ours failed.",
+    )
+    parser.add_argument("--release", choices=RELEASES, help="default: the host's")
+    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--seed", type=int, help="default: random (printed first)")
+    parser.add_argument("--no-upstream", action="store_true", help="ours only")
+    parser.add_argument("--fault-every", type=float, default=240.0, help="seconds, on average")
+    parser.add_argument("--ops-per-minute", type=float, default=3.0)
+    parser.add_argument("--slot-bound", type=float, default=Bounds.slot, help="seconds")
+    parser.add_argument("--status-bound", type=float, default=Bounds.status, help="seconds")
+    parser.add_argument("--keep", action="store_true", help="leave the clusters running")
+    args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    release = args.release or host_release().name
+    rerun = f"python3 -m tests.soak --seed {seed} --minutes {args.minutes:g} --images {args.images}"
+    rerun += f" --release {release}" + (" --no-upstream" if args.no_upstream else "")
+    rerun += f" --fault-every {args.fault_every:g} --ops-per-minute {args.ops_per_minute:g}"
+    say(f"soak seed {seed} (rerun: {rerun})")
+    layout = make_layout(args.images)
+    events = generate(
+        seed,
+        args.minutes,
+        layout,
+        fault_every=args.fault_every,
+        ops_per_minute=args.ops_per_minute,
+    )
+    print("\n".join(["script:", *format_script(events)]), flush=True)
+    bounds = Bounds(slot=args.slot_bound, status=args.status_bound)
+    settings = Settings(
+        minutes=args.minutes,
+        release=release,
+        upstream=not args.no_upstream,
+        bounds=bounds,
+        keep=args.keep,
+    )
+    results = run(layout, events, settings)
+    say(f"soak seed {seed}, {args.minutes:g} minutes, {args.images} images, {release}")
+    print(format_report(results, bounds), flush=True)
+    failed = violations(results[0], bounds)
+    verdict = (
+        f"FAILED: {len(failed)} invariant(s) of ours" if failed else "ours passed every invariant"
+    )
+    say(f"soak seed {seed}: {verdict}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The soak's report (``tests/soak/report.py``): both clusters side by side, and which
+invariants each one broke."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from tests.soak.accounting import Fault, Latency, Recovery, Slope, SlotTally
+from tests.soak.report import Bounds, ClusterResult, format_report, violations
+
+T0 = 1_800_000_000.0
+
+
+def result(name: str, **changes: object) -> ClusterResult:
+    tally = SlotTally(due=10, met=9, missed=Counter({"fault:mgr_kill": 1}))
+    made = ClusterResult(
+        name=name,
+        tally=tally,
+        recoveries=[Recovery(Fault("mgr_kill", T0, T0 + 12), 60.0)],
+        rss=Slope(30 * 1024.0, 40 * 60.0, 40),
+        threads=Slope(float("nan"), 0.0, 0),
+        status=Latency(5, 0.1, 0.3, 0.3, []),
+        restarts_caused=1,
+        active_changes=1,
+        crashes=[],
+        listing_checks=4,
+        listing_problems=[],
+        open_checks=3,
+        open_problems=[],
+    )
+    for key, value in changes.items():
+        setattr(made, key, value)
+    return made
+
+
+def test_a_clean_run_has_no_violations_and_both_columns() -> None:
+    ours = result("ours")
+    stock = result("rbd_support", open_checks=None, refused=Counter({"pause": 2}))
+    assert violations(ours, Bounds()) == []
+    text = format_report([ours, stock], Bounds())
+    header, _rule, *lines = text.splitlines()
+    assert header.split() == ["figure", "ours", "rbd_support"]
+    assert any(line.startswith("missed, by cause") and "fault:mgr_kill 1" in line for line in lines)
+    assert any("n/a (no such gauges)" in line for line in lines)
+    assert any("pause 2" in line for line in lines)
+    assert (
+        "ours: fault mgr_kill at 08:00:00: recovered after 12s, next on-time slot after 60s"
+        in lines
+    )
+
+
+def test_each_broken_invariant_is_named() -> None:
+    tally = SlotTally(due=1, violations=["missed: a slot 08:00:00"])
+    bad = result(
+        "ours",
+        tally=tally,
+        crashes=["mgr.y died unasked"],
+        listing_problems=["p/-/-: listed [], expected ['1m@']"],
+        rss=Slope(100 * 1024.0, 30 * 60.0, 30),
+        threads=Slope(50.0, 5 * 60.0, 5),  # steep but short: not judged
+    )
+    found = violations(bad, Bounds())
+    assert found == [
+        "missed: a slot 08:00:00",
+        "crash: mgr.y died unasked",
+        "schedules: p/-/-: listed [], expected ['1m@']",
+        "RSS grows 100.0/h (bound 64/h)",
+    ]
+    assert "ours: VIOLATION RSS grows 100.0/h (bound 64/h)" in format_report([bad], Bounds())
