@@ -4,6 +4,7 @@ settings.py, errors mapped once, blocklist recovery; the handler does the work."
 from __future__ import annotations
 
 import errno
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -473,6 +474,21 @@ class StandbyModule(MgrStandbyModule):
 
     def shutdown(self) -> None:
         self._stop.set()
+
+    def _unconfigure_logging(self) -> None:
+        """Remove this instance's log handlers only. Ceph's version (called from ``__del__``)
+        removes every mgr log handler of the interpreter's root logger, and when a standby
+        becomes active, this instance may be collected after the active ``Module`` of the same
+        interpreter set up its own: every line the module logged after a failover was lost
+        (seen in the fault suite: no 'taking over' line, no 'ready'). The active module's
+        set-up still removes this instance's handlers (it calls Ceph's version first)."""
+        root = logging.getLogger()
+        for name in ("_mgr_log_handler", "_file_log_handler", "_cluster_log_handler"):
+            handler = getattr(self, name, None)
+            if isinstance(handler, logging.Handler) and handler in root.handlers:
+                root.removeHandler(handler)
+        self.log_to_file = False
+        self.log_to_cluster = False
 
 
 declare_commands(Module, TABLE, mgr_module)
