@@ -29,7 +29,10 @@ IMAGES = ("legacy/a", "legacy/b", "legacy/ns1/c")
 def packaged(release: str) -> Iterator[Cluster]:
     cluster = Cluster.boot(with_module=False, standby_mgrs=1, release=release)
     try:
-        yield cluster
+        # Installs, upgrades and failovers respawn mgrs, and Pacific's mgr sometimes dies of
+        # Ceph's cephx race as it starts: restarted as systemd would (revive_crashed_mgrs).
+        with cluster.supervised_mgrs():
+            yield cluster
     finally:
         cluster.teardown()
 

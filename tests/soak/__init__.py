@@ -13,6 +13,6 @@ rbd_support, and checks invariants from the clusters' own data throughout:
 - ``report``: both clusters side by side;
 - ``driver``: the clusters themselves (the only module that imports cluster code).
 
-Run it with ``python3 -m tests.soak`` (``--help``); ``tests/cluster/test_faults_soak.py`` runs a short
-one of ours alone in the suite.
+Run it with ``python3 -m tests.soak`` (``--help``); ``tests/cluster/test_faults_soak.py`` runs
+a short one of ours alone in the suite.
 """
