@@ -399,9 +399,10 @@ def check_fault_logged(
     """The module logged a line matching ``pattern`` (at ``level``: INFO, WARNING, ERROR...)
     since ``logs`` was made; at most ``most`` such lines, if given. Returns the first.
 
-    Waits up to LOG_WAIT for it: a Ceph daemon writes its log from a thread of its own, and in
-    a full suite run a mgr's line once reached its file 30 s after its timestamp (a standby's
-    line stamped before ``logs`` was made came after)."""
+    Waits up to LOG_WAIT for it: a Ceph daemon writes its log from a thread of its own, so a
+    line can reach the file after the check starts. (A line that never came, twice, was not
+    that: Ceph's standby module removed the new active module's log handler; see
+    ``StandbyModule._unconfigure_logging``.) A failure shows every mgr's new lines."""
 
     def matching() -> list[str]:
         lines = logs.module_lines(pattern)
