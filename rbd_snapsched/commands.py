@@ -83,6 +83,22 @@ def respond(value: Reply) -> str:
     return json.dumps(value, indent=4, sort_keys=True)
 
 
+MARK: Final = "\x00"  # a string no key or value of a reply is: where its JSON form lands in
+# respond's text shows a position, for the replies written from pieces (listing_text, status_rows)
+
+
+def cut(text: str, *marks: str) -> list[str]:
+    """``text`` cut at each of ``marks`` in turn (each must be there): the pieces of a
+    ``respond`` text around marked positions."""
+    pieces: list[str] = []
+    for mark in marks:
+        head, found, text = text.partition(mark)
+        if not found:
+            raise ValueError(f"{mark!r} not in {text!r}")
+        pieces.append(head)
+    return [*pieces, text]
+
+
 @dataclass(frozen=True)
 class Command:
     prefix: str

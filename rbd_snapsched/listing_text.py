@@ -15,26 +15,15 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from .commands import respond
+from .commands import MARK, cut, respond
 
-_KEY_MARK: Final = "\x00"  # a string no level id is: its encoded form shows a position
+_KEY_MARK: Final = MARK  # no level id is this: its encoded form shows a position
 _ENCODED_KEY_MARK: Final = json.dumps(_KEY_MARK)
 Shape = tuple[Any, ...]
 
 
-def _cut(text: str, *marks: str) -> list[str]:
-    """``text`` cut at each of ``marks`` in turn (each must be there)."""
-    pieces: list[str] = []
-    for mark in marks:
-        head, found, text = text.partition(mark)
-        if not found:
-            raise ValueError(f"{mark!r} not in {text!r}")
-        pieces.append(head)
-    return [*pieces, text]
-
-
 # '{', then "<id>": <entry> items between these, then '}'
-_HEAD, _KEY_SEPARATOR, _SEPARATOR, _, _TAIL = _cut(
+_HEAD, _KEY_SEPARATOR, _SEPARATOR, _, _TAIL = cut(
     respond({"\x00": "\x01", "\x02": "\x03"}), *map(json.dumps, "\x00\x01\x02\x03")
 )
 
@@ -57,7 +46,7 @@ def _template(entry: dict[str, Any]) -> tuple[list[str], list[str]]:
     text = respond({_KEY_MARK: marked})
     start = len(_HEAD) + len(_ENCODED_KEY_MARK) + len(_KEY_SEPARATOR)
     body = text[start : len(text) - len(_TAIL)]
-    return _cut(body, *(json.dumps(_mark(i)) for i in range(len(keys)))), keys
+    return cut(body, *(json.dumps(_mark(i)) for i in range(len(keys)))), keys
 
 
 def text(listed: dict[str, dict[str, Any]]) -> str:

@@ -53,7 +53,7 @@ from typing import Any, Final, Optional
 
 from . import render
 from .book import ImageRecord
-from .commands import respond
+from .commands import MARK, cut, respond
 from .levels import ImageSpec, LevelSpec
 
 # A row: its text before late's value, between it and lateness_seconds' value, after that; the
@@ -97,27 +97,16 @@ def microseconds(when: datetime) -> int:
 # ``respond`` of a probe holding marks shows where json.dumps puts a row at this depth, its keys
 # and the separators between them; nothing here restates the format.
 
-_MARK: Final = "\x00"  # a string no key of a row is: its encoded form shows a position
+_MARK: Final = MARK  # no key of a row is this: its encoded form shows a position
 _ENCODED_MARK: Final = json.dumps(_MARK)
 (_KEY,) = render.status([], _EPOCH)  # "scheduled_images"
 
 
-def _between(text: str, *marks: str) -> list[str]:
-    """``text`` cut at each of ``marks`` in turn (each must be there)."""
-    pieces: list[str] = []
-    for mark in marks:
-        head, found, text = text.partition(mark)
-        if not found:
-            raise ValueError(f"{mark!r} not in {text!r}")
-        pieces.append(head)
-    return [*pieces, text]
-
-
 _EMPTY: Final = respond({_KEY: []})
-_HEAD, _SEPARATOR, _TAIL = _between(respond({_KEY: [_MARK, _MARK]}), *[_ENCODED_MARK] * 2)
+_HEAD, _SEPARATOR, _TAIL = cut(respond({_KEY: [_MARK, _MARK]}), *[_ENCODED_MARK] * 2)
 # A row of two keys, each key and value a mark: how a row opens and closes at this depth,
 # and its separators.
-_OPEN, _KEY_SEPARATOR, _ITEM_SEPARATOR, _, _CLOSE = _between(
+_OPEN, _KEY_SEPARATOR, _ITEM_SEPARATOR, _, _CLOSE = cut(
     respond({_KEY: [{"\x00": "\x01", "\x02": "\x03"}]})[len(_HEAD) : -len(_TAIL)],
     *map(json.dumps, "\x00\x01\x02\x03"),
 )
@@ -135,7 +124,7 @@ def _cut(row: dict[str, Any]) -> list[str]:
     [...]}``, from its ``{`` to its ``}``, cut where the clock values go: json itself (the
     templates' fallback, for a value that is not a str, int, bool or None)."""
     text = respond({_KEY: [row]})[len(_HEAD) : -len(_TAIL)]
-    return _between(text, _SPLICE_LATE, _SPLICE_LATENESS)
+    return cut(text, _SPLICE_LATE, _SPLICE_LATENESS)
 
 
 # -- the templates: one per row shape, from render's keys -----------------------------------------
