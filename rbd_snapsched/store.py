@@ -9,7 +9,8 @@ module option ``mirror_snapshot_schedule``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, NamedTuple, Protocol
 
 from .catalog import ScheduleCatalog
@@ -72,14 +73,40 @@ class ModuleOptions(Protocol):
 
 
 class ModuleOption:
-    """``OptionBackend`` over a (non-localized) module option: ours, or rbd_support's."""
+    """``OptionBackend`` over a (non-localized) module option: ours, or rbd_support's.
 
-    def __init__(self, mgr: ModuleOptions, owner: str, name: str) -> None:
+    The mgr serves a module option from its own cache: a write sets it at once, then the mon's
+    config updates overwrite it as they arrive. Under load an update sent for an earlier write
+    can land after a later one, and the cache serves that older value until the next update
+    (seen on Reef: ``set(A)``, ``set("")``, then a read of A). The mon acknowledged our write,
+    so for ``SETTLE`` seconds after it ``get`` answers the value written; after that, the
+    cache again, which by then holds any other writer's value too.
+    """
+
+    SETTLE: Final = 30.0
+
+    def __init__(
+        self,
+        mgr: ModuleOptions,
+        owner: str,
+        name: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._mgr = mgr
         self._owner = owner
         self._name = name
+        self._clock = clock
+        self._written: tuple[str | None, float] | None = None  # (value, when) of our last write
 
     def get(self) -> str | None:
+        if self._written is not None:
+            value, when = self._written
+            if self._clock() - when < self.SETTLE:
+                return value
+            self._written = None
+        return self._read()
+
+    def _read(self) -> str | None:
         value = self._mgr.get_module_option_ex(self._owner, self._name)
         return str(value) if value else None
 
@@ -88,16 +115,19 @@ class ModuleOption:
         # until it restarts, so a standby taking over would resurrect the schedule.
         wanted = value or ""
         where = f"mgr/{self._owner}/{self._name}"
+        self._written = None
         try:
             self._mgr.set_module_option_ex(self._owner, self._name, wanted)
         except ValueError as e:  # Reef and Tentacle: the mon's refusal, raised
             raise StorageError(f"the mon did not store {where}: {e}; nothing changed") from e
         # Pacific's mgr only logs a write the mon refuses ("unrecognized config option"): read
-        # it back, so a command never reports a change that was not stored.
-        if (self.get() or "") != wanted:
+        # it back (the cache is set at once on success), so a command never reports a change
+        # that was not stored.
+        if (self._read() or "") != wanted:
             raise StorageError(
                 f"the mon did not store {where} (the mgr log says why); nothing changed"
             )
+        self._written = (wanted or None, self._clock())
 
 
 class ScheduleStore:
