@@ -8,7 +8,7 @@ level at a time and re-queue only the images that level governs.
 
 Status, health checks and metrics read the book; wording is ``render.py``'s. ``status`` reads
 rows it encoded at an earlier call, rendering again only those that changed since
-(``status_rows.py``).
+(``status_view.py``, ``status_rows.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import changes, health, listing_text, render, status_rows, sync
+from . import changes, health, listing_text, render, sync
 from .book import Book, ImageRecord, Skip
 from .catalog import ScheduleCatalog
 from .clock import Clock
@@ -32,14 +32,14 @@ from .errors import InvalidArgument
 from .explain import explain
 from .levels import ImageSpec, LevelSpec, Resolver, resolve_name
 from .metrics import Sample
-from .pauses import Pauses, PauseStore
+from .pauses import PauseStore
 from .plan import Plan
 from .ports import ClusterIO, SnapshotDriver
 from .render import LogLine
 from .sampling import Live, sample
 from .schedule import Interval, Schedule, ScheduleItem, StartTime
 from .settings import DEFAULTS, Settings
-from .status_rows import StatusRows
+from .status_view import StatusView
 from .store import ScheduleStore
 from .takeover import take_over
 from .throttle import Admission
@@ -48,7 +48,6 @@ from .watchdog import Watchdog
 
 DISPATCH_BATCH = 256
 RENDER_BATCH = DISPATCH_BATCH  # status rows a status call takes to render per hold, at most
-STATUS_ROWS_KEPT = timedelta(minutes=15)  # status rows let go after this long without a call
 SEED_BATCH = 32  # images whose newest mirror snapshot one pass reads (blocking I/O)
 HEARTBEAT = timedelta(seconds=60)  # the thread passes at least this often (metrics heartbeat)
 
@@ -81,12 +80,12 @@ class Handler:
                                   (``InFlight``), the start loop, the driver
     ``Watchdog`` (watchdog.py)    stalled requests and a stuck pass, told once
     ``HealthTimer`` (health.py)   the checks last published and when to publish again
-    ``StatusRows``                once a ``status`` call came: each queued image's row, as
-    (status_rows.py)              that call or a later one encoded it, and the images marked
-                                  since (the Book, the Timetable and a pause mark them); a
-                                  ``status`` call renders those (inputs taken with the lock,
-                                  rendered without it) and joins (``_status_lock``: one
-                                  call at a time); let go after ``STATUS_ROWS_KEPT`` unread
+    ``StatusView``                once a ``status`` call came: each queued image's row, as
+    (status_view.py)              that call or a later one encoded it (``StatusRows``), and
+                                  the images marked since (the Book, the Timetable and a
+                                  pause mark them); a call renders those (inputs taken with
+                                  the lock, rendered without it) and joins (one call at a
+                                  time: its own lock); let go after ``status_view.KEPT``
     the Handler itself            ``_to_seed``, ``_pending_scopes``, ``_next_refresh``,
                                   ``_refreshed``, ``_heartbeat``, ``refresh_interval``
     ============================  ===========================================================
@@ -123,10 +122,6 @@ class Handler:
         self._cond = threading.Condition(self._lock)
         self._write_lock = threading.Lock()  # serialises add/remove (they do I/O)
         self._plan = Plan()  # schedules, pauses, pools without a tx peer
-        self._rows = StatusRows()  # status rows, encoded, once a status call came
-        self._status_lock = threading.Lock()  # one status call renders and joins at a time
-        self._status_called = clock.now()  # the last status call's time (rows let go after)
-        self._dues: dict[int, datetime] = {}  # due times of the rows taken lately, by instant
         self._book = Book(settings.late_factor)
         self._to_seed: deque[ImageSpec] = deque()  # newly known: read their newest snapshot
         self._health = health.HealthTimer(clock.now())  # when to publish, what was
@@ -146,6 +141,14 @@ class Handler:
             tell=self._tell,
             max_concurrent=settings.max_concurrent,
             snap_create_timeout=settings.snap_create_timeout,
+        )
+        self._status = StatusView(  # the status rows: kept, rendered, joined
+            lock=self._lock,
+            clock=clock,
+            book=self._book,
+            timetable=self._timetable,
+            plan=self._plan,
+            batch=RENDER_BATCH,
         )
         self._next_refresh: datetime | None = None  # None: refresh at once
         self._pending_scopes: list[LevelSpec] = []  # levels to rescan soon
@@ -296,7 +299,7 @@ class Handler:
         while not self._stopping and self._dispatch_due():
             pass
         self._dispatcher.expire_overdue()
-        self._let_rows_go()
+        self._status.let_go()
         seeding = self._seed_some()
         with self._lock:
             now = self._clock.now()
@@ -387,7 +390,7 @@ class Handler:
             self._tell(changes.pools_gone(known, present, previous, self._book))
             before = self._plan.pauses
             if self._plan.replace(generation, catalog, pauses):
-                self._pauses_changed(before, pauses)
+                self._status.pauses_changed(before, pauses)
                 self._tell(changes.levels_gone(previous, catalog, present, skipped))
             if self._plan.set_upstream(upstream):
                 self._requeue(list(self._book), self._clock.now())
@@ -528,7 +531,7 @@ class Handler:
             if new != old and self._pause_store is not None:
                 self._pause_store.save(new)
             with self._cond:
-                self._pauses_changed(self._plan.pauses, new)
+                self._status.pauses_changed(self._plan.pauses, new)
                 self._plan.set_pauses(new)
                 covered = sum(1 for _ in self._book.covered(level))
                 self._publish_health()
@@ -671,104 +674,13 @@ class Handler:
         ]
 
     def status_text(self, level: LevelSpec, visible: Callable[[ImageSpec], bool]) -> str:
-        """The ``status`` reply's JSON text (``status_rows.py``): the rows of the queued images
-        under ``level`` that ``visible`` lets the caller see, as ``render.status`` words them
-        and ``commands.respond`` writes them.
-
-        It renders the rows that changed since the last call (the first call: every row), a
-        batch at a time: their inputs copied with the lock held, rendered without it, put
-        back with it. The last hold takes the few left and copies the queued images in push
-        order (a list, at C speed: a fraction of what one dispatch batch holds the lock for);
-        sorting by due, filtering and joining run without the lock. Should the writers mark
-        rows about as fast as it renders them (a slot draining on the other thread), it stops
-        chasing after about twice the rounds the rows marked at its start take, and takes the
-        rest in that last hold (a copy of each one's inputs). Nothing here depends on
-        the book's late set (a row's ``late`` is its own late-at against now), so it leaves
-        ``advance`` to the thread, which wakes for it.
-        """
-        rows = self._rows
-        rounds, most = 0, 0
-        with self._status_lock:  # the rows are this call's alone
-            while True:
-                with self._lock:
-                    now = self._status_called = self._clock.now()
-                    if not rows.active:
-                        self._keep_rows()
-                    if not rounds:  # writers mark faster than this renders: all, at the end
-                        most = 2 * (rows.pending // RENDER_BATCH) + 8
-                    rounds += 1
-                    last = rows.pending <= RENDER_BATCH or rounds >= most
-                    taken = rows.take(rows.pending if last else RENDER_BATCH, self._status_entry)
-                    if last:
-                        pushed = self._timetable.pushed()
-                if taken:
-                    rendered = status_rows.render_taken(taken, rows.share)
-                    with self._lock:
-                        rows.put(rendered)
-                if last:
-                    return status_rows.join(pushed, rows.rows, now, level, visible)
+        """The ``status`` reply's JSON text (``status_view.py``)."""
+        return self._status.text(level, visible)
 
     def status(self, level: LevelSpec, visible: Callable[[ImageSpec], bool]) -> dict[str, Any]:
         """``status_text`` parsed back (for callers that want the data, not the reply)."""
         parsed: dict[str, Any] = json.loads(self.status_text(level, visible))
         return parsed
-
-    def _render_rows(self) -> bool:
-        """Keep status rows (if not yet) and render one batch of those marked, as a status call
-        does; True if more are marked (the benchmark: every row rendered, apart)."""
-        rows = self._rows
-        with self._status_lock:
-            with self._lock:
-                if not rows.active:
-                    self._keep_rows()
-                taken = rows.take(RENDER_BATCH, self._status_entry)
-            rendered = status_rows.render_taken(taken, rows.share)
-            with self._lock:
-                rows.put(rendered)
-                return rows.pending > 0
-
-    def _keep_rows(self) -> None:
-        """Keep status rows from now on: every queued image's to render; the writers mark
-        what they change (lock held)."""
-        self._rows.start(self._timetable.queued())
-        self._book.changed = self._timetable.changed = self._rows.mark
-
-    def _let_rows_go(self) -> None:
-        """Keep no status rows after ``STATUS_ROWS_KEPT`` without a status call (the thread):
-        the writers mark nothing, the rows' memory is let go."""
-        if not self._rows.active or not self._status_lock.acquire(blocking=False):
-            return
-        try:
-            with self._lock:
-                if self._clock.now() - self._status_called >= STATUS_ROWS_KEPT:
-                    self._book.changed = self._timetable.changed = None
-                    self._rows.stop()
-        finally:
-            self._status_lock.release()
-
-    def _status_entry(self, image: ImageSpec) -> render.StatusEntry | None:
-        """What ``image``'s status row shows: due, record, pausing level (None: not queued)."""
-        us = self._timetable.due_us(image)
-        record = self._book.get(image)
-        if us is None or record is None:
-            return None
-        due = self._dues.get(us)  # one datetime per due: rows of a slot share it
-        if due is None:
-            if len(self._dues) >= RENDER_BATCH:
-                self._dues.clear()
-            due = self._dues[us] = status_rows.from_microseconds(us)
-        pauses = self._plan.pauses
-        return due, record, pauses.covering(image) if pauses else None
-
-    def _pauses_changed(self, before: Pauses, after: Pauses) -> None:
-        """Mark the rows of the images under each level paused or resumed (lock held)."""
-        if not self._rows.active:
-            return
-        was = {level: level.name for level, _ in before}
-        will = {level: level.name for level, _ in after}
-        for level in was.keys() | will.keys():
-            if was.get(level) != will.get(level):
-                self._rows.touch_all(self._book.covered(level))
 
     def report(self, level: LevelSpec, visible: Callable[[ImageSpec], bool]) -> str:
         with self._lock:

@@ -340,7 +340,7 @@ def status_ours(n: int, samples: int, idle_samples: int) -> StatusResult:
         return time.perf_counter() - began
 
     began = time.perf_counter()
-    while handler._render_rows():
+    while handler._status.render_some():
         pass
     first = time.perf_counter() - began
     rows = shared_keys(handler.status_text(level, everything))

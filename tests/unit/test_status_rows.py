@@ -26,10 +26,10 @@ from rbd_snapsched import render, status_rows
 from rbd_snapsched.book import ImageRecord
 from rbd_snapsched.commands import JsonText, respond
 from rbd_snapsched.errors import NotFound
-from rbd_snapsched.handler import STATUS_ROWS_KEPT
 from rbd_snapsched.levels import ImageSpec, Level, LevelSpec
 from rbd_snapsched.requests import Outcome, OutcomeKind, State
 from rbd_snapsched.status_rows import StatusRows
+from rbd_snapsched.status_view import KEPT
 from tests.unit.harness import START, Setup
 
 UTC = timezone.utc
@@ -309,11 +309,12 @@ def test_each_step_of_an_attempt_shows_at_once(two: Images) -> None:
     check(s)
     slot = START.replace(second=0) + timedelta(minutes=1)
     s.run_until(slot)  # dispatched: running, held by the driver
-    assert s.handler._rows.pending == 2  # the dispatch marked its rows: the next call renders
+    # the dispatch marked its rows: the next call renders them
+    assert s.handler._status.rows.pending == 2
     check(s)
     assert [r["last_result"] for r in rows(s)] == ["running", "running"]
     s.driver.release(1)  # one ends: created
-    assert s.handler._rows.pending == 1  # the end marked its row
+    assert s.handler._status.rows.pending == 1  # the end marked its row
     check(s)
     s.cluster.image(b).create_rc = -5
     s.driver.release()  # the other fails
@@ -331,25 +332,26 @@ def test_each_step_of_an_attempt_shows_at_once(two: Images) -> None:
 
 def test_no_status_call_keeps_nothing_and_rows_unread_for_long_are_let_go() -> None:
     """Until a status call, the writers mark nothing and no row is kept: the scheduler pays
-    nothing for them. Unread for ``STATUS_ROWS_KEPT``, they are let go again."""
+    nothing for them. Unread for ``KEPT``, they are let go again."""
     s = Setup()
     for name in "abc":
         s.cluster.add_image(s.pool, name)
     s.add("rbd/", "1m")
     s.run_until(START + timedelta(minutes=3))
     handler = s.handler
-    assert not handler._rows.active and len(handler._rows) == 0 and handler._rows.pending == 0
+    kept = handler._status.rows
+    assert not kept.active and len(kept) == 0 and kept.pending == 0
     assert handler._book.changed is None and handler._timetable.changed is None
     check(s)
-    assert handler._rows.active and len(handler._rows) == 3 and handler._rows.pending == 0
+    assert kept.active and len(kept) == 3 and kept.pending == 0
     s.run_until(s.clock.now() + timedelta(minutes=2))
-    assert handler._rows.pending == 3  # marked, not rendered
+    assert kept.pending == 3  # marked, not rendered
     check(s)
-    s.run_until(s.clock.now() + STATUS_ROWS_KEPT + timedelta(minutes=1))
-    assert not handler._rows.active and len(handler._rows) == 0
+    s.run_until(s.clock.now() + KEPT + timedelta(minutes=1))
+    assert not kept.active and len(kept) == 0
     assert handler._book.changed is None and handler._timetable.changed is None
     check(s)  # started again: every row rendered afresh
-    assert len(handler._rows) == 3
+    assert len(kept) == 3
 
 
 def test_lateness_moves_with_the_clock_alone(two: Images) -> None:
