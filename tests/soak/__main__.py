@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import secrets
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -11,6 +12,10 @@ from tests.releases import RELEASES, host_release
 from tests.soak.driver import Settings, run, say
 from tests.soak.report import Bounds, format_report, violations
 from tests.soak.script import format_script, generate, make_layout
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,6 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--status-bound", type=float, default=Bounds.status, help="seconds")
     parser.add_argument("--keep", action="store_true", help="leave the clusters running")
     args = parser.parse_args(argv)
+    # SIGTERM, and SIGINT even when a shell started the run in the background (which ignores
+    # it there): the clusters are torn down (``driver.run``'s finally), never left running.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _interrupted)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     release = args.release or host_release().name
     rerun = f"python3 -m tests.soak --seed {seed} --minutes {args.minutes:g} --images {args.images}"
@@ -54,7 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         bounds=bounds,
         keep=args.keep,
     )
-    results = run(layout, events, settings)
+    try:
+        results = run(layout, events, settings)
+    except KeyboardInterrupt as e:
+        say(f"soak seed {seed}: interrupted ({e or 'SIGINT'}); the clusters were torn down")
+        return 130
     say(f"soak seed {seed}, {args.minutes:g} minutes, {args.images} images, {release}")
     print(format_report(results, bounds), flush=True)
     failed = violations(results[0], bounds)

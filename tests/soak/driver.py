@@ -880,11 +880,17 @@ def run(layout: Layout, events: Sequence[Event], settings: Settings) -> list[Clu
         with ThreadPoolExecutor(len(labels)) as pool:
             futures = {label: pool.submit(boot, label, settings) for label in labels}
             failed: BaseException | None = None
-            for label, future in futures.items():
-                try:
-                    clusters[label] = future.result()
-                except BaseException as e:  # the other one is torn down below all the same
-                    failed = e
+            try:
+                for label, future in futures.items():
+                    try:
+                        clusters[label] = future.result()
+                    except Exception as e:  # the other one is torn down below all the same
+                        failed = e
+            finally:  # interrupted: a boot still under way ends, and is torn down below too
+                pool.shutdown(wait=True)
+                for label, future in futures.items():
+                    if label not in clusters and future.exception() is None:
+                        clusters[label] = future.result()
             if failed is not None:
                 raise failed
         sides = [Side(label, clusters[label], layout, settings) for label in labels]
@@ -924,13 +930,15 @@ def _run(sides: Sequence[Side], events: Sequence[Event], settings: Settings) -> 
             threads.append(
                 threading.Thread(target=_every, args=(stop, seconds, step, side.label), daemon=True)
             )
-    for thread in [*lanes, *threads]:
-        thread.start()
-    for thread in lanes:
-        thread.join()
-    # Every slot up to the end is judged: wait until its bound has passed, then look again.
-    time.sleep(max(0.0, end + settings.bounds.slot + 5.0 - time.time()))
-    stop.set()
+    try:
+        for thread in [*lanes, *threads]:
+            thread.start()
+        for thread in lanes:
+            thread.join()
+        # Every slot up to the end is judged: wait until its bound has passed, then look again.
+        time.sleep(max(0.0, end + settings.bounds.slot + 5.0 - time.time()))
+    finally:  # interrupted too: the lanes stop before the clusters are torn down
+        stop.set()
     for thread in threads:
         thread.join(timeout=COMMAND_TIMEOUT + 30)
     for side in sides:
