@@ -23,7 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -879,20 +879,16 @@ def run(layout: Layout, events: Sequence[Event], settings: Settings) -> list[Clu
     try:
         with ThreadPoolExecutor(len(labels)) as pool:
             futures = {label: pool.submit(boot, label, settings) for label in labels}
-            failed: BaseException | None = None
             try:
-                for label, future in futures.items():
-                    try:
-                        clusters[label] = future.result()
-                    except Exception as e:  # the other one is torn down below all the same
-                        failed = e
-            finally:  # interrupted: a boot still under way ends, and is torn down below too
+                wait(futures.values())
+            finally:  # failed or interrupted: every cluster that booted is torn down below
                 pool.shutdown(wait=True)
                 for label, future in futures.items():
-                    if label not in clusters and future.exception() is None:
+                    if future.exception() is None:
                         clusters[label] = future.result()
-            if failed is not None:
-                raise failed
+        for future in futures.values():
+            if (error := future.exception()) is not None:
+                raise error
         sides = [Side(label, clusters[label], layout, settings) for label in labels]
         with ThreadPoolExecutor(len(sides)) as pool:
             list(pool.map(Side.setup, sides))
