@@ -245,6 +245,41 @@ def slope(samples: Sequence[ProcSample], value: str, *, warmup: float) -> Slope:
 
 
 @dataclass(frozen=True)
+class Life:
+    """One stretch of one mgr process being active, after its warm-up: what the slope rests on."""
+
+    run: int
+    start: float  # the run's first sample
+    minutes: float  # from the first sample to the last
+    rss_kib: tuple[int, int]  # first and last sample after the warm-up
+    per_hour: float  # this run's own RSS slope after the warm-up; nan under 3 samples
+
+
+def lives(samples: Sequence[ProcSample], *, warmup: float) -> list[Life]:
+    """Each active mgr's run, in order, with its RSS after ``warmup``: shows whether the pooled
+    slope is growth within long lives (a leak) or only within short, early ones (warm-up)."""
+    runs: dict[int, list[ProcSample]] = {}
+    for sample in samples:
+        runs.setdefault(sample.run, []).append(sample)
+    out = []
+    for run, group in runs.items():
+        first = min(s.at for s in group)
+        kept = sorted((s for s in group if s.at - first >= warmup), key=lambda s: s.at)
+        if not kept:
+            continue
+        out.append(
+            Life(
+                run,
+                first,
+                (kept[-1].at - first) / 60.0,
+                (kept[0].rss_kib, kept[-1].rss_kib),
+                slope(kept, "rss_kib", warmup=0.0).per_hour,
+            )
+        )
+    return sorted(out, key=lambda life: life.start)
+
+
+@dataclass(frozen=True)
 class Answer:
     """One client command: when it started, how long it took, whether it succeeded."""
 

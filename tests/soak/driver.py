@@ -45,6 +45,7 @@ from tests.soak.accounting import (
     account,
     hms,
     latency,
+    lives,
     recoveries,
     slope,
 )
@@ -822,6 +823,7 @@ class Side:
                 recoveries=recoveries(self.faults, tally),
                 rss=slope(self.proc, "rss_kib", warmup=WARMUP),
                 threads=slope(self.proc, "threads", warmup=WARMUP),
+                lives=lives(self.proc, warmup=WARMUP),
                 status=latency(self.answers, self.settings.bounds.status, spans),
                 restarts_caused=self.restarts_caused,
                 active_changes=self.active_changes,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import median
 
-from tests.soak.accounting import Latency, Recovery, Slope, SlotTally, hms
+from tests.soak.accounting import Latency, Life, Recovery, Slope, SlotTally, hms
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class ClusterResult:
     open_problems: list[str]
     refused: Counter[str] = field(default_factory=Counter)  # commands refused, by event kind
     notes: list[str] = field(default_factory=list)
+    lives: list[Life] = field(default_factory=list)  # the RSS slope's runs, one by one
 
 
 def violations(result: ClusterResult, bounds: Bounds) -> list[str]:
@@ -151,6 +152,13 @@ def format_report(results: Sequence[ClusterResult], bounds: Bounds) -> str:
             out.append(
                 f"{result.name}: fault {r.fault.kind} at {hms(r.fault.start)}: recovered "
                 f"after {after}, next on-time slot after {nxt} {r.fault.note}".rstrip()
+            )
+        for life in result.lives:
+            rate = "-" if math.isnan(life.per_hour) else f"{life.per_hour / 1024:+.0f} MiB/h"
+            out.append(
+                f"{result.name}: mgr life {life.run} from {hms(life.start)}, "
+                f"{life.minutes:.0f} min: RSS {life.rss_kib[0] / 1024:.0f} -> "
+                f"{life.rss_kib[1] / 1024:.0f} MiB after warm-up ({rate})"
             )
         found = violations(result, bounds)
         for v in found[:50]:

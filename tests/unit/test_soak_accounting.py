@@ -14,6 +14,7 @@ from tests.soak.accounting import (
     account,
     due_slots,
     latency,
+    lives,
     recoveries,
     slope,
 )
@@ -105,6 +106,18 @@ def test_slopes_leave_out_failovers_and_warmup() -> None:
     got = slope(growing, "rss_kib", warmup=120)
     assert math.isclose(got.per_hour, 600.0) and got.samples == 28 and got.span == 27 * 60
     assert math.isnan(slope(growing[:3], "threads", warmup=120).per_hour)
+
+
+def test_lives_show_each_runs_rss_after_warmup() -> None:
+    # run 1: 10 samples, flat after a warm-up jump; run 2: 5 samples growing 1 MiB a minute
+    samples = [ProcSample(T0 + 60 * i, 1, 200_000 if i < 2 else 300_000, 40) for i in range(10)]
+    samples += [ProcSample(T0 + 600 + 60 * i, 2, 250_000 + 1024 * i, 40) for i in range(5)]
+    samples += [ProcSample(T0 + 900, 3, 1, 40)]  # a run with no sample after its warm-up
+    first, second = lives(list(reversed(samples)), warmup=120)
+    assert (first.run, first.start, first.minutes) == (1, T0, 9.0)
+    assert first.rss_kib == (300_000, 300_000) and first.per_hour == 0.0
+    assert (second.run, second.minutes, second.rss_kib) == (2, 4.0, (252_048, 254_096))
+    assert math.isclose(second.per_hour, 60 * 1024)
 
 
 def test_status_is_bounded_outside_faults() -> None:
