@@ -2,11 +2,15 @@
 
 The Handler's last room along its pipeline (plan -> timetable -> requests -> librbd). It owns
 the ``Throttle`` (the cap, FIFO beyond it), the ``InFlight`` bound (``snap_create_timeout``),
-the start loop and the driver, and it shares the Handler's one lock through its Condition:
+the start loop and the driver, and it shares the Handler's one lock (and its Condition):
 
 - ``admit``, ``idle``, ``counts`` and ``next_timeout`` are called with the lock held;
 - ``start``, ``set_limit``, ``expire_overdue`` and the driver's ``done`` take it themselves, and
   call the driver only without it (a driver may complete a request inline, on this thread).
+
+A request is *begun* with the lock held (its catch-up cut-off taken, its bound started) and then
+handed to the driver without it. The ones ``start`` is given are begun in one hold; the one a
+completion frees a slot for is begun in the completion's own hold: one hold per request.
 
 It notifies the Condition where the Handler's thread or ``shutdown`` must look again: a
 request started (its bound may be the next wake-up), the last one ended (``shutdown`` waits for
@@ -22,6 +26,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Optional
 
 from .book import Book
 from .clock import Clock
@@ -35,7 +40,9 @@ from .throttle import Admission, Throttle
 from .timetable import Timetable
 from .watchdog import Watchdog
 
-Work = deque[tuple[ImageSpec, str]]  # requests to start: image, display name
+# A begun request, for the driver: image, display name, catch-up cut-off (None: none)
+Begun = tuple[ImageSpec, str, Optional[datetime]]
+Work = deque[Begun]  # begun requests still to hand to the driver
 
 
 class _StartLoop(threading.local):
@@ -49,6 +56,7 @@ class Dispatcher:
     def __init__(
         self,
         *,
+        lock: threading.Lock,
         cond: threading.Condition,
         driver: SnapshotDriver,
         clock: Clock,
@@ -61,6 +69,7 @@ class Dispatcher:
         max_concurrent: int,
         snap_create_timeout: float,
     ) -> None:
+        self._lock = lock  # the Handler's; ``cond`` is over it (``with`` takes the lock directly)
         self._cond = cond
         self._driver = driver
         self._clock = clock
@@ -101,14 +110,16 @@ class Dispatcher:
 
     def set_limit(self, limit: int) -> None:
         """A new cap, for the waiting requests too (those it admits start now)."""
-        with self._cond:
-            ready = [(i, self._book.name(i)) for i in self._throttle.set_limit(limit)]
-        self.start(ready)
+        with self._lock:
+            now = self._clock.now()
+            name = self._book.name
+            begun = [self._begin(i, name(i), now) for i in self._throttle.set_limit(limit)]
+        self._run(begun)
 
     def set_bound(self, seconds: float) -> None:
         """A new bound on how long a request may hold its slot, for those running too."""
         bound = check_timeout(seconds)
-        with self._cond:
+        with self._lock:
             if bound != self._in_flight.bound:
                 self._in_flight.bound = bound
                 self._cond.notify_all()  # the thread's next wake-up may be sooner
@@ -120,24 +131,40 @@ class Dispatcher:
     # -- the requests' lives --------------------------------------------------------------
 
     def start(self, requests: Iterable[tuple[ImageSpec, str]]) -> None:
-        """Start snapshot requests; iterative, since a driver may complete them inline."""
-        if self._starting.work is not None:
-            self._starting.work.extend(requests)  # finished inline: start the next one later
+        """Start snapshot requests the cap admitted: begun in one hold of the lock, then handed
+        to the driver without it."""
+        requests = list(requests)
+        if not requests:
             return
-        work = self._starting.work = deque(requests)
+        with self._lock:
+            now = self._clock.now()
+            begun = [self._begin(image, name, now) for image, name in requests]
+        self._run(begun)
+
+    def _begin(self, image: ImageSpec, name: str, now: datetime) -> Begun:
+        """``image``'s request begins: its catch-up cut-off taken, its bound running from
+        ``now`` (lock held)."""
+        recent_since = self._timetable.take_catch_up(image)
+        if self._in_flight.started(image, now):
+            self._cond.notify_all()  # the thread's wake-up: this one's bound
+        return image, name, recent_since
+
+    def _run(self, begun: Iterable[Begun]) -> None:
+        """Hand begun requests to the driver; iterative, since a driver may complete them
+        inline (the request a completion begins is handed on after the current one)."""
+        if self._starting.work is not None:
+            self._starting.work.extend(begun)  # finished inline: hand the next one on later
+            return
+        work = self._starting.work = deque(begun)
         try:
             while work:
-                image, name = work.popleft()
-                with self._cond:
-                    recent_since = self._timetable.take_catch_up(image)
-                    if self._in_flight.started(image, self._clock.now()):
-                        self._cond.notify_all()  # the thread's wake-up: this one's bound
+                image, name, recent_since = work.popleft()
                 try:
                     self._driver.start(image, name, self._done, recent_since)
                 except Exception as e:
                     self._log.error("exception when starting snapshot request for %s: %s", name, e)
-                    with self._cond:
-                        self._release(image, work)
+                    with self._lock:
+                        self._release(image, self._clock.now(), work)
         finally:
             self._starting.work = None
 
@@ -147,7 +174,7 @@ class Dispatcher:
         image; ``_done`` records what it did after all when its ``done`` comes.
         """
         work: Work = deque()
-        with self._cond:
+        with self._lock:
             now = self._clock.now()
             bound = self._in_flight.bound
             for image, _since in self._in_flight.expire(now):
@@ -161,23 +188,24 @@ class Dispatcher:
                     outcome.detail,
                 )
                 self._health.mark()
-                self._release(image, work)
+                self._release(image, now, work)
         if work:
-            self.start(work)
+            self._run(work)
 
-    def _release(self, image: ImageSpec, work: Work) -> None:
-        """Free ``image``'s slot; queue the next waiting image to start (lock held)."""
+    def _release(self, image: ImageSpec, now: datetime, work: Work) -> None:
+        """Free ``image``'s slot; begin the next waiting image's request, queued in ``work``
+        for the driver (lock held)."""
         self._in_flight.released(image)
         ready = self._throttle.finish(image)
         if ready is not None:
-            work.append((ready, self._book.name(ready)))
-        if self.idle():
+            work.append(self._begin(ready, self._book.name(ready), now))
+        elif self.idle():
             self._cond.notify_all()  # shutdown() waits for this
 
     def _done(self, image: ImageSpec, outcome: Outcome) -> None:
         """The driver's callback: a request ended (on the driver's thread)."""
         work: Work = deque()
-        with self._cond:
+        with self._lock:
             now = self._clock.now()
             since = self._in_flight.ended(image)
             if since is not None:  # timed out: its slot went to another request already
@@ -190,13 +218,15 @@ class Dispatcher:
                 )
             else:
                 self._book.finished(image, outcome, now)
-            self._tell([self._watchdog.finished(now)])
+            moving = self._watchdog.finished(now)  # a line only after a stall: rare
+            if moving is not None:
+                self._tell((moving,))
             if not self._health.marked:
                 self._health.mark()
                 self._cond.notify_all()  # the thread republishes health (debounced)
             if since is None:
-                self._release(image, work)
+                self._release(image, now, work)
             elif self.idle():
                 self._cond.notify_all()  # shutdown() waits for this
         if work:
-            self.start(work)
+            self._run(work)

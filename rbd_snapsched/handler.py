@@ -130,6 +130,7 @@ class Handler:
         self._refreshed: tuple[datetime, float] | None = None  # last full refresh: end, seconds
         self._timetable = Timetable(settings.stagger)  # queue, catch-up marks, next runs
         self._dispatcher = Dispatcher(  # the requests in flight: cap, bound, start loop, driver
+            lock=self._lock,
             cond=self._cond,
             driver=driver,
             clock=clock,
