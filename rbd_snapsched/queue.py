@@ -64,13 +64,16 @@ def _from_us(us: int) -> datetime:
 class ScheduleQueue:
     """Images waiting for their next snapshot, earliest due first, FIFO among equal dues."""
 
-    __slots__ = ("_dues", "_index", "_slots", "_stored")
+    __slots__ = ("_dues", "_index", "_last", "_slots", "_stored")
 
     def __init__(self) -> None:
         self._index: dict[ImageSpec, _Entry] = {}
         self._slots: dict[int, _Slot] = {}
         self._dues: list[int] = []
         self._stored = 0
+        # The last due pushed and its microseconds: a slot's images are re-queued at one
+        # shared next-run datetime (``schedule.NextRuns``), converted once
+        self._last: tuple[datetime | None, int] = (None, 0)
 
     def __len__(self) -> int:
         return len(self._index)
@@ -92,7 +95,10 @@ class ScheduleQueue:
 
         Re-pushing an image at the due time it already has keeps its place among its ties.
         """
-        us = _to_us(due)
+        last, us = self._last
+        if due is not last:
+            us = _to_us(due)
+            self._last = due, us
         index = self._index
         old = index.get(image)
         if old is not None:
@@ -143,20 +149,33 @@ class ScheduleQueue:
         now_us = _to_us(now)
         index, slots, dues = self._index, self._slots, self._dues
         popped: list[ImageSpec] = []
+        append, get = popped.append, index.get
         while len(popped) < limit:
             head = self._head()
             if head is None or head[0] > now_us:
                 break
-            us, image = head
+            us = head[0]
             slot = slots[us]
-            if isinstance(slot, deque) and len(slot) > 1:
-                slot.popleft()
+            if isinstance(slot, deque):
+                # A whole slot at once: its live entries in order, the stale ones dropped
+                popleft, left = slot.popleft, limit - len(popped)
+                taken = 0
+                while slot and taken < left:
+                    entry = popleft()
+                    self._stored -= 1
+                    image = entry[1]
+                    if get(image) is entry:
+                        del index[image]
+                        append(image)
+                        taken += 1
+                if slot:
+                    break  # the limit: the rest of this slot waits for the next batch
             else:
-                del slots[us]
-                heapq.heappop(dues)
-            self._stored -= 1
-            del index[image]
-            popped.append(image)
+                self._stored -= 1
+                del index[head[1]]
+                append(head[1])
+            del slots[us]
+            heapq.heappop(dues)
         self._maybe_compact()
         return popped
 

@@ -341,6 +341,15 @@ class QueueModel(RuleBasedStateMachine):
         if expected is not None:
             del self.model[expected]
 
+    @rule(minute=st.integers(-1, 7), limit=st.integers(1, 4))
+    def pop_due_many(self, minute: int, limit: int) -> None:
+        """A batch: whole slots at once, stale entries among them dropped, cut at the limit."""
+        now = minutes(minute)
+        expected = [image for due, image in self.expected() if due <= now][:limit]
+        assert self.q.pop_due_many(now, limit) == expected
+        for image in expected:
+            del self.model[image]
+
     @rule()
     def clear(self) -> None:
         self.q.clear()
