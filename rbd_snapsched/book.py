@@ -15,7 +15,7 @@ import heapq
 import math
 from bisect import bisect_left
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final, NamedTuple
@@ -215,6 +215,11 @@ class Book:
 
     def get(self, image: ImageSpec) -> ImageRecord | None:
         return self._records.get(image)
+
+    @property
+    def records(self) -> Mapping[ImageSpec, ImageRecord]:
+        """Every record by image, read-only (a hot loop looks them up at C speed)."""
+        return self._records
 
     def name(self, image: ImageSpec) -> str:
         """The image's display name (its pool/id while unknown), for log lines."""

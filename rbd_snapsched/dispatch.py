@@ -164,6 +164,7 @@ class Dispatcher:
                 except Exception as e:
                     self._log.error("exception when starting snapshot request for %s: %s", name, e)
                     with self._lock:
+                        self._in_flight.released(image)
                         self._release(image, self._clock.now(), work)
         finally:
             self._starting.work = None
@@ -193,9 +194,8 @@ class Dispatcher:
             self._run(work)
 
     def _release(self, image: ImageSpec, now: datetime, work: Work) -> None:
-        """Free ``image``'s slot; begin the next waiting image's request, queued in ``work``
-        for the driver (lock held)."""
-        self._in_flight.released(image)
+        """Free ``image``'s slot (its request no longer in flight); begin the next waiting
+        image's request, queued in ``work`` for the driver (lock held)."""
         ready = self._throttle.finish(image)
         if ready is not None:
             work.append(self._begin(ready, self._book.name(ready), now))

@@ -79,9 +79,12 @@ class InFlight:
         return expired
 
     def ended(self, image: ImageSpec) -> datetime | None:
-        """Its request ended: when it started if it was overdue (its slot went already), else
-        None (the caller releases its slot)."""
-        return self._overdue.pop(image, None)
+        """Its request ended (it is no longer in flight): when it started if it was overdue
+        (its slot went already), else None (the caller releases its slot)."""
+        since = self._overdue.pop(image, None)
+        if since is None:
+            self._running.pop(image, None)
+        return since
 
 
 def timed_out(step: State | None, bound: timedelta) -> Outcome:

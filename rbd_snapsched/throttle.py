@@ -67,7 +67,7 @@ class Throttle:
 
     def admit(self, image: ImageSpec) -> Admission:
         """Take ``image`` in: START it now, make it WAIT, or refuse it as ALREADY_PENDING."""
-        if self.is_pending(image):
+        if image in self._running or image in self._waiting:  # is_pending, inline: hot
             return Admission.ALREADY_PENDING
         if len(self._running) < self._limit:
             self._running.add(image)

@@ -184,16 +184,21 @@ class Timetable:
         """Up to ``limit`` due images, each queued again at its next run; and how many were
         popped (an image no longer scheduled is popped and dropped)."""
         popped = self._queue.pop_due_many(now, limit)
-        next_run = NextRuns(now, stagger=self.stagger)
-        push, catch_up = self._queue.push, self._catch_up
+        stagger = self.stagger
+        next_run = NextRuns(now, stagger=stagger)
+        push, catch_up, records = self._queue.push, self._catch_up, book.records
         due: list[Due] = []
+        last: Schedule | None = None  # images in a row share a schedule: its next run once
+        when = now
         for image in popped:
-            record = book[image]
+            record = records[image]
             schedule = record.schedule
             if schedule is None:
                 continue  # dropped
             slot = None if image in catch_up else record.next_run
-            record.next_run = when = next_run(image, schedule)
+            if schedule is not last or stagger:  # staggered: a next run per phase
+                when, last = next_run(image, schedule), schedule
+            record.next_run = when
             push(image, when)
             due.append((image, record, slot))
         changed = self.changed

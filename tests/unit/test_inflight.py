@@ -36,8 +36,14 @@ def test_an_end_in_time_releases_an_overdue_end_reports_its_start() -> None:
     flight.started(C, T0 + timedelta(seconds=30))
     assert flight.ended(A) == T0 and flight.overdue == 1  # overdue: its slot went already
     assert flight.ended(C) is None  # in time: the caller releases its slot
-    flight.released(C)
     assert flight.next_timeout() is None and flight.ended(B) == T0 and flight.overdue == 0
+
+
+def test_a_request_that_could_not_start_is_released() -> None:
+    flight = InFlight(20)
+    flight.started(A, T0)
+    flight.released(A)
+    assert flight.next_timeout() is None and flight.ended(A) is None and flight.overdue == 0
 
 
 def test_a_new_bound_applies_to_the_requests_running() -> None:
