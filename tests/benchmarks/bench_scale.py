@@ -539,6 +539,10 @@ def ms(values: Sequence[float]) -> str:
     return f"{percentile(values, 0.5) * 1e3:.1f} / {percentile(values, 0.99) * 1e3:.1f} ms"
 
 
+def median_of(values: Sequence[float]) -> float:
+    return percentile(values, 0.5)
+
+
 def p99(values: Sequence[float]) -> float:
     return percentile(values, 0.99)
 
@@ -577,6 +581,24 @@ def drain_cpu(side: Side, cap: int, idle_rate: float) -> float:
             cpu = cpu_between(side.proc, slot.slot, end)
             return (cpu - idle_rate * (slot.last + 1)) / slot.snapshots * 1000
     return math.nan
+
+
+def targets(cases: dict[str, tuple[Sequence[float], Sequence[float]]]) -> list[str]:
+    """Issue 21's targets on real clusters: ours no slower than stock at p50 and at p99 (ratio
+    stock / ours >= 1), each printed met or not."""
+    lines = ["TARGETS (ours no slower than stock rbd_support: stock/ours >= 1):"]
+    met = total = 0
+    for label, (a_v, b_v) in cases.items():
+        for name, pick in (("p50", median_of), ("p99", p99)):
+            a, b = pick(a_v), pick(b_v)
+            ok = not (math.isnan(a) or math.isnan(b)) and a <= b
+            met, total = met + ok, total + 1
+            lines.append(
+                f"  {label} {name}: {a * 1000:.1f} vs {b * 1000:.1f} ms, "
+                f"{ratio(a, b)}: {'met' if ok else 'NOT met'}"
+            )
+    lines.append(f"  {met}/{total} met")
+    return lines
 
 
 def report(
@@ -723,6 +745,21 @@ def report(
         f"{','.join(map(str, caps))}, add {args.lead} s before the first slot; {loads}"
     )
     for line in markdown_table(rows):
+        print(line)
+    print()
+    for line in targets(
+        {
+            "`status` idle": (so.idle_status, ss.idle_status),
+            f"`status` while a slot drains (cap {caps[0]})": (
+                drain_probes(o, caps[0], "status"),
+                drain_probes(s, caps[0], "status"),
+            ),
+            f"`list` while a slot drains (cap {caps[0]})": (
+                drain_probes(o, caps[0], "list"),
+                drain_probes(s, caps[0], "list"),
+            ),
+        }
+    ):
         print(line)
     print()
     print("per slot:")

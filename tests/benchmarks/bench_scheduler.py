@@ -92,6 +92,7 @@ from tests.benchmarks.upstream import (
 
 TARGET_US_AT_1M = 5.0
 TARGET_RATIO_AT_50K = 100.0
+TARGET_BYTES_PER_IMAGE = 720  # retained at 1M, no status caller
 PROFILE_MAX_IMAGES = 200_000
 
 
@@ -851,6 +852,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     else:
         verdicts.append(f"ours {ours[largest].cycle_us:.2f} us/image/cycle at {fmt_n(largest)}")
+    retained = ours[largest].retained_bytes
+    if retained is not None:
+        per_image = retained / largest
+        judged = f"target <= {TARGET_BYTES_PER_IMAGE}: " + (
+            ("PASS" if per_image <= TARGET_BYTES_PER_IMAGE else "FAIL")
+            if largest == 1_000_000
+            else "judged at 1M"
+        )
+        verdicts.append(f"ours {per_image:.0f} B/image retained at {fmt_n(largest)} ({judged})")
     if upstream:
         ratio_n = 50_000 if 50_000 in upstream else max(upstream)
         ratio = upstream[ratio_n].cycle_us / ours[ratio_n].cycle_us
