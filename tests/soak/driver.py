@@ -640,9 +640,10 @@ class Side:
         handle, name = event.image, event.new_name
         spot = self.model.images[handle].spot
         target = Level(spot.pool, spot.namespace or None, handle).spec(name)
+        learned = 90.0 if not self.ours else self.refresh_interval + 30.0  # the next refresh
         return self._image(
             event, "rbd", "rename", self._spec(handle), target,
-            change=lambda at: self.model.image_renamed(at, handle, name),
+            change=lambda at: self.model.image_renamed(at, handle, name, learned),
             gained=not self.ours, made_snapshot=False,
         )  # fmt: skip
 

@@ -81,6 +81,9 @@ class ClusterModel:
     # listing until the cluster prunes them at a refresh.
     pending_prunes: list[tuple[str, str, float]] = field(default_factory=list)
     unsure_rows: set[RowKey] = field(default_factory=set)  # see image_unsure
+    # (row key, deadline): a renamed image's rows, under its old name and its new one, until
+    # the cluster learns the name at a refresh (rbd_support and ours alike)
+    pending_renames: list[tuple[RowKey, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for spot in self.layout.images:
@@ -214,8 +217,15 @@ class ClusterModel:
         self.disturb(at - self.bound, math.inf, f"unknown outcome: {cause}", [handle])
         self.unsure_rows.update((spot.pool, spot.namespace, name) for name in names)
 
-    def image_renamed(self, at: float, handle: str, name: str) -> None:
+    def image_renamed(self, at: float, handle: str, name: str, rename_within: float) -> None:
+        """The image is ``name`` now; its image-level rows may show either name until
+        ``rename_within`` s from now (names are learned at a refresh)."""
+        levels = [level for level in self.schedules if level.image == handle]
+        old = [self.row_key(level) for level in levels]
         self.images[handle].name = name
+        deadline = at + rename_within
+        self.pending_renames += [(key, deadline) for key in old]
+        self.pending_renames += [(self.row_key(level), deadline) for level in levels]
         self.record(at)
 
     def image_primary(self, at: float, handle: str, primary: bool) -> None:
@@ -276,6 +286,7 @@ class ClusterModel:
         expected = self.expected_listing()
         lingering = {(p, ns) for p, ns, deadline in self.pending_prunes if deadline > now}
         unsure = {self.row_key(level) for level in self.uncertain} | self.unsure_rows
+        unsure |= {key for key, deadline in self.pending_renames if deadline > now}
         problems = []
         for key in sorted(set(seen) | set(expected)):
             if key in unsure or seen.get(key) == expected.get(key):
