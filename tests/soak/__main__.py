@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import secrets
+import shutil
 import signal
 import sys
 from collections.abc import Sequence
@@ -35,6 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--slot-bound", type=float, default=Bounds.slot, help="seconds")
     parser.add_argument("--status-bound", type=float, default=Bounds.status, help="seconds")
     parser.add_argument("--keep", action="store_true", help="leave the clusters running")
+    parser.add_argument(
+        "--trim",
+        action=argparse.BooleanOptionalAction,
+        default=shutil.which("gdb") is not None,
+        help="judge RSS after malloc_trim(0) in the active mgr, through gdb, each minute "
+        "(default: on when gdb is installed)",
+    )
     args = parser.parse_args(argv)
     # SIGTERM, and SIGINT even when a shell started the run in the background (which ignores
     # it there): the clusters are torn down (``driver.run``'s finally), never left running.
@@ -45,7 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     rerun = f"python3 -m tests.soak --seed {seed} --minutes {args.minutes:g} --images {args.images}"
     rerun += f" --release {release}" + (" --no-upstream" if args.no_upstream else "")
     rerun += f" --fault-every {args.fault_every:g} --ops-per-minute {args.ops_per_minute:g}"
+    rerun += "" if args.trim else " --no-trim"
     say(f"soak seed {seed} (rerun: {rerun})")
+    if args.trim:
+        say("RSS judged after malloc_trim(0) in the active mgr each minute (gdb)")
     layout = make_layout(args.images)
     events = generate(
         seed,
@@ -62,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         upstream=not args.no_upstream,
         bounds=bounds,
         keep=args.keep,
+        trim=args.trim,
     )
     try:
         results = run(layout, events, settings)

@@ -205,12 +205,15 @@ def first_on_time_after(tally: SlotTally, at: float) -> float | None:
 @dataclass(frozen=True)
 class ProcSample:
     """The active mgr's /proc/<pid>/status at ``at``; ``run`` numbers each stretch of one
-    mgr process being active (a failover or a respawn starts a new one)."""
+    mgr process being active (a failover or a respawn starts a new one). ``trimmed_kib``:
+    its RSS right after glibc's ``malloc_trim(0)`` in it (None: not trimmed), which leaves
+    out memory freed but kept by the allocator: what a leak grows and warm-up does not."""
 
     at: float
     run: int
     rss_kib: int
     threads: int
+    trimmed_kib: int | None = None
 
 
 @dataclass(frozen=True)
@@ -221,13 +224,14 @@ class Slope:
 
 
 def slope(samples: Sequence[ProcSample], value: str, *, warmup: float) -> Slope:
-    """The pooled within-run least-squares slope of ``value`` (``rss_kib`` or ``threads``) per
-    hour: each run's own level is taken out, so failovers do not count as growth. Samples in
-    the first ``warmup`` s of each run (modules starting, caches filling) are left out, and runs
-    with fewer than 3 samples left."""
+    """The pooled within-run least-squares slope of ``value`` (``rss_kib``, ``trimmed_kib`` or
+    ``threads``) per hour: each run's own level is taken out, so failovers do not count as
+    growth. Samples in the first ``warmup`` s of each run (modules starting, caches filling)
+    are left out, and runs with fewer than 3 samples left; so are samples without the value."""
     runs: dict[int, list[ProcSample]] = {}
     for sample in samples:
-        runs.setdefault(sample.run, []).append(sample)
+        if getattr(sample, value) is not None:
+            runs.setdefault(sample.run, []).append(sample)
     num = den = span = 0.0
     used = 0
     for run in runs.values():
@@ -255,12 +259,13 @@ class Life:
     per_hour: float  # this run's own RSS slope after the warm-up; nan under 3 samples
 
 
-def lives(samples: Sequence[ProcSample], *, warmup: float) -> list[Life]:
-    """Each active mgr's run, in order, with its RSS after ``warmup``: shows whether the pooled
-    slope is growth within long lives (a leak) or only within short, early ones (warm-up)."""
+def lives(samples: Sequence[ProcSample], *, warmup: float, value: str = "rss_kib") -> list[Life]:
+    """Each active mgr's run, in order, with its RSS (``value``) after ``warmup``: shows
+    whether the pooled slope is growth within long lives or only within short, early ones."""
     runs: dict[int, list[ProcSample]] = {}
     for sample in samples:
-        runs.setdefault(sample.run, []).append(sample)
+        if getattr(sample, value) is not None:
+            runs.setdefault(sample.run, []).append(sample)
     out = []
     for run, group in runs.items():
         first = min(s.at for s in group)
@@ -272,8 +277,8 @@ def lives(samples: Sequence[ProcSample], *, warmup: float) -> list[Life]:
                 run,
                 first,
                 (kept[-1].at - first) / 60.0,
-                (kept[0].rss_kib, kept[-1].rss_kib),
-                slope(kept, "rss_kib", warmup=0.0).per_hour,
+                (getattr(kept[0], value), getattr(kept[-1], value)),
+                slope(kept, value, warmup=0.0).per_hour,
             )
         )
     return sorted(out, key=lambda life: life.start)

@@ -48,6 +48,8 @@ class ClusterResult:
     refused: Counter[str] = field(default_factory=Counter)  # commands refused, by event kind
     notes: list[str] = field(default_factory=list)
     lives: list[Life] = field(default_factory=list)  # the RSS slope's runs, one by one
+    rss_raw: Slope | None = None  # the raw RSS's slope, when ``rss`` is after malloc_trim
+    rss_trimmed: bool = False  # ``rss`` is the RSS after malloc_trim(0) (see driver)
 
 
 def violations(result: ClusterResult, bounds: Bounds) -> list[str]:
@@ -109,7 +111,15 @@ def rows(result: ClusterResult, bounds: Bounds) -> list[tuple[str, str]]:
         ("not judged (image gone before seen)", str(t.unobserved)),
         ("snapshots outside slots (catch-up)", str(t.outside)),
         ("fault -> next on-time slot", _recovery(result)),
-        ("RSS slope", _slope(result.rss, 1024.0, "MiB", bounds)),
+        (
+            "RSS slope, after malloc_trim" if result.rss_trimmed else "RSS slope",
+            _slope(result.rss, 1024.0, "MiB", bounds),
+        ),
+        *(
+            [("RSS slope, raw (not judged)", _slope(result.rss_raw, 1024.0, "MiB", bounds))]
+            if result.rss_trimmed and result.rss_raw is not None
+            else []
+        ),
         ("threads slope", _slope(result.threads, 1.0, "threads", bounds)),
         (
             "status p50 / p99 / max",

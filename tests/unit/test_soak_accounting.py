@@ -108,6 +108,18 @@ def test_slopes_leave_out_failovers_and_warmup() -> None:
     assert math.isnan(slope(growing[:3], "threads", warmup=120).per_hour)
 
 
+def test_the_trimmed_slope_leaves_out_samples_that_were_not_trimmed() -> None:
+    # raw RSS climbs 1 MiB a minute (arenas filling); after malloc_trim it is flat; one
+    # sample's trim failed (None)
+    samples = [ProcSample(T0 + 60 * i, 1, 300_000 + 1024 * i, 40, 250_000) for i in range(30)]
+    samples[10] = ProcSample(T0 + 600, 1, 310_240, 40, None)
+    assert slope(samples, "trimmed_kib", warmup=0).per_hour == 0.0
+    assert slope(samples, "trimmed_kib", warmup=0).samples == 29
+    assert math.isclose(slope(samples, "rss_kib", warmup=0).per_hour, 60 * 1024)
+    (life,) = lives(samples, warmup=0, value="trimmed_kib")
+    assert life.rss_kib == (250_000, 250_000)
+
+
 def test_lives_show_each_runs_rss_after_warmup() -> None:
     # run 1: 10 samples, flat after a warm-up jump; run 2: 5 samples growing 1 MiB a minute
     samples = [ProcSample(T0 + 60 * i, 1, 200_000 if i < 2 else 300_000, 40) for i in range(10)]

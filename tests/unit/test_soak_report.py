@@ -67,3 +67,24 @@ def test_each_broken_invariant_is_named() -> None:
         "RSS grows 100.0/h (bound 64/h)",
     ]
     assert "ours: VIOLATION RSS grows 100.0/h (bound 64/h)" in format_report([bad], Bounds())
+
+
+def test_a_trimmed_rss_is_judged_and_the_raw_one_only_shown() -> None:
+    # The raw RSS climbs while glibc's arenas fill (a 35-minute run: +178 MiB/h, of which
+    # malloc_trim gave back 47 MiB); the one after malloc_trim is judged.
+    ours = result(
+        "ours",
+        rss=Slope(20 * 1024.0, 40 * 60.0, 40),
+        rss_raw=Slope(178 * 1024.0, 40 * 60.0, 40),
+        rss_trimmed=True,
+    )
+    assert violations(ours, Bounds()) == []
+    lines = format_report([ours], Bounds()).splitlines()
+    assert any(
+        line.startswith("RSS slope, after malloc_trim") and "+20.0" in line for line in lines
+    )
+    assert any(
+        line.startswith("RSS slope, raw (not judged)") and "+178.0" in line for line in lines
+    )
+    plain = format_report([result("ours")], Bounds()).splitlines()
+    assert not any("raw" in line for line in plain)
