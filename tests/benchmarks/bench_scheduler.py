@@ -269,13 +269,49 @@ class LockTimer:
         return self._lock.locked()
 
 
+def _named(owner: object) -> list[tuple[str, object]]:
+    """An object's attributes, from its ``__dict__`` and its ``__slots__``."""
+    found = list(getattr(owner, "__dict__", {}).items())
+    for cls in type(owner).__mro__:
+        for name in getattr(cls, "__slots__", ()):
+            if hasattr(owner, name):
+                found.append((name, getattr(owner, name)))
+    return found
+
+
+def _attributes(owner: object) -> list[object]:
+    return [value for _, value in _named(owner)]
+
+
 def time_lock(handler: Any) -> LockTimer:
-    """Time the handler's one lock: the same lock everywhere (the Handler's ``_lock``, its
-    ``_cond`` and the dispatcher's), replaced before any thread runs."""
+    """Time the handler's one lock: the same lock everywhere, replaced before any thread runs:
+    in the Handler and in each of its rooms that holds it (the dispatcher, the status view),
+    the lock itself and the Condition over it. Any other reference left is an error (a room
+    holding the old lock would not exclude the others, and its holds would go untimed)."""
     timer = LockTimer()
-    handler._lock = timer
-    handler._cond = threading.Condition(timer)  # type: ignore[arg-type]
-    handler._dispatcher._cond = handler._cond
+    cond = threading.Condition(timer)  # type: ignore[arg-type]
+    old_lock, old_cond = handler._lock, handler._cond
+    replaced = 0
+    for owner in [handler, *vars(handler).values()]:
+        names = getattr(owner, "__dict__", None)
+        if names is None:
+            continue
+        for name, value in list(names.items()):
+            if value is old_lock:
+                setattr(owner, name, timer)
+                replaced += 1
+            elif value is old_cond:
+                setattr(owner, name, cond)
+                replaced += 1
+    left = [
+        f"{type(owner).__name__}.{name}"
+        for room in [handler, *vars(handler).values()]
+        for owner in [room, *_attributes(room)]
+        for name, value in _named(owner)
+        if value is old_lock or value is old_cond
+    ]
+    if replaced < 4 or left:
+        raise SystemExit(f"time_lock: {replaced} replaced; the old lock still in {left}")
     dispatch = handler._dispatch_due
 
     def dispatch_due() -> bool:  # its first hold is the batch (pop, re-queue, admit)
@@ -351,12 +387,17 @@ def status_ours(n: int, samples: int, idle_samples: int) -> StatusResult:
     running = threading.Event()
     cycles = 0
 
+    failed: list[BaseException] = []
+
     def drain() -> None:
         nonlocal cycles
         running.set()
-        while not stop.is_set():
-            drain_ours(setup)
-            cycles += 1
+        try:
+            while not stop.is_set():
+                drain_ours(setup)
+                cycles += 1
+        except BaseException as e:  # the figures would be idle ones: void
+            failed.append(e)
 
     thread = threading.Thread(target=drain, name="drain")
     timer.clear()
@@ -367,6 +408,8 @@ def status_ours(n: int, samples: int, idle_samples: int) -> StatusResult:
     finally:
         stop.set()
         thread.join()
+    if failed or not cycles:
+        raise SystemExit(f"ours at {fmt_n(n)}: the drain thread failed ({failed!r}): void")
     return StatusResult(
         n,
         idle,
