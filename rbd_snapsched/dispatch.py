@@ -8,9 +8,10 @@ the start loop and the driver, and it shares the Handler's one lock (and its Con
 - ``start``, ``set_limit``, ``expire_overdue`` and the driver's ``done`` take it themselves, and
   call the driver only without it (a driver may complete a request inline, on this thread).
 
-A request is *begun* with the lock held (its catch-up cut-off taken, its bound started) and then
-handed to the driver without it. The ones ``start`` is given are begun in one hold; the one a
-completion frees a slot for is begun in the completion's own hold: one hold per request.
+A request is *begun* with the lock held (its catch-up cut-off taken, its bound started) right
+before it is handed to the driver without it, so no request's bound runs while it waits behind
+another's hand-off. The one a completion frees a slot for is begun in the completion's own hold
+and handed next (the completion's thread does nothing else first): one hold per request.
 
 It notifies the Condition where the Handler's thread or ``shutdown`` must look again: a
 request started (its bound may be the next wake-up), the last one ended (``shutdown`` waits for
@@ -40,9 +41,10 @@ from .throttle import Admission, Throttle
 from .timetable import Timetable
 from .watchdog import Watchdog
 
-# A begun request, for the driver: image, display name, catch-up cut-off (None: none)
-Begun = tuple[ImageSpec, str, Optional[datetime]]
-Work = deque[Begun]  # begun requests still to hand to the driver
+# A request to hand to the driver: image, display name, whether it is begun, and (begun) its
+# catch-up cut-off (None: none)
+Request = tuple[ImageSpec, str, bool, Optional[datetime]]
+Work = deque[Request]  # requests still to hand to the driver, in order
 
 
 class _StartLoop(threading.local):
@@ -111,10 +113,9 @@ class Dispatcher:
     def set_limit(self, limit: int) -> None:
         """A new cap, for the waiting requests too (those it admits start now)."""
         with self._lock:
-            now = self._clock.now()
             name = self._book.name
-            begun = [self._begin(i, name(i), now) for i in self._throttle.set_limit(limit)]
-        self._run(begun)
+            ready = [(i, name(i), False, None) for i in self._throttle.set_limit(limit)]
+        self._run(ready)
 
     def set_bound(self, seconds: float) -> None:
         """A new bound on how long a request may hold its slot, for those running too."""
@@ -131,41 +132,45 @@ class Dispatcher:
     # -- the requests' lives --------------------------------------------------------------
 
     def start(self, requests: Iterable[tuple[ImageSpec, str]]) -> None:
-        """Start snapshot requests the cap admitted: begun in one hold of the lock, then handed
-        to the driver without it."""
-        requests = list(requests)
-        if not requests:
-            return
-        with self._lock:
-            now = self._clock.now()
-            begun = [self._begin(image, name, now) for image, name in requests]
-        self._run(begun)
+        """Start snapshot requests the cap admitted, in order: each begun right before its
+        hand-off to the driver."""
+        self._run((image, name, False, None) for image, name in requests)
 
-    def _begin(self, image: ImageSpec, name: str, now: datetime) -> Begun:
-        """``image``'s request begins: its catch-up cut-off taken, its bound running from
-        ``now`` (lock held)."""
-        recent_since = self._timetable.take_catch_up(image)
+    def _begin(self, image: ImageSpec, now: datetime) -> datetime | None:
+        """``image``'s request begins: its bound runs from ``now``; its catch-up cut-off,
+        taken (lock held)."""
         if self._in_flight.started(image, now):
             self._cond.notify_all()  # the thread's wake-up: this one's bound
-        return image, name, recent_since
+        return self._timetable.take_catch_up(image)
 
-    def _run(self, begun: Iterable[Begun]) -> None:
-        """Hand begun requests to the driver; iterative, since a driver may complete them
-        inline (the request a completion begins is handed on after the current one)."""
-        if self._starting.work is not None:
-            self._starting.work.extend(begun)  # finished inline: hand the next one on later
+    def _run(self, requests: Iterable[Request]) -> None:
+        """Hand requests to the driver, beginning those not begun yet; iterative, since a
+        driver may complete them inline. There, the requests a completion begun are handed
+        next, the others after those already waiting."""
+        work = self._starting.work
+        if work is not None:  # finished inline, inside this thread's loop
+            for request in requests:
+                if request[2]:
+                    work.appendleft(request)  # begun: its bound runs, hand it on first
+                else:
+                    work.append(request)
             return
-        work = self._starting.work = deque(begun)
+        work = self._starting.work = deque(requests)
         try:
             while work:
-                image, name, recent_since = work.popleft()
+                image, name, begun, recent_since = work.popleft()
+                if not begun:
+                    with self._lock:
+                        recent_since = self._begin(image, self._clock.now())
                 try:
                     self._driver.start(image, name, self._done, recent_since)
                 except Exception as e:
                     self._log.error("exception when starting snapshot request for %s: %s", name, e)
                     with self._lock:
-                        self._in_flight.released(image)
-                        self._release(image, self._clock.now(), work)
+                        if self._in_flight.ended(image) is None:  # else timed out: slot gone
+                            self._release(image, self._clock.now(), work, begin=False)
+                        elif self.idle():
+                            self._cond.notify_all()  # shutdown() waits for this
         finally:
             self._starting.work = None
 
@@ -189,16 +194,21 @@ class Dispatcher:
                     outcome.detail,
                 )
                 self._health.mark()
-                self._release(image, now, work)
+                self._release(image, now, work, begin=False)  # several: each when handed
         if work:
             self._run(work)
 
-    def _release(self, image: ImageSpec, now: datetime, work: Work) -> None:
-        """Free ``image``'s slot (its request no longer in flight); begin the next waiting
-        image's request, queued in ``work`` for the driver (lock held)."""
+    def _release(self, image: ImageSpec, now: datetime, work: Work, *, begin: bool) -> None:
+        """Free ``image``'s slot (its request no longer in flight); queue the next waiting
+        image's request in ``work`` for the driver, begun now if ``begin`` (lock held)."""
         ready = self._throttle.finish(image)
         if ready is not None:
-            work.append(self._begin(ready, self._book.name(ready), now))
+            name = self._book.name(ready)
+            work.append(
+                (ready, name, True, self._begin(ready, now))
+                if begin
+                else (ready, name, False, None)
+            )
         elif self.idle():
             self._cond.notify_all()  # shutdown() waits for this
 
@@ -225,7 +235,7 @@ class Dispatcher:
                 self._health.mark()
                 self._cond.notify_all()  # the thread republishes health (debounced)
             if since is None:
-                self._release(image, now, work)
+                self._release(image, now, work, begin=True)  # handed on at once, below
             elif self.idle():
                 self._cond.notify_all()  # shutdown() waits for this
         if work:

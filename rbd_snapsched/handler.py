@@ -56,9 +56,10 @@ class Handler:
     """The scheduler: one thread, one lock, the order of I/O, and the public API.
 
     **One lock.** ``_lock`` guards every field below; ``_cond`` is a Condition on that same
-    lock. Take ``_cond`` (not ``_lock``) in a block that calls ``notify_all``: a change the
-    thread must act on sooner than its wake-up (a request ended, a refresh or health became
-    due, a setting changed, shutdown). No I/O is done under it: cluster and storage calls run
+    lock, so holding either is holding both: ``notify_all`` needs it held (a change the thread
+    must act on sooner than its wake-up: a request ended, a refresh or health became due, a
+    setting changed, shutdown). The hot paths take ``_lock`` itself (a C-level ``with``, the
+    Condition's is Python). No I/O is done under it: cluster and storage calls run
     between two critical sections, and the second one checks the plan's ``generation`` so a
     command's newer view wins. ``_write_lock`` only serialises add/remove/pause/resume (they
     do I/O).
