@@ -136,10 +136,12 @@ class Dispatcher:
         hand-off to the driver."""
         self._run((image, name, False, None) for image, name in requests)
 
-    def _begin(self, image: ImageSpec, now: datetime) -> datetime | None:
+    def _begin(self, image: ImageSpec, now: datetime, *, notify: bool = True) -> datetime | None:
         """``image``'s request begins: its bound runs from ``now``; its catch-up cut-off,
-        taken (lock held)."""
-        if self._in_flight.started(image, now):
+        taken (lock held). ``notify``: wake the thread if this bound is now the next timeout
+        (not needed when the request that just ended had the one before: the thread wakes
+        for that earlier one, and then sees this)."""
+        if self._in_flight.started(image, now) and notify:
             self._cond.notify_all()  # the thread's wake-up: this one's bound
         return self._timetable.take_catch_up(image)
 
@@ -205,7 +207,7 @@ class Dispatcher:
         if ready is not None:
             name = self._book.name(ready)
             work.append(
-                (ready, name, True, self._begin(ready, now))
+                (ready, name, True, self._begin(ready, now, notify=False))
                 if begin
                 else (ready, name, False, None)
             )
