@@ -139,7 +139,10 @@ def trim_and_measure(pid: int) -> int | None:
     argv += ["-ex", f"attach {pid}", "-ex", "call (int)malloc_trim(0)", "-ex", "detach"]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
-        if done.returncode != 0:
+        # gdb's status is its last command's (detach): the call's own result line says it ran
+        if done.returncode != 0 or not any(
+            line.startswith("$1 = ") for line in done.stdout.splitlines()
+        ):
             return None
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):

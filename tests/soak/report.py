@@ -65,6 +65,9 @@ def violations(result: ClusterResult, bounds: Bounds) -> list[str]:
         per_hour = got.per_hour / scale
         if got.span >= bounds.slope_span and per_hour > most:
             found.append(f"{what} grows {per_hour:.1f}/h (bound {most:g}/h)")
+    raw = result.rss_raw
+    if result.rss_trimmed and not result.rss.samples and raw and raw.span >= bounds.slope_span:
+        found.append("RSS not measured after malloc_trim (gdb failed at every sample)")
     return found
 
 
@@ -167,7 +170,8 @@ def format_report(results: Sequence[ClusterResult], bounds: Bounds) -> str:
             rate = "-" if math.isnan(life.per_hour) else f"{life.per_hour / 1024:+.0f} MiB/h"
             out.append(
                 f"{result.name}: mgr life {life.run} from {hms(life.start)}, "
-                f"{life.minutes:.0f} min: RSS {life.rss_kib[0] / 1024:.0f} -> "
+                f"{life.minutes:.0f} min: RSS{' after malloc_trim' if result.rss_trimmed else ''}"
+                f" {life.rss_kib[0] / 1024:.0f} -> "
                 f"{life.rss_kib[1] / 1024:.0f} MiB after warm-up ({rate})"
             )
         found = violations(result, bounds)

@@ -88,3 +88,16 @@ def test_a_trimmed_rss_is_judged_and_the_raw_one_only_shown() -> None:
     )
     plain = format_report([result("ours")], Bounds()).splitlines()
     assert not any("raw" in line for line in plain)
+
+
+def test_a_trim_that_never_worked_is_a_violation_not_a_pass() -> None:
+    # gdb could not attach (ptrace refused) or call malloc_trim: no trimmed sample at all
+    ours = result(
+        "ours",
+        rss=Slope(float("nan"), 0.0, 0),
+        rss_raw=Slope(10 * 1024.0, 40 * 60.0, 40),
+        rss_trimmed=True,
+    )
+    assert violations(ours, Bounds()) == [
+        "RSS not measured after malloc_trim (gdb failed at every sample)"
+    ]
