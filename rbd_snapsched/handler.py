@@ -345,16 +345,21 @@ class Handler:
             due, popped = self._timetable.pop_due(now, DISPATCH_BATCH, self._book)
             book, admit, hold = self._book, self._dispatcher.admit, self._plan.hold
             holding = self._plan.holds_any
+            # A skipped catch-up check is not carried over: its mark would make the image's
+            # next slot a check (skipped if a snapshot is within the interval), losing the slot
+            drop_catch_up = self._timetable.take_catch_up
             self._watchdog.starting(now, idle=self._dispatcher.idle())
             for image, record, slot in due:
                 held = hold(image) if holding else None
                 if held is not None:
                     book.skipped(image, held)
+                    drop_catch_up(image)
                     continue
                 admission = admit(image)
                 if admission is Admission.ALREADY_PENDING:
                     self._log.debug("%s: previous request is still in progress", record.name)
                     book.skipped(image, Skip.IN_PROGRESS)
+                    drop_catch_up(image)
                     continue
                 book.dispatched(image, slot, now)
                 if admission is Admission.START:

@@ -78,3 +78,22 @@ def test_paused_images_wait_for_resume_to_catch_up() -> None:
     s.handler.resume(s.handler.resolve("rbd/"))
     s.run_until(START + timedelta(days=1))
     assert s.created() == {image: 1}  # at its slot: the pause held the catch-up
+
+
+def test_a_catch_up_held_by_a_pause_does_not_turn_the_next_slot_into_a_check() -> None:
+    # The 60-minute soak at seed 1407149993 (2026-12-07): the client was blocklisted while a
+    # namespace was paused; the new handler marked its images for the catch-up check, the
+    # pause held them, and after the resume each image's next slot was taken as that check
+    # (a snapshot within the interval: skipped). Three images lost their 07:55 slot.
+    s = Setup()
+    image = s.cluster.add_image(s.pool, "a", "ns")
+    s.cluster.rbd.images[image].newest_mirror_snapshot = START - timedelta(minutes=2)
+    s.add("rbd/ns/", "5m")
+    s.handler.pause(s.handler.resolve("rbd/ns/"))
+    s.handler.tick()  # newly known: due a catch-up check now, held by the pause
+    s.run_until(START + timedelta(seconds=8))
+    s.handler.resume(s.handler.resolve("rbd/ns/"))
+    s.run_until(START.replace(minute=0, hour=18, second=30))
+    assert kinds(s) == [OutcomeKind.CREATED]  # the 18:00 slot, not a skipped check
+    s.run_until(START.replace(minute=5, hour=18, second=30))
+    assert s.created() == {image: 2}
