@@ -223,15 +223,21 @@ class Slope:
     samples: int
 
 
+def _by_run(samples: Sequence[ProcSample], value: str) -> dict[int, list[ProcSample]]:
+    """The samples that have ``value``, by run (one active mgr process each), in order."""
+    runs: dict[int, list[ProcSample]] = {}
+    for sample in samples:
+        if getattr(sample, value) is not None:
+            runs.setdefault(sample.run, []).append(sample)
+    return runs
+
+
 def slope(samples: Sequence[ProcSample], value: str, *, warmup: float) -> Slope:
     """The pooled within-run least-squares slope of ``value`` (``rss_kib``, ``trimmed_kib`` or
     ``threads``) per hour: each run's own level is taken out, so failovers do not count as
     growth. Samples in the first ``warmup`` s of each run (modules starting, caches filling)
     are left out, and runs with fewer than 3 samples left; so are samples without the value."""
-    runs: dict[int, list[ProcSample]] = {}
-    for sample in samples:
-        if getattr(sample, value) is not None:
-            runs.setdefault(sample.run, []).append(sample)
+    runs = _by_run(samples, value)
     num = den = span = 0.0
     used = 0
     for run in runs.values():
@@ -262,10 +268,7 @@ class Life:
 def lives(samples: Sequence[ProcSample], *, warmup: float, value: str = "rss_kib") -> list[Life]:
     """Each active mgr's run, in order, with its RSS (``value``) after ``warmup``: shows
     whether the pooled slope is growth within long lives or only within short, early ones."""
-    runs: dict[int, list[ProcSample]] = {}
-    for sample in samples:
-        if getattr(sample, value) is not None:
-            runs.setdefault(sample.run, []).append(sample)
+    runs = _by_run(samples, value)
     out = []
     for run, group in runs.items():
         first = min(s.at for s in group)

@@ -144,12 +144,18 @@ def trim_and_measure(pid: int) -> int | None:
             line.startswith("$1 = ") for line in done.stdout.splitlines()
         ):
             return None
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+        return int(proc_status(pid)["VmRSS"].split()[0])
+    except (OSError, subprocess.TimeoutExpired, KeyError, ValueError, IndexError):
         return None
-    return None
+
+
+def proc_status(pid: int) -> dict[str, str]:
+    """``/proc/<pid>/status`` as field -> value (OSError if the process is gone)."""
+    fields: dict[str, str] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return fields
 
 
 def say(msg: str) -> None:
@@ -375,11 +381,8 @@ class Side:
             active, run = self.active, self.run_id
         if active is None or active[1] is None:
             return
-        fields: dict[str, str] = {}
         try:
-            for line in Path(f"/proc/{active[1]}/status").read_text().splitlines():
-                key, _, value = line.partition(":")
-                fields[key] = value.strip()
+            fields = proc_status(active[1])
             sample = ProcSample(
                 time.time(),
                 run,
