@@ -45,6 +45,7 @@ from .settings import DEFAULTS
 # request, or a request that ended without creating one); a success resets them.
 
 LATENCY_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+_BUCKETS: Final = len(LATENCY_BUCKETS)
 
 
 class Skip(enum.Enum):
@@ -172,13 +173,6 @@ class Totals:
             merged[(pool, "created", "created")] = count
         return merged
 
-    def observe_latency(self, seconds: float) -> None:
-        self.latency_count += 1
-        self.latency_sum += seconds
-        i = bisect_left(LATENCY_BUCKETS, seconds)  # the first bound >= seconds
-        if i < len(LATENCY_BUCKETS):
-            self.latency_buckets[i] += 1  # not cumulative: summed when rendered
-
 
 class Book:
     """The records of every known image, late detection and the counters."""
@@ -218,7 +212,8 @@ class Book:
 
     @property
     def records(self) -> Mapping[ImageSpec, ImageRecord]:
-        """Every record by image, read-only (a hot loop looks them up at C speed)."""
+        """Every record by image: the live mapping, never replaced, read-only (a hot loop
+        looks them up at C speed, and may keep it)."""
         return self._records
 
     def name(self, image: ImageSpec) -> str:
@@ -382,11 +377,19 @@ class Book:
 
     def dispatched(self, image: ImageSpec, slot: datetime | None, now: datetime) -> None:
         """A request for ``slot`` (None: not a scheduled slot) started."""
-        record = self._records.get(image)
-        if record is not None:
-            if self.changed is not None:
-                self.changed(image)
-            record.slot, record.started, record.finished, record.outcome = slot, now, None, None
+        self.dispatched_many(((image, slot),), now)
+
+    def dispatched_many(
+        self, requests: Iterable[tuple[ImageSpec, datetime | None]], now: datetime
+    ) -> None:
+        """``dispatched`` for each (image, slot), in one call: a slot's batch."""
+        records, changed = self._records, self.changed
+        for image, slot in requests:
+            record = records.get(image)
+            if record is not None:
+                if changed is not None:
+                    changed(image)
+                record.slot, record.started, record.finished, record.outcome = slot, now, None, None
 
     def skipped(self, image: ImageSpec, why: Skip) -> None:
         """A due slot started no request."""
@@ -408,8 +411,13 @@ class Book:
             record.slot = None  # not seen starting: count it all the same
             started = record.started = now
         record.finished = now
-        totals = self.totals
-        totals.observe_latency((now - started).total_seconds())
+        totals = self.totals  # the request's latency observed (inline: once per request)
+        seconds = (now - started).total_seconds()
+        totals.latency_count += 1
+        totals.latency_sum += seconds
+        i = bisect_left(LATENCY_BUCKETS, seconds)  # the first bound >= seconds
+        if i < _BUCKETS:
+            totals.latency_buckets[i] += 1  # not cumulative: summed when rendered
         kind = outcome.kind
         if kind is OutcomeKind.CREATED:  # the hot path: one per image per slot
             self._created(image, record, now)

@@ -4,7 +4,8 @@ The Handler's last room along its pipeline (plan -> timetable -> requests -> lib
 the ``Throttle`` (the cap, FIFO beyond it), the ``InFlight`` bound (``snap_create_timeout``),
 the start loop and the driver, and it shares the Handler's one lock (and its Condition):
 
-- ``admit``, ``idle``, ``counts`` and ``next_timeout`` are called with the lock held;
+- ``admit``, ``admit_many``, ``idle``, ``counts`` and ``next_timeout`` are called with the
+  lock held;
 - ``start``, ``set_limit``, ``expire_overdue`` and the driver's ``done`` take it themselves, and
   call the driver only without it (a driver may complete a request inline, on this thread).
 
@@ -78,7 +79,9 @@ class Dispatcher:
         self._log = log
         # collaborators, each the owner of its own state: told, never written here
         self._book = book
+        self._records = book.records  # the book's, read-only and live
         self._timetable = timetable
+        self._marked = timetable.catch_up_marked  # live: most requests have no mark
         self._health = health
         self._watchdog = watchdog
         self._tell = tell
@@ -102,11 +105,13 @@ class Dispatcher:
         return self._in_flight.next_timeout()
 
     def admit(self, image: ImageSpec) -> Admission:
-        """The throttle's admission, and none for an image whose last request outlived its
-        bound and has not ended: one request per image in librbd at a time."""
-        if self._in_flight.is_overdue(image):
-            return Admission.ALREADY_PENDING
-        return self._throttle.admit(image)
+        return self.admit_many((image,))[0]
+
+    def admit_many(self, images: Iterable[ImageSpec]) -> list[Admission]:
+        """The throttle's admission of each image in order, and none for an image whose last
+        request outlived its bound and has not ended: one request per image in librbd at a
+        time. One call per batch: a slot's images are admitted at C speed."""
+        return self._throttle.admit_many(images, self._in_flight.overdue_images)
 
     # -- settings ---------------------------------------------------------------------------
 
@@ -143,7 +148,7 @@ class Dispatcher:
         for that earlier one, and then sees this)."""
         if self._in_flight.started(image, now) and notify:
             self._cond.notify_all()  # the thread's wake-up: this one's bound
-        return self._timetable.take_catch_up(image)
+        return self._timetable.take_catch_up(image) if image in self._marked else None
 
     def _run(self, requests: Iterable[Request]) -> None:
         """Hand requests to the driver, beginning those not begun yet; iterative, since a
@@ -170,7 +175,9 @@ class Dispatcher:
                     self._log.error("exception when starting snapshot request for %s: %s", name, e)
                     with self._lock:
                         if self._in_flight.ended(image) is None:  # else timed out: slot gone
-                            self._release(image, self._clock.now(), work, begin=False)
+                            ready = self._release(image, self._clock.now(), begin=False)
+                            if ready is not None:
+                                work.append(ready)
                         elif self.idle():
                             self._cond.notify_all()  # shutdown() waits for this
         finally:
@@ -181,7 +188,7 @@ class Dispatcher:
         each counts as failed with ETIMEDOUT, once, and its slot goes to the next waiting
         image; ``_done`` records what it did after all when its ``done`` comes.
         """
-        work: Work = deque()
+        work: list[Request] = []
         with self._lock:
             now = self._clock.now()
             bound = self._in_flight.bound
@@ -196,27 +203,29 @@ class Dispatcher:
                     outcome.detail,
                 )
                 self._health.mark()
-                self._release(image, now, work, begin=False)  # several: each when handed
+                ready = self._release(image, now, begin=False)  # several: each when handed
+                if ready is not None:
+                    work.append(ready)
         if work:
             self._run(work)
 
-    def _release(self, image: ImageSpec, now: datetime, work: Work, *, begin: bool) -> None:
-        """Free ``image``'s slot (its request no longer in flight); queue the next waiting
-        image's request in ``work`` for the driver, begun now if ``begin`` (lock held)."""
+    def _release(self, image: ImageSpec, now: datetime, *, begin: bool) -> Request | None:
+        """Free ``image``'s slot (its request no longer in flight); the next waiting image's
+        request for the driver, if one now starts: begun now if ``begin`` (lock held)."""
         ready = self._throttle.finish(image)
-        if ready is not None:
-            name = self._book.name(ready)
-            work.append(
-                (ready, name, True, self._begin(ready, now, notify=False))
-                if begin
-                else (ready, name, False, None)
-            )
-        elif self.idle():
-            self._cond.notify_all()  # shutdown() waits for this
+        if ready is None:
+            if self.idle():
+                self._cond.notify_all()  # shutdown() waits for this
+            return None
+        record = self._records.get(ready)  # its name, at C speed: once per request
+        name = record.name if record is not None else self._book.name(ready)
+        if begin:
+            return ready, name, True, self._begin(ready, now, notify=False)
+        return ready, name, False, None
 
     def _done(self, image: ImageSpec, outcome: Outcome) -> None:
         """The driver's callback: a request ended (on the driver's thread)."""
-        work: Work = deque()
+        ready: Request | None = None
         with self._lock:
             now = self._clock.now()
             since = self._in_flight.ended(image)
@@ -237,8 +246,12 @@ class Dispatcher:
                 self._health.mark()
                 self._cond.notify_all()  # the thread republishes health (debounced)
             if since is None:
-                self._release(image, now, work, begin=True)  # handed on at once, below
+                ready = self._release(image, now, begin=True)  # handed on at once, below
             elif self.idle():
                 self._cond.notify_all()  # shutdown() waits for this
-        if work:
-            self._run(work)
+        if ready is not None:
+            work = self._starting.work
+            if work is not None:  # ended inline, inside this thread's start loop: next there
+                work.appendleft(ready)
+            else:
+                self._run((ready,))

@@ -343,27 +343,33 @@ class Handler:
         with self._lock:
             now = self._clock.now()
             due, popped = self._timetable.pop_due(now, DISPATCH_BATCH, self._book)
-            book, admit, hold = self._book, self._dispatcher.admit, self._plan.hold
-            holding = self._plan.holds_any
+            book = self._book
             # A skipped catch-up check is not carried over: its mark would make the image's
             # next slot a check (skipped if a snapshot is within the interval), losing the slot
             drop_catch_up = self._timetable.take_catch_up
+            if self._plan.holds_any:
+                hold, wanted = self._plan.hold, []
+                for entry in due:
+                    held = hold(entry[0])
+                    if held is None:
+                        wanted.append(entry)
+                    else:
+                        book.skipped(entry[0], held)
+                        drop_catch_up(entry[0])
+                due = wanted
             self._watchdog.starting(now, idle=self._dispatcher.idle())
-            for image, record, slot in due:
-                held = hold(image) if holding else None
-                if held is not None:
-                    book.skipped(image, held)
-                    drop_catch_up(image)
-                    continue
-                admission = admit(image)
+            admissions = self._dispatcher.admit_many([entry[0] for entry in due])
+            dispatched: list[tuple[ImageSpec, datetime | None]] = []
+            for (image, record, slot), admission in zip(due, admissions):
                 if admission is Admission.ALREADY_PENDING:
                     self._log.debug("%s: previous request is still in progress", record.name)
                     book.skipped(image, Skip.IN_PROGRESS)
                     drop_catch_up(image)
                     continue
-                book.dispatched(image, slot, now)
+                dispatched.append((image, slot))
                 if admission is Admission.START:
                     started.append((image, record.name))
+            book.dispatched_many(dispatched, now)
         self._dispatcher.start(started)
         return popped == DISPATCH_BATCH
 

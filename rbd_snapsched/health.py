@@ -33,19 +33,17 @@ class HealthTimer:
 
     def __init__(self, now: datetime) -> None:
         self.checks: Checks = {}  # as last published
-        self._dirty = False  # an event may have changed a check
+        # An event may have changed a check since the last publication (read it, never
+        # write it: ``mark`` and ``publish`` do; an attribute, since each request's end reads it)
+        self.marked = False
         self._told = now - REFRESH  # when they were last published: at once the first time
 
     def mark(self) -> None:
-        self._dirty = True
-
-    @property
-    def marked(self) -> bool:
-        return self._dirty
+        self.marked = True
 
     def due(self) -> datetime | None:
         """When to publish next, if at all."""
-        if self._dirty:
+        if self.marked:
             return self._told + DEBOUNCE
         if "RBD_SNAPSCHED_LATE" in self.checks:
             return self._told + REFRESH
@@ -53,7 +51,7 @@ class HealthTimer:
 
     def publish(self, now: datetime, checks: Checks) -> bool:
         """``checks`` were composed at ``now``; True if they differ from the last ones."""
-        self._dirty = False
+        self.marked = False
         self._told = now
         if checks == self.checks:
             return False

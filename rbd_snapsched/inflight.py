@@ -15,6 +15,7 @@ Invariants (the handler's lock held around every call):
 from __future__ import annotations
 
 import errno
+from collections.abc import Container
 from datetime import datetime, timedelta
 
 from .errors import InvalidArgument
@@ -48,8 +49,10 @@ class InFlight:
         """Requests past the bound that librbd has not ended yet."""
         return len(self._overdue)
 
-    def is_overdue(self, image: ImageSpec) -> bool:
-        return image in self._overdue
+    @property
+    def overdue_images(self) -> Container[ImageSpec]:
+        """The images whose request is overdue, as a live read-only view."""
+        return self._overdue.keys()
 
     def started(self, image: ImageSpec, now: datetime) -> bool:
         """The driver started ``image``'s request; True if it is now the oldest running (its

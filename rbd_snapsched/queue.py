@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import KeysView
+from collections.abc import Iterable, KeysView
 from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 from typing import Union
@@ -95,30 +95,39 @@ class ScheduleQueue:
 
         Re-pushing an image at the due time it already has keeps its place among its ties.
         """
+        return self.push_many(((image, due),)) == 1
+
+    def push_many(self, pushes: Iterable[tuple[ImageSpec, datetime]]) -> int:
+        """``push`` each (image, due) in order, in one call (a slot's batch, re-queued); how
+        many took a new place."""
         last, us = self._last
-        if due is not last:
-            us = _to_us(due)
-            self._last = due, us
-        index = self._index
-        old = index.get(image)
-        if old is not None:
-            if old[0] == us:
-                return False
-            del index[image]
-        entry = (us, image)
-        index[image] = entry
-        slot = self._slots.get(us)
-        if slot is None:
-            self._slots[us] = entry
-            heapq.heappush(self._dues, us)
-        elif isinstance(slot, deque):
-            slot.append(entry)
-        else:
-            self._slots[us] = deque((slot, entry))
-        self._stored += 1
-        if old is not None:
+        index, slots, dues = self._index, self._slots, self._dues
+        moved = placed = 0
+        for image, due in pushes:
+            if due is not last:  # a batch shares a few next-run datetimes: converted once each
+                last, us = due, _to_us(due)
+            old = index.get(image)
+            if old is not None:
+                if old[0] == us:
+                    continue
+                del index[image]
+                moved += 1
+            entry = (us, image)
+            index[image] = entry
+            slot = slots.get(us)
+            if slot is None:
+                slots[us] = entry
+                heapq.heappush(dues, us)
+            elif isinstance(slot, deque):
+                slot.append(entry)
+            else:
+                slots[us] = deque((slot, entry))
+            placed += 1
+        self._last = last, us
+        self._stored += placed
+        if moved:
             self._maybe_compact()
-        return True
+        return placed
 
     def remove(self, image: ImageSpec) -> bool:
         """Drop ``image`` from the queue; False if it was not queued."""

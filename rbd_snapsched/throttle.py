@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict
+from collections.abc import Container, Iterable
 
 from rbd_snapsched.levels import ImageSpec
 
@@ -67,13 +68,27 @@ class Throttle:
 
     def admit(self, image: ImageSpec) -> Admission:
         """Take ``image`` in: START it now, make it WAIT, or refuse it as ALREADY_PENDING."""
-        if image in self._running or image in self._waiting:  # is_pending, inline: hot
-            return Admission.ALREADY_PENDING
-        if len(self._running) < self._limit:
-            self._running.add(image)
-            return Admission.START
-        self._waiting[image] = None
-        return Admission.WAIT
+        return self.admit_many((image,))[0]
+
+    def admit_many(
+        self, images: Iterable[ImageSpec], busy: Container[ImageSpec] = ()
+    ) -> list[Admission]:
+        """``admit`` each of ``images`` in order (a slot's batch: one call, not one per image);
+        an image in ``busy`` (in flight elsewhere) is refused as ALREADY_PENDING, untaken."""
+        running, waiting, limit = self._running, self._waiting, self._limit
+        start, wait, pending = Admission.START, Admission.WAIT, Admission.ALREADY_PENDING
+        admissions: list[Admission] = []
+        add = admissions.append
+        for image in images:
+            if image in running or image in waiting or image in busy:
+                add(pending)
+            elif len(running) < limit:
+                running.add(image)
+                add(start)
+            else:
+                waiting[image] = None
+                add(wait)
+        return admissions
 
     def finish(self, image: ImageSpec) -> ImageSpec | None:
         """Release ``image``; return the waiting image that now starts, if any.
@@ -82,15 +97,14 @@ class Throttle:
         not pending does nothing and returns None; finishing a waiting image (giving up on it
         before it started) drops it from the wait list and returns None.
         """
-        if image in self._waiting:
-            del self._waiting[image]
+        running, waiting = self._running, self._waiting
+        if image not in running:  # a running image is the usual case: one test for it
+            waiting.pop(image, None)
             return None
-        if image not in self._running:
-            return None
-        self._running.remove(image)
-        if self._waiting and len(self._running) < self._limit:
-            started, _ = self._waiting.popitem(last=False)
-            self._running.add(started)
+        running.remove(image)
+        if waiting and len(running) < self._limit:
+            started, _ = waiting.popitem(last=False)
+            running.add(started)
             return started
         return None
 

@@ -20,7 +20,7 @@ Called with the Handler's lock held; no I/O, no clock of its own (``now`` is pas
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, KeysView
+from collections.abc import Callable, Container, Iterable, KeysView
 from datetime import datetime, timedelta
 from typing import Optional
 
@@ -186,8 +186,10 @@ class Timetable:
         popped = self._queue.pop_due_many(now, limit)
         stagger = self.stagger
         next_run = NextRuns(now, stagger=stagger)
-        push, catch_up, records = self._queue.push, self._catch_up, book.records
+        catch_up, records = self._catch_up, book.records
         due: list[Due] = []
+        pushes: list[tuple[ImageSpec, datetime]] = []  # re-queued in one call
+        push = pushes.append
         last: Schedule | None = None  # images in a row share a schedule: its next run once
         when = now
         for image in popped:
@@ -199,13 +201,20 @@ class Timetable:
             if schedule is not last or stagger:  # staggered: a next run per phase
                 when, last = next_run(image, schedule), schedule
             record.next_run = when
-            push(image, when)
+            push((image, when))
             due.append((image, record, slot))
+        self._queue.push_many(pushes)
         changed = self.changed
         if changed is not None:  # status rows kept: every image popped changed (or left)
             for image in popped:
                 changed(image)
         return due, len(popped)
+
+    @property
+    def catch_up_marked(self) -> Container[ImageSpec]:
+        """The images marked for a catch-up check: a live read-only view (a request's start
+        looks at it first, at C speed; marks are rare)."""
+        return self._catch_up.keys()
 
     def take_catch_up(self, image: ImageSpec) -> datetime | None:
         """The image's catch-up mark (its ``recent_since``), removed: its request starts."""

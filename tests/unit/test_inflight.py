@@ -23,7 +23,7 @@ def test_the_oldest_running_request_times_out_first_and_only_once() -> None:
     assert flight.next_timeout() == T0 + timedelta(seconds=20)
     assert flight.expire(T0 + timedelta(seconds=19)) == []
     assert flight.expire(T0 + timedelta(seconds=20)) == [(A, T0)]
-    assert flight.is_overdue(A) and not flight.is_overdue(B) and flight.overdue == 1
+    assert A in flight.overdue_images and B not in flight.overdue_images and flight.overdue == 1
     assert flight.next_timeout() == T0 + timedelta(seconds=25)
     assert flight.expire(T0 + timedelta(seconds=21)) == []  # not twice
 

@@ -319,6 +319,24 @@ class QueueModel(RuleBasedStateMachine):
             self.seq += 1
             self.model[image] = (due, self.seq)
 
+    @rule(
+        pushes=st.lists(st.tuples(st.sampled_from(MODEL_IMAGES), st.integers(0, 6)), max_size=8),
+        shared=st.booleans(),
+    )
+    def push_many(self, pushes: list[tuple[ImageSpec, int]], shared: bool) -> None:
+        """A batch, an image more than once included: as each pushed in turn; ``shared``
+        datetimes (one object per minute, as a slot's re-queue passes them) or fresh ones."""
+        objects = {minute: minutes(minute) for _, minute in pushes}
+        placed = 0
+        for image, minute in pushes:
+            old = self.model.get(image)
+            if old is None or old[0] != minutes(minute):
+                self.seq += 1
+                placed += 1
+                self.model[image] = (minutes(minute), self.seq)
+        batch = [(image, objects[m] if shared else minutes(m)) for image, m in pushes]
+        assert self.q.push_many(batch) == placed
+
     @rule(image=st.sampled_from(MODEL_IMAGES), last=st.integers(0, 6))
     def churn(self, image: ImageSpec, last: int) -> None:
         """Enough re-pushes of one image to force a compaction."""

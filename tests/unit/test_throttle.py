@@ -173,6 +173,26 @@ class ThrottleModel(RuleBasedStateMachine):
             assert got is Admission.WAIT
             self.waiting.append(image)
 
+    @rule(
+        images=st.lists(st.sampled_from([A, B, C, D, E]), max_size=6),
+        busy=st.sets(st.sampled_from([A, B, C, D, E]), max_size=2),
+    )
+    def admit_many(self, images: list[ImageSpec], busy: set[ImageSpec]) -> None:
+        """A batch, duplicates included, with some images in flight elsewhere (``busy``):
+        each decided as ``admit`` would in turn, a busy one refused and not taken."""
+        got = self.t.admit_many(images, busy)
+        expected = []
+        for image in images:
+            if image in self.running or image in self.waiting or image in busy:
+                expected.append(Admission.ALREADY_PENDING)
+            elif len(self.running) < self.limit:
+                expected.append(Admission.START)
+                self.running.append(image)
+            else:
+                expected.append(Admission.WAIT)
+                self.waiting.append(image)
+        assert got == expected
+
     @rule(image=st.sampled_from([A, B, C, D, E]))
     def finish(self, image: ImageSpec) -> None:
         got = self.t.finish(image)
