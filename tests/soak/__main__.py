@@ -9,10 +9,12 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from tests.cephcluster import MODULE_DIR
 from tests.releases import RELEASES, host_release
 from tests.soak.driver import Settings, run, say
 from tests.soak.report import Bounds, format_report, violations
 from tests.soak.script import format_script, generate, make_layout
+from tests.soak.sources import describe, fingerprint
 
 
 def _interrupted(signum: int, _frame: object) -> None:
@@ -57,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     say(f"soak seed {seed} (rerun: {rerun})")
     if args.trim:
         say("RSS judged after malloc_trim(0) in the active mgr each minute (gdb)")
+    sources = fingerprint(MODULE_DIR)
+    say(f"module {MODULE_DIR}: sources {sources} ({describe(MODULE_DIR)})")
     layout = make_layout(args.images)
     events = generate(
         seed,
@@ -83,6 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     say(f"soak seed {seed}, {args.minutes:g} minutes, {args.images} images, {release}")
     print(format_report(results, bounds), flush=True)
     failed = violations(results[0], bounds)
+    if fingerprint(MODULE_DIR) != sources:  # a mgr started meanwhile may have loaded either
+        failed.append(f"VOID: the sources in {MODULE_DIR} changed during the run")
+        say(
+            f"VOID: the sources in {MODULE_DIR} changed during the run: rerun it from a "
+            "checkout nobody edits meanwhile (a git worktree)"
+        )
     verdict = (
         f"FAILED: {len(failed)} invariant(s) of ours" if failed else "ours passed every invariant"
     )
