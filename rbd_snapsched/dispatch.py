@@ -152,15 +152,11 @@ class Dispatcher:
 
     def _run(self, requests: Iterable[Request]) -> None:
         """Hand requests to the driver, beginning those not begun yet; iterative, since a
-        driver may complete them inline. There, the requests a completion begun are handed
-        next, the others after those already waiting."""
+        driver may complete them inline (``_done`` then puts the request it begun at the
+        front of this thread's loop; any other is handed after those already waiting)."""
         work = self._starting.work
-        if work is not None:  # finished inline, inside this thread's loop
-            for request in requests:
-                if request[2]:
-                    work.appendleft(request)  # begun: its bound runs, hand it on first
-                else:
-                    work.append(request)
+        if work is not None:  # called inside this thread's loop
+            work.extend(requests)
             return
         work = self._starting.work = deque(requests)
         try:

@@ -60,10 +60,6 @@ class InFlight:
         self._running[image] = now
         return len(self._running) == 1
 
-    def released(self, image: ImageSpec) -> None:
-        """Its slot was released (it ended in time, or could not start)."""
-        self._running.pop(image, None)
-
     def next_timeout(self) -> datetime | None:
         """When the oldest running request reaches the bound."""
         oldest = next(iter(self._running.values()), None)

@@ -39,10 +39,10 @@ def test_an_end_in_time_releases_an_overdue_end_reports_its_start() -> None:
     assert flight.next_timeout() is None and flight.ended(B) == T0 and flight.overdue == 0
 
 
-def test_a_request_that_could_not_start_is_released() -> None:
+def test_a_request_that_could_not_start_ends_in_time() -> None:
     flight = InFlight(20)
     flight.started(A, T0)
-    flight.released(A)
+    assert flight.ended(A) is None  # in time: the caller releases its slot
     assert flight.next_timeout() is None and flight.ended(A) is None and flight.overdue == 0
 
 
