@@ -115,6 +115,14 @@ class Command:
     def wants_json(cmd: Mapping[str, Any]) -> bool:
         return str(cmd.get("format") or "").startswith("json")
 
+    def needs_fresh_pools(self, names_pool: bool | None) -> bool:
+        """Whether a call must first see the pools as the mons know them now
+        (``wait_for_latest_osdmap``: a round trip to a mon). ``names_pool``: whether its
+        level names a pool (None: the command takes no level). A change does; so does a
+        name to look up, a pool created a moment ago included; a read of every level
+        (``status``, ``ls -R``: what tools poll) looks nothing up and answers from memory."""
+        return self.perm != "r" or names_pool is not False
+
     def descriptor(self) -> dict[str, str]:
         """The entry of a mgr module's ``COMMANDS`` list."""
         sig = " ".join([self.prefix, *(a.descriptor() for a in self.args)])

@@ -258,7 +258,6 @@ class Module(MgrModule):
             handler = self._handler
             if not self._ready or handler is None:
                 raise NotReady("rbd_snapsched module is not ready, try again")
-            self.rados.wait_for_latest_osdmap()
             args = command.arguments(cmd)
             if "level_spec" in {a.name for a in command.args}:
                 text = str(args.pop("level_spec", ""))
@@ -267,9 +266,14 @@ class Module(MgrModule):
                 name = LevelName.parse(text)
                 if command.scope is Scope.LEVEL or name.pool is not None:
                     access.authorize(self.is_authorized, name)
+                if command.needs_fresh_pools(name.pool is not None):
+                    self.rados.wait_for_latest_osdmap()
                 args["level"] = handler.resolve(text)
-            elif command.scope is not Scope.VISIBLE:
-                access.authorize(self.is_authorized, LevelName(None, None, None))
+            else:
+                if command.needs_fresh_pools(None):
+                    self.rados.wait_for_latest_osdmap()
+                if command.scope is not Scope.VISIBLE:
+                    access.authorize(self.is_authorized, LevelName(None, None, None))
             if command.formats:
                 args["as_json"] = command.wants_json(cmd)
             return HandleCommandResult(0, respond(command.handler(self, handler, **args)), "")

@@ -55,6 +55,25 @@ def test_descriptors_are_the_mgr_command_signatures() -> None:
     ]
 
 
+def test_only_a_read_of_every_level_skips_the_osdmap_round_trip() -> None:
+    """``status`` and ``ls`` of "" look no name up: they answer without asking a mon for the
+    newest osdmap first (half a millisecond of every poll); a read naming a pool (maybe made a
+    moment ago), any change, and a command without a level still ask."""
+    t = table()
+
+    @t.command("status", Arg("level_spec", required=False), desc="", perm="r", scope=Scope.VISIBLE)
+    def status(module: Any, handler: Any, level: Any) -> str:
+        return ""
+
+    read, change = t.get(f"{PREFIX} status"), t.get(f"{PREFIX} add")
+    takeover = t.get(f"{PREFIX} takeover")
+    assert read is not None and change is not None and takeover is not None
+    assert not read.needs_fresh_pools(False)
+    assert read.needs_fresh_pools(True)
+    assert change.needs_fresh_pools(False) and change.needs_fresh_pools(True)
+    assert takeover.needs_fresh_pools(None)
+
+
 def test_arguments_leave_absent_optionals_to_the_handler_default() -> None:
     command = table().get(f"{PREFIX} add")
     assert command is not None
