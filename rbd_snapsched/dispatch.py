@@ -141,12 +141,13 @@ class Dispatcher:
         hand-off to the driver."""
         self._run((image, name, False, None) for image, name in requests)
 
-    def _begin(self, image: ImageSpec, now: datetime, *, notify: bool = True) -> datetime | None:
+    def _begin(self, image: ImageSpec, now: datetime) -> datetime | None:
         """``image``'s request begins: its bound runs from ``now``; its catch-up cut-off,
-        taken (lock held). ``notify``: wake the thread if this bound is now the next timeout
-        (not needed when the request that just ended had the one before: the thread wakes
-        for that earlier one, and then sees this)."""
-        if self._in_flight.started(image, now) and notify:
+        taken (lock held). The thread is woken if this bound is now the next timeout
+        (``_release`` begins the request a completion frees a slot for itself, without that:
+        the request that just ended had the bound before, the thread wakes for it, then
+        sees this one)."""
+        if self._in_flight.started(image, now):
             self._cond.notify_all()  # the thread's wake-up: this one's bound
         return self._timetable.take_catch_up(image) if image in self._marked else None
 
@@ -159,6 +160,7 @@ class Dispatcher:
             work.extend(requests)
             return
         work = self._starting.work = deque(requests)
+        start, done = self._driver.start, self._done  # once per loop, not per request
         try:
             while work:
                 image, name, begun, recent_since = work.popleft()
@@ -166,7 +168,7 @@ class Dispatcher:
                     with self._lock:
                         recent_since = self._begin(image, self._clock.now())
                 try:
-                    self._driver.start(image, name, self._done, recent_since)
+                    start(image, name, done, recent_since)
                 except Exception as e:
                     self._log.error("exception when starting snapshot request for %s: %s", name, e)
                     with self._lock:
@@ -215,14 +217,20 @@ class Dispatcher:
             return None
         record = self._records.get(ready)  # its name, at C speed: once per request
         name = record.name if record is not None else self._book.name(ready)
-        if begin:
-            return ready, name, True, self._begin(ready, now, notify=False)
-        return ready, name, False, None
+        if not begin:
+            return ready, name, False, None
+        # begun here, as ``_begin`` does but for the wake-up (see there): inline, once per
+        # request
+        self._in_flight.started(ready, now)
+        marked = self._timetable.take_catch_up(ready) if ready in self._marked else None
+        return ready, name, True, marked
 
     def _done(self, image: ImageSpec, outcome: Outcome) -> None:
         """The driver's callback: a request ended (on the driver's thread)."""
         ready: Request | None = None
-        with self._lock:
+        lock = self._lock
+        lock.acquire()  # not ``with``: its protocol costs a third more, once per request
+        try:
             now = self._clock.now()
             since = self._in_flight.ended(image)
             if since is not None:  # timed out: its slot went to another request already
@@ -245,6 +253,8 @@ class Dispatcher:
                 ready = self._release(image, now, begin=True)  # handed on at once, below
             elif self.idle():
                 self._cond.notify_all()  # shutdown() waits for this
+        finally:
+            lock.release()
         if ready is not None:
             work = self._starting.work
             if work is not None:  # ended inline, inside this thread's start loop: next there

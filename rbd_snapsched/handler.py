@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from . import changes, health, listing_text, render, sync
 from .book import Book, ImageRecord, Skip
@@ -47,6 +47,8 @@ from .timetable import Timetable
 from .watchdog import Watchdog
 
 DISPATCH_BATCH = 256
+_PENDING: Final = Admission.ALREADY_PENDING
+_START: Final = Admission.START
 RENDER_BATCH = DISPATCH_BATCH  # status rows a status call takes to render per hold, at most
 SEED_BATCH = 32  # images whose newest mirror snapshot one pass reads (blocking I/O)
 HEARTBEAT = timedelta(seconds=60)  # the thread passes at least this often (metrics heartbeat)
@@ -360,14 +362,15 @@ class Handler:
             self._watchdog.starting(now, idle=self._dispatcher.idle())
             admissions = self._dispatcher.admit_many([entry[0] for entry in due])
             dispatched: list[tuple[ImageSpec, datetime | None]] = []
+            pending, start = _PENDING, _START  # globals: an enum's member lookup costs more
             for (image, record, slot), admission in zip(due, admissions):
-                if admission is Admission.ALREADY_PENDING:
+                if admission is pending:
                     self._log.debug("%s: previous request is still in progress", record.name)
                     book.skipped(image, Skip.IN_PROGRESS)
                     drop_catch_up(image)
                     continue
                 dispatched.append((image, slot))
-                if admission is Admission.START:
+                if admission is start:
                     started.append((image, record.name))
             book.dispatched_many(dispatched, now)
         self._dispatcher.start(started)

@@ -168,15 +168,16 @@ class ScheduleQueue:
             if isinstance(slot, deque):
                 # A whole slot at once: its live entries in order, the stale ones dropped
                 popleft, left = slot.popleft, limit - len(popped)
-                taken = 0
+                taken = drawn = 0
                 while slot and taken < left:
                     entry = popleft()
-                    self._stored -= 1
+                    drawn += 1
                     image = entry[1]
                     if get(image) is entry:
                         del index[image]
                         append(image)
                         taken += 1
+                self._stored -= drawn
                 if slot:
                     break  # the limit: the rest of this slot waits for the next batch
             else:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Container, Iterable
 
 from rbd_snapsched.levels import ImageSpec
@@ -11,6 +11,9 @@ from rbd_snapsched.levels import ImageSpec
 # An image is *pending* from admit() until finish(): either *running* (it holds one of the `limit`
 # slots) or *waiting* (FIFO, for a slot). Invariants between calls:
 #   - running and waiting are disjoint; pending = running + waiting, each image at most once;
+#   - waiting is held twice, in FIFO order (a deque) and as a set (membership): the two hold
+#     the same images. Not an OrderedDict: its insertion costs three times a deque's and a
+#     set's together, and every image of a slot beyond the cap waits (once per image per slot);
 #   - if anything waits, running >= limit (running can exceed limit only after set_limit lowered
 #     it: running requests are never stopped, they just aren't replaced until below the limit).
 # Not thread-safe: the caller holds its lock around every call and starts, outside the lock, the
@@ -28,13 +31,14 @@ class Admission(enum.Enum):
 class Throttle:
     """At most ``limit`` images running at once; the rest wait in FIFO order."""
 
-    __slots__ = ("_limit", "_running", "_waiting")
+    __slots__ = ("_limit", "_queue", "_running", "_waiting")
 
     def __init__(self, limit: int) -> None:
         _check_limit(limit)
         self._limit = limit
         self._running: set[ImageSpec] = set()
-        self._waiting: OrderedDict[ImageSpec, None] = OrderedDict()
+        self._waiting: set[ImageSpec] = set()
+        self._queue: deque[ImageSpec] = deque()  # the waiting images, in FIFO order
 
     def __repr__(self) -> str:
         return (
@@ -78,7 +82,7 @@ class Throttle:
         running, waiting, limit = self._running, self._waiting, self._limit
         start, wait, pending = Admission.START, Admission.WAIT, Admission.ALREADY_PENDING
         admissions: list[Admission] = []
-        add = admissions.append
+        add, queue = admissions.append, self._queue.append
         for image in images:
             if image in running or image in waiting or image in busy:
                 add(pending)
@@ -86,7 +90,8 @@ class Throttle:
                 running.add(image)
                 add(start)
             else:
-                waiting[image] = None
+                waiting.add(image)
+                queue(image)
                 add(wait)
         return admissions
 
@@ -98,12 +103,16 @@ class Throttle:
         before it started) drops it from the wait list and returns None.
         """
         running, waiting = self._running, self._waiting
-        if image not in running:  # a running image is the usual case: one test for it
-            waiting.pop(image, None)
+        try:
+            running.remove(image)  # a running image is the usual case: one lookup for it
+        except KeyError:
+            if image in waiting:  # given up before it started: rare, O(waiting)
+                waiting.remove(image)
+                self._queue.remove(image)
             return None
-        running.remove(image)
         if waiting and len(running) < self._limit:
-            started, _ = waiting.popitem(last=False)
+            started = self._queue.popleft()
+            waiting.remove(started)
             running.add(started)
             return started
         return None
@@ -114,14 +123,16 @@ class Throttle:
         self._limit = limit
         started: list[ImageSpec] = []
         while self._waiting and len(self._running) < limit:
-            image, _ = self._waiting.popitem(last=False)
+            image = self._queue.popleft()
+            self._waiting.remove(image)
             self._running.add(image)
             started.append(image)
         return started
 
     def drain_waiting(self) -> list[ImageSpec]:
         """Give up on every waiting image (shutdown); return them in FIFO order."""
-        dropped = list(self._waiting)
+        dropped = list(self._queue)
+        self._queue.clear()
         self._waiting.clear()
         return dropped
 

@@ -206,6 +206,12 @@ class ThrottleModel(RuleBasedStateMachine):
         else:
             assert got is None
 
+    @rule()
+    def drain_waiting(self) -> None:
+        """Given up, in FIFO order: the wait list's order is what it hands out."""
+        assert self.t.drain_waiting() == self.waiting
+        self.waiting = []
+
     @rule(limit=st.integers(1, 4))
     def set_limit(self, limit: int) -> None:
         self.limit = limit
