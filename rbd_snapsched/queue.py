@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Iterable, KeysView
+from collections.abc import Callable, Iterable, KeysView
 from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 from typing import Union
@@ -103,9 +103,10 @@ class ScheduleQueue:
         last, us = self._last
         index, slots, dues = self._index, self._slots, self._dues
         moved = placed = 0
+        tail: Callable[[_Entry], None] | None = None  # append to us's slot, once it is a deque
         for image, due in pushes:
             if due is not last:  # a batch shares a few next-run datetimes: converted once each
-                last, us = due, _to_us(due)
+                last, us, tail = due, _to_us(due), None
             old = index.get(image)
             if old is not None:
                 if old[0] == us:
@@ -114,15 +115,20 @@ class ScheduleQueue:
                 moved += 1
             entry = (us, image)
             index[image] = entry
+            placed += 1
+            if tail is not None:  # the run of a batch sharing a due: straight onto its slot
+                tail(entry)
+                continue
             slot = slots.get(us)
             if slot is None:
                 slots[us] = entry
                 heapq.heappush(dues, us)
             elif isinstance(slot, deque):
-                slot.append(entry)
+                tail = slot.append
+                tail(entry)
             else:
-                slots[us] = deque((slot, entry))
-            placed += 1
+                run = slots[us] = deque((slot, entry))
+                tail = run.append
         self._last = last, us
         self._stored += placed
         if moved:
