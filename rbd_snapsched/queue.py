@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Callable, Iterable, KeysView
+from collections.abc import Iterable, KeysView, Sequence
 from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 from typing import Union
@@ -103,10 +103,9 @@ class ScheduleQueue:
         last, us = self._last
         index, slots, dues = self._index, self._slots, self._dues
         moved = placed = 0
-        tail: Callable[[_Entry], None] | None = None  # append to us's slot, once it is a deque
         for image, due in pushes:
             if due is not last:  # a batch shares a few next-run datetimes: converted once each
-                last, us, tail = due, _to_us(due), None
+                last, us = due, _to_us(due)
             old = index.get(image)
             if old is not None:
                 if old[0] == us:
@@ -115,25 +114,51 @@ class ScheduleQueue:
                 moved += 1
             entry = (us, image)
             index[image] = entry
-            placed += 1
-            if tail is not None:  # the run of a batch sharing a due: straight onto its slot
-                tail(entry)
-                continue
             slot = slots.get(us)
             if slot is None:
                 slots[us] = entry
                 heapq.heappush(dues, us)
             elif isinstance(slot, deque):
-                tail = slot.append
-                tail(entry)
+                slot.append(entry)
             else:
-                run = slots[us] = deque((slot, entry))
-                tail = run.append
+                slots[us] = deque((slot, entry))
+            placed += 1
         self._last = last, us
         self._stored += placed
         if moved:
             self._maybe_compact()
         return placed
+
+    def push_run(self, images: Sequence[ImageSpec], due: datetime) -> None:
+        """``push`` each of ``images``, none of them queued now (popped a moment ago), at one
+        ``due``, in order: a slot's batch re-queued at its next run, at C speed (one entry per
+        image, the index and the slot each updated in one call).
+
+        Were some queued after all, each would be as removed first: its old entry stale
+        (dropped when met), the run queued in order behind the rest at ``due``."""
+        if not images:
+            return
+        us = _to_us(due)
+        entries = [(us, image) for image in images]
+        index, slots = self._index, self._slots
+        before = len(index)
+        index.update(zip(images, entries))
+        queued = len(index) - before != len(entries)
+        if queued:  # an update keeps a key's place in the index (push order): move them all
+            for image, entry in zip(images, entries):
+                index.pop(image, None)  # (twice in the run: the later entry stands)
+                index[image] = entry
+        slot = slots.get(us)
+        if slot is None:
+            slots[us] = entries[0] if len(entries) == 1 else deque(entries)
+            heapq.heappush(self._dues, us)
+        elif isinstance(slot, deque):
+            slot.extend(entries)
+        else:
+            slots[us] = deque((slot, *entries))
+        self._stored += len(entries)
+        if queued:  # their old entries are stale now
+            self._maybe_compact()
 
     def remove(self, image: ImageSpec) -> bool:
         """Drop ``image`` from the queue; False if it was not queued."""

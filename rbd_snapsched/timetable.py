@@ -188,9 +188,10 @@ class Timetable:
         next_run = NextRuns(now, stagger=stagger)
         catch_up, records = self._catch_up, book.records
         due: list[Due] = []
-        pushes: list[tuple[ImageSpec, datetime]] = []  # re-queued in one call
-        push = pushes.append
-        last: Schedule | None = None  # images in a row share a schedule: its next run once
+        push_run = self._queue.push_run
+        run: list[ImageSpec] = []  # re-queued in one call per next run: images in a row
+        push = run.append  # share a schedule, and most schedules a next run
+        last: Schedule | None = None  # its next run computed once per schedule
         when = now
         for image in popped:
             record = records[image]
@@ -199,11 +200,17 @@ class Timetable:
                 continue  # dropped
             slot = None if image in catch_up else record.next_run
             if schedule is not last or stagger:  # staggered: a next run per phase
-                when, last = next_run(image, schedule), schedule
+                last = schedule
+                upcoming = next_run(image, schedule)
+                if upcoming != when:
+                    push_run(run, when)
+                    run = []
+                    push = run.append
+                    when = upcoming
             record.next_run = when
-            push((image, when))
+            push(image)
             due.append((image, record, slot))
-        self._queue.push_many(pushes)
+        push_run(run, when)
         changed = self.changed
         if changed is not None:  # status rows kept: every image popped changed (or left)
             for image in popped:

@@ -337,6 +337,19 @@ class QueueModel(RuleBasedStateMachine):
         batch = [(image, objects[m] if shared else minutes(m)) for image, m in pushes]
         assert self.q.push_many(batch) == placed
 
+    @rule(
+        images=st.lists(st.sampled_from(MODEL_IMAGES), unique=True, max_size=6),
+        minute=st.integers(0, 6),
+    )
+    def push_run(self, images: list[ImageSpec], minute: int) -> None:
+        """Images not queued (the scheduler pops them first), at one due: as pushed in turn.
+        One queued after all goes behind the others at that due (its old entry stale)."""
+        due = minutes(minute)
+        for image in images:
+            self.seq += 1
+            self.model[image] = (due, self.seq)
+        self.q.push_run(images, due)
+
     @rule(image=st.sampled_from(MODEL_IMAGES), last=st.integers(0, 6))
     def churn(self, image: ImageSpec, last: int) -> None:
         """Enough re-pushes of one image to force a compaction."""
