@@ -764,7 +764,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.no_upstream:
         upstream_sizes = []
-    cycles: int = args.cycles or (3 if args.quick else 5)
+    cycles: int = args.cycles or (3 if args.quick else 11)
     if cycles < 1:
         parser.error("--cycles must be >= 1")
 
