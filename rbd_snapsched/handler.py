@@ -49,10 +49,10 @@ from .watchdog import Watchdog
 DISPATCH_BATCH = 256
 _PENDING: Final = Admission.ALREADY_PENDING
 _START: Final = Admission.START
-# Status rows a status call takes to render per hold, at most: half a dispatch batch, since
-# copying a row's inputs costs about what dispatching an image does under the lock, and a
-# status call's hold must stay within a batch's (bench_scheduler's LOCK table)
-RENDER_BATCH = DISPATCH_BATCH // 2
+# Status rows a status call takes to render per hold, at most: a quarter of a dispatch batch,
+# since copying a row's inputs costs up to four times what dispatching an image does under the
+# lock, and a status call's hold must stay within a batch's (bench_scheduler's LOCK table)
+RENDER_BATCH = DISPATCH_BATCH // 4
 SEED_BATCH = 32  # images whose newest mirror snapshot one pass reads (blocking I/O)
 HEARTBEAT = timedelta(seconds=60)  # the thread passes at least this often (metrics heartbeat)
 
