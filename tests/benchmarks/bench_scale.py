@@ -138,7 +138,6 @@ class Side:
     proc: list[ProcSample] = field(default_factory=list)
     refreshes: dict[float, float] = field(default_factory=dict)  # ours: end epoch -> seconds
     probe_every: float | None = 0.2  # None: paused
-    scrape: bool = True  # ours: its metrics are scraped every 5 s for its refreshes
     rss_after_setup: int = 0
     error: BaseException | None = None
 
@@ -271,16 +270,12 @@ def probe(side: Side, stop: threading.Event) -> None:
         stop.wait(max(0.0, every - seconds))
 
 
-def watch_our_refreshes(side: Side, stop: threading.Event) -> None:
-    """Collect each full refresh of ours (end, seconds) from its metrics endpoint, every 5 s
-    (it refreshes every 60 s and shows the last one) unless ``side.scrape`` is cleared."""
-    while not stop.is_set():
-        if side.scrape:
-            scrape_refresh(side)
-        stop.wait(5.0)
-
-
 def scrape_refresh(side: Side) -> None:
+    """Ours: the last full refresh (end, seconds) from its metrics endpoint, which shows only
+    the last one. Scraped once at the end of each half of the refresh window (a half is as long
+    as the refresh interval), never while probes time ``status``: a scrape renders 1,000
+    images' series in our mgr, a load the stock side does not carry (it skewed our ``status``
+    figures until 2026-12-07)."""
     url = side.cluster.metrics_url()
     for _ in range(3):
         try:
@@ -514,7 +509,6 @@ def refresh_window(sides: Sequence[Side], args: argparse.Namespace) -> Window:
             start_time=f"00:{side.offset:02d}",
         )
         side.probe_every = None
-        side.scrape = False
     length = timedelta(seconds=args.refresh_window)
     quiet = (utcnow() + timedelta(seconds=2), utcnow() + timedelta(seconds=2) + length)
     say(f"refresh window, quiet {quiet[0]:%H:%M:%S}-{quiet[1]:%H:%M:%S}")
@@ -523,10 +517,13 @@ def refresh_window(sides: Sequence[Side], args: argparse.Namespace) -> Window:
         if side.label == OURS:
             scrape_refresh(side)  # the quiet half's last refresh (its metrics keep only that)
         side.probe_every = args.refresh_probe_every
-        side.scrape = True
     probed = (utcnow() + timedelta(seconds=1), utcnow() + timedelta(seconds=1) + length)
     say(f"refresh window, probed {probed[0]:%H:%M:%S}-{probed[1]:%H:%M:%S}")
     sleep_until(probed[1] + timedelta(seconds=1))
+    for side in sides:
+        side.probe_every = None
+        if side.label == OURS:
+            scrape_refresh(side)  # the probed half's refresh, the probes stopped
     return Window(quiet, probed)
 
 
@@ -888,7 +885,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         workers: list[tuple[Callable[..., None], tuple[Any, ...]]] = [
             (sample_proc, (list(sides.values()), stop)),
-            (watch_our_refreshes, (sides[OURS], stop)),
             *((probe, (side, stop)) for side in sides.values()),
         ]
         for target, targs in workers:
