@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Iterable, KeysView, Sequence
+from collections.abc import KeysView, Sequence
 from datetime import datetime, timedelta, timezone
 from operator import itemgetter
 from typing import Union
@@ -95,39 +95,30 @@ class ScheduleQueue:
 
         Re-pushing an image at the due time it already has keeps its place among its ties.
         """
-        return self.push_many(((image, due),)) == 1
-
-    def push_many(self, pushes: Iterable[tuple[ImageSpec, datetime]]) -> int:
-        """``push`` each (image, due) in order, in one call (a slot's batch, re-queued); how
-        many took a new place."""
         last, us = self._last
-        index, slots, dues = self._index, self._slots, self._dues
-        moved = placed = 0
-        for image, due in pushes:
-            if due is not last:  # a batch shares a few next-run datetimes: converted once each
-                last, us = due, _to_us(due)
-            old = index.get(image)
-            if old is not None:
-                if old[0] == us:
-                    continue
-                del index[image]
-                moved += 1
-            entry = (us, image)
-            index[image] = entry
-            slot = slots.get(us)
-            if slot is None:
-                slots[us] = entry
-                heapq.heappush(dues, us)
-            elif isinstance(slot, deque):
-                slot.append(entry)
-            else:
-                slots[us] = deque((slot, entry))
-            placed += 1
-        self._last = last, us
-        self._stored += placed
-        if moved:
+        if due is not last:  # refresh queues many images at one shared next run: converted once
+            us = _to_us(due)
+            self._last = due, us
+        index, slots = self._index, self._slots
+        old = index.get(image)
+        if old is not None:
+            if old[0] == us:
+                return False
+            del index[image]
+        entry = (us, image)
+        index[image] = entry
+        slot = slots.get(us)
+        if slot is None:
+            slots[us] = entry
+            heapq.heappush(self._dues, us)
+        elif isinstance(slot, deque):
+            slot.append(entry)
+        else:
+            slots[us] = deque((slot, entry))
+        self._stored += 1
+        if old is not None:  # moved: its old entry is stale now
             self._maybe_compact()
-        return placed
+        return True
 
     def push_run(self, images: Sequence[ImageSpec], due: datetime) -> None:
         """``push`` each of ``images``, none of them queued now (popped a moment ago), at one

@@ -301,6 +301,7 @@ class QueueModel(RuleBasedStateMachine):
         self.q = ScheduleQueue()
         self.model: dict[ImageSpec, tuple[datetime, int]] = {}
         self.seq = 0
+        self.shared: dict[int, datetime] = {}  # one datetime object per minute
 
     def expected(self) -> list[tuple[datetime, ImageSpec]]:
         order = sorted(self.model.items(), key=lambda kv: kv[1])
@@ -310,32 +311,17 @@ class QueueModel(RuleBasedStateMachine):
     def start(self) -> None:
         self.q.clear()
 
-    @rule(image=st.sampled_from(MODEL_IMAGES), minute=st.integers(0, 6))
-    def push(self, image: ImageSpec, minute: int) -> None:
-        due = minutes(minute)
-        self.q.push(image, due)
+    @rule(image=st.sampled_from(MODEL_IMAGES), minute=st.integers(0, 6), shared=st.booleans())
+    def push(self, image: ImageSpec, minute: int, shared: bool) -> None:
+        """``shared``: one datetime object per minute, as refresh passes a shared next run
+        (the queue converts it once), or a fresh equal one."""
+        due = self.shared.setdefault(minute, minutes(minute)) if shared else minutes(minute)
         old = self.model.get(image)
-        if old is None or old[0] != due:
+        took = old is None or old[0] != due
+        assert self.q.push(image, due) == took
+        if took:
             self.seq += 1
             self.model[image] = (due, self.seq)
-
-    @rule(
-        pushes=st.lists(st.tuples(st.sampled_from(MODEL_IMAGES), st.integers(0, 6)), max_size=8),
-        shared=st.booleans(),
-    )
-    def push_many(self, pushes: list[tuple[ImageSpec, int]], shared: bool) -> None:
-        """A batch, an image more than once included: as each pushed in turn; ``shared``
-        datetimes (one object per minute, as a slot's re-queue passes them) or fresh ones."""
-        objects = {minute: minutes(minute) for _, minute in pushes}
-        placed = 0
-        for image, minute in pushes:
-            old = self.model.get(image)
-            if old is None or old[0] != minutes(minute):
-                self.seq += 1
-                placed += 1
-                self.model[image] = (minutes(minute), self.seq)
-        batch = [(image, objects[m] if shared else minutes(m)) for image, m in pushes]
-        assert self.q.push_many(batch) == placed
 
     @rule(
         images=st.lists(st.sampled_from(MODEL_IMAGES), unique=True, max_size=6),
