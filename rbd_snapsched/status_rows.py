@@ -72,9 +72,15 @@ if tuple(sorted(render.CLOCK_KEYS)) != (LATE, LATENESS):  # sorted keys: late's 
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _NEVER: Final = 1 << 64  # beyond every datetime, in microseconds since the epoch
-_DUE: Final = itemgetter(0)
-_IMAGE: Final = itemgetter(1)
+DUE: Final = itemgetter(0)
+IMAGE: Final = itemgetter(1)
 _MOST_PIECES: Final = 4096
+MILLION: Final = 1_000_000
+# int(since / 10**6) == since // 10**6 for 0 <= since < EXACT_SINCE (272 years): the quotient is
+# below 2**33, where half a float's ulp (2**-21 at most) is less than the 10**-6 by which a
+# quotient of integers that is not whole stays below the next whole number, so the true
+# division never rounds up to it (``status_sheet`` divides as floors below, as here beyond)
+EXACT_SINCE: Final = (1 << 33) * MILLION
 
 
 _MICROSECOND: Final = timedelta(microseconds=1)
@@ -102,12 +108,12 @@ _ENCODED_MARK: Final = json.dumps(_MARK)
 (_KEY,) = render.status([], _EPOCH)  # "scheduled_images"
 
 
-_EMPTY: Final = respond({_KEY: []})
-_HEAD, _SEPARATOR, _TAIL = cut(respond({_KEY: [_MARK, _MARK]}), *[_ENCODED_MARK] * 2)
+EMPTY: Final = respond({_KEY: []})
+HEAD, SEPARATOR, TAIL = cut(respond({_KEY: [_MARK, _MARK]}), *[_ENCODED_MARK] * 2)
 # A row of two keys, each key and value a mark: how a row opens and closes at this depth,
 # and its separators.
 _OPEN, _KEY_SEPARATOR, _ITEM_SEPARATOR, _, _CLOSE = cut(
-    respond({_KEY: [{"\x00": "\x01", "\x02": "\x03"}]})[len(_HEAD) : -len(_TAIL)],
+    respond({_KEY: [{"\x00": "\x01", "\x02": "\x03"}]})[len(HEAD) : -len(TAIL)],
     *map(json.dumps, "\x00\x01\x02\x03"),
 )
 # Where the two clock values go: after their keys (only a key, never an encoded value, has an
@@ -116,14 +122,14 @@ _AT_LATE: Final = f"{json.dumps(LATE)}{_KEY_SEPARATOR}"
 _AT_LATENESS: Final = f"{json.dumps(LATENESS)}{_KEY_SEPARATOR}"
 _SPLICE_LATE: Final = _AT_LATE + _ENCODED_MARK
 _SPLICE_LATENESS: Final = _AT_LATENESS + _ENCODED_MARK
-_BOOLS: Final = (json.dumps(False), json.dumps(True))
+BOOLS: Final = (json.dumps(False), json.dumps(True))
 
 
 def _cut(row: dict[str, Any]) -> list[str]:
     """``row`` (its clock values marks) as ``respond`` writes it inside ``{"scheduled_images":
     [...]}``, from its ``{`` to its ``}``, cut where the clock values go: json itself (the
     templates' fallback, for a value that is not a str, int, bool or None)."""
-    text = respond({_KEY: [row]})[len(_HEAD) : -len(_TAIL)]
+    text = respond({_KEY: [row]})[len(HEAD) : -len(TAIL)]
     return cut(text, _SPLICE_LATE, _SPLICE_LATENESS)
 
 
@@ -211,7 +217,7 @@ def _encoded(value: Any) -> str:
         _ENCODED[value] = text
         return text
     if kind is bool:
-        return _BOOLS[value]
+        return BOOLS[value]
     if isinstance(value, int) and not isinstance(value, bool):
         return int.__repr__(value)
     raise _NotScalar(kind)
@@ -304,7 +310,7 @@ class StatusRows:
     with the Handler's lock held; ``share``, ``rows`` and ``join`` by the one ``status`` call
     rendering (the Handler's status lock), without it."""
 
-    __slots__ = ("_marked", "_pieces", "_rows", "active", "mark")
+    __slots__ = ("_changed", "_marked", "_pieces", "_rows", "active", "mark")
 
     def __init__(self) -> None:
         self._rows: dict[ImageSpec, Row] = {}
@@ -313,6 +319,8 @@ class StatusRows:
         # What the writers call, once active: one insertion, from C (a dict's setdefault)
         self.mark: Callable[[ImageSpec], object] = self._marked.setdefault
         self.active = False
+        # The images whose rows were put (set or removed) since ``changed`` was last read
+        self._changed: dict[ImageSpec, None] = {}
         # Pieces of rows held once for rows that have them alike (memory: a row is ~700 B)
         self._pieces: dict[str, str] = {}
 
@@ -338,6 +346,7 @@ class StatusRows:
         self.active = False
         self._rows.clear()
         self._marked.clear()
+        self._changed.clear()
         self._pieces.clear()
 
     def touch(self, image: ImageSpec) -> None:
@@ -364,7 +373,7 @@ class StatusRows:
     def put(self, rendered: Rendered) -> None:
         """Rows rendered from the inputs ``take`` gave: each replaces its image's row unless
         the image was marked again since (its newer inputs are taken later)."""
-        rows, marked = self._rows, self._marked
+        rows, marked, changed = self._rows, self._marked, self._changed
         for image, row in rendered:
             if image in marked:
                 continue  # changed again since it was taken: this row is stale already
@@ -372,6 +381,12 @@ class StatusRows:
                 rows.pop(image, None)
             else:
                 rows[image] = row
+            changed[image] = None
+
+    def changed(self) -> Iterable[ImageSpec]:
+        """The images whose rows were set or removed since the last time this was asked."""
+        changed, self._changed = self._changed, {}
+        return changed
 
     def share(self, piece: str) -> str:
         """An equal piece held already, else ``piece``, held from now on (a few thousand at
@@ -401,12 +416,12 @@ def join(
     ``lateness_seconds`` is ``int(timedelta.total_seconds())`` of max(now - reference, 0), and
     ``total_seconds`` is the microseconds over 10**6, a true division of integers, as here.
     """
-    pushed.sort(key=_DUE)
+    pushed.sort(key=DUE)
     now_us = microseconds(now)
-    images: Iterable[ImageSpec] = map(_IMAGE, pushed)
+    images: Iterable[ImageSpec] = map(IMAGE, pushed)
     if level != LevelSpec.global_level():
         images = filter(level.matches, images)
-    bools, separator = _BOOLS, _SEPARATOR
+    bools, separator = BOOLS, SEPARATOR
     # The pieces, joined once at the end: no string per row (a row is ~700 bytes)
     parts: list[str] = []
     extend = parts.extend
@@ -415,10 +430,16 @@ def join(
             continue
         before, between, after, reference, late_at = row
         since = now_us - reference
-        lateness = int(since / 1_000_000) if since > 0 else 0
+        lateness = int(since / MILLION) if since > 0 else 0
         extend((separator, before, bools[now_us >= late_at], between, str(lateness), after))
     if not parts:
-        return _EMPTY
-    parts[0] = _HEAD  # the first row's separator
-    parts.append(_TAIL)
+        return EMPTY
+    parts[0] = HEAD  # the first row's separator
+    parts.append(TAIL)
     return "".join(parts)
+
+
+def lateness_text(now_us: int, reference: int) -> str:
+    """A row's ``lateness_seconds`` at ``now_us``, as ``join`` writes it (any instants)."""
+    since = now_us - reference
+    return str(int(since / MILLION) if since > 0 else 0)

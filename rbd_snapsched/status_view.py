@@ -17,12 +17,14 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from . import render, status_rows
+from .access import every_image
 from .book import Book
 from .clock import Clock
 from .levels import ImageSpec, LevelSpec
 from .pauses import Pauses
 from .plan import Plan
 from .status_rows import StatusRows
+from .status_sheet import Sheet
 from .timetable import Timetable
 
 KEPT: Final = timedelta(minutes=15)  # status rows let go after this long without a call
@@ -46,6 +48,7 @@ class StatusView:
         self._plan = plan
         self._batch = batch  # rows rendered per hold of the lock, at most
         self.rows = StatusRows()  # encoded, once a status call came
+        self._sheet = Sheet()  # the last reply's pieces in order, every image visible
         self._call_lock = threading.Lock()  # one status call renders and joins at a time
         self._called = clock.now()  # the last call's time (the rows let go after KEPT)
         self._dues: dict[int, datetime] = {}  # due times of the rows taken lately, by instant
@@ -86,6 +89,8 @@ class StatusView:
                     with self._lock:
                         rows.put(rendered)
                 if last:
+                    if visible is every_image:
+                        return self._sheet.text(pushed, rows.rows, rows.changed(), now, level)
                     return status_rows.join(pushed, rows.rows, now, level, visible)
 
     def render_some(self) -> bool:
@@ -112,6 +117,7 @@ class StatusView:
                 if self._clock.now() - self._called >= KEPT:
                     self._book.changed = self._timetable.changed = None
                     self.rows.stop()
+                    self._sheet.clear()
         finally:
             self._call_lock.release()
 

@@ -1,0 +1,125 @@
+"""The kept sheet (status_sheet.py) writes what ``status_rows.join`` writes, whatever happened
+between two calls: images queued, re-queued and gone, rows rendered, changed and removed,
+levels asked in turn, instants on either side of each row's reference and late-at, and
+references so old that lateness is divided as upstream does rather than floored."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from rbd_snapsched import status_rows
+from rbd_snapsched.access import every_image
+from rbd_snapsched.book import ImageRecord
+from rbd_snapsched.levels import ImageSpec, LevelSpec
+from rbd_snapsched.status_rows import Row
+from rbd_snapsched.status_sheet import Sheet
+
+UTC = timezone.utc
+BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+IMAGES = [
+    ImageSpec(pool, namespace, name) for pool in (1, 2) for namespace in ("", "ns") for name in "ab"
+]
+LEVELS = [
+    LevelSpec.global_level(),
+    LevelSpec(1, None, None, "p1/"),
+    LevelSpec(1, "ns", None, "p1/ns/"),
+    LevelSpec(2, "", None, "p2//"),
+]
+DUES = [BASE + timedelta(minutes=m) for m in (0, 1, 5)]
+REFERENCES = [
+    BASE - timedelta(seconds=30),
+    BASE + timedelta(seconds=7, microseconds=250_001),
+    datetime(1700, 1, 1, tzinfo=UTC),  # beyond the floor's exact range: divided as upstream
+    # 6 * 10**16 - 1 us before BASE: the true division rounds up to a whole number of seconds
+    # there (upstream's int(total_seconds()) says 60000000000, a floor 59999999999)
+    BASE - timedelta(microseconds=6 * 10**16 - 1),
+    datetime(2026, 3, 1, 11, 59, 59, 999_999, tzinfo=UTC),
+]
+GRACES = [None, timedelta(seconds=40), timedelta(days=3_000_000)]  # the last: never late
+
+
+def record(name: str, reference: int, grace: int, failures: int) -> ImageRecord:
+    return ImageRecord(
+        name=name,
+        known_since=REFERENCES[reference],
+        grace=GRACES[grace],
+        failures=failures,
+    )
+
+
+class SheetAgainstJoin(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.index: dict[ImageSpec, tuple[int, ImageSpec]] = {}  # as the queue keeps it
+        self.rows: dict[ImageSpec, Row] = {}
+        self.changed: dict[ImageSpec, None] = {}
+        self.sheet = Sheet()
+
+    @rule(image=st.sampled_from(IMAGES), due=st.sampled_from(DUES))
+    def push(self, image: ImageSpec, due: datetime) -> None:
+        """Queued, or re-queued: a new entry, at the end of the push order."""
+        self.index.pop(image, None)
+        self.index[image] = (status_rows.microseconds(due), image)
+
+    @rule(image=st.sampled_from(IMAGES))
+    def leave(self, image: ImageSpec) -> None:
+        self.index.pop(image, None)
+
+    @rule(
+        image=st.sampled_from(IMAGES),
+        reference=st.integers(0, len(REFERENCES) - 1),
+        grace=st.integers(0, len(GRACES) - 1),
+        failures=st.integers(0, 12),
+        paused=st.booleans(),
+    )
+    def render(
+        self, image: ImageSpec, reference: int, grace: int, failures: int, paused: bool
+    ) -> None:
+        due = BASE + timedelta(minutes=failures)
+        pausing = LEVELS[1] if paused else None
+        self.rows[image] = status_rows.encode(
+            due, record(f"p/{image.image_id}", reference, grace, failures), pausing
+        )
+        self.changed[image] = None
+
+    @rule(image=st.sampled_from(IMAGES))
+    def unrender(self, image: ImageSpec) -> None:
+        if self.rows.pop(image, None) is not None:
+            self.changed[image] = None
+
+    @rule(level=st.sampled_from(LEVELS), seconds=st.integers(-100, 100), us=st.integers(0, 999_999))
+    def call(self, level: LevelSpec, seconds: int, us: int) -> None:
+        now = BASE + timedelta(seconds=seconds, microseconds=us)
+        changed, self.changed = self.changed, {}
+        text = self.sheet.text(list(self.index.values()), self.rows, changed, now, level)
+        expected = status_rows.join(list(self.index.values()), self.rows, now, level, every_image)
+        assert text == expected
+
+    @rule()
+    def clear(self) -> None:
+        self.sheet.clear()
+
+    @invariant()
+    def at_base(self) -> None:
+        """Every step ends with a call at the global level (the next call may take the sheet
+        as it stands)."""
+        self.call(LEVELS[0], 0, 0)
+
+
+SheetAgainstJoin.TestCase.settings = settings(
+    max_examples=150, stateful_step_count=30, deadline=None, derandomize=True
+)
+TestSheetAgainstJoin = SheetAgainstJoin.TestCase
+
+
+@settings(max_examples=500, derandomize=True, deadline=None)
+@given(st.integers(0, 2**33 - 1), st.integers(0, 10**6 - 1))
+def test_below_the_exact_range_a_floor_is_upstreams_division(seconds: int, below: int) -> None:
+    """Any number of microseconds under ``EXACT_SINCE``, just under a whole second most of all:
+    ``int(us / 10**6)`` (upstream, through ``total_seconds``) is ``us // 10**6``."""
+    since = max(0, min(seconds * 10**6 - below, status_rows.EXACT_SINCE - 1))
+    assert int(timedelta(microseconds=since).total_seconds()) == since // status_rows.MILLION
