@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from itertools import product
 from json.encoder import encode_basestring_ascii
@@ -57,7 +57,7 @@ from .commands import MARK, cut, respond
 from .levels import ImageSpec, LevelSpec
 
 # A row: its text before late's value, between it and lateness_seconds' value, after that; the
-# image's reference and late-at instants (microseconds since the epoch; late-at _NEVER: none).
+# image's reference and late-at instants (microseconds since the epoch; late-at NEVER: none).
 Row = tuple[str, str, str, int, int]
 # What a row is rendered from: its due time, record and pausing level (render.StatusEntry);
 # None: the image is not queued (no row).
@@ -71,7 +71,9 @@ if tuple(sorted(render.CLOCK_KEYS)) != (LATE, LATENESS):  # sorted keys: late's 
     raise ImportError(f"status_rows splices {LATE} and {LATENESS}, not {render.CLOCK_KEYS}")
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_NEVER: Final = 1 << 64  # beyond every datetime, in microseconds since the epoch
+# Beyond every datetime in microseconds since the epoch (year 9999 is below 2**58), and an
+# int64 still (status_sheet keeps late-at instants in an array of them)
+NEVER: Final = (1 << 63) - 1
 DUE: Final = itemgetter(0)
 IMAGE: Final = itemgetter(1)
 _MOST_PIECES: Final = 4096
@@ -259,7 +261,7 @@ def encode(
         before, between, after = _cut(row)
         before, between = before + _AT_LATE, between + _AT_LATENESS
     # The instants of render.clock_fields: the reference, and late-at (``record.late_at``:
-    # reference + grace; None, or beyond year 9999, is never reached: _NEVER's effect)
+    # reference + grace; None, or beyond year 9999, is never reached: NEVER's effect)
     reference = record.reference
     since = _SINCE.get(reference)
     if since is None:
@@ -272,7 +274,7 @@ def encode(
         share(between),
         share(after),
         since,
-        _NEVER if grace is None else since + grace // _MICROSECOND,
+        NEVER if grace is None else min(since + grace // _MICROSECOND, NEVER),
     )
 
 
@@ -383,7 +385,7 @@ class StatusRows:
                 rows[image] = row
             changed[image] = None
 
-    def changed(self) -> Iterable[ImageSpec]:
+    def changed(self) -> Collection[ImageSpec]:
         """The images whose rows were set or removed since the last time this was asked."""
         changed, self._changed = self._changed, {}
         return changed
@@ -405,12 +407,12 @@ def join(
     rows: Mapping[ImageSpec, Row],
     now: datetime,
     level: LevelSpec,
-    visible: Callable[[ImageSpec], bool],
+    visible: Callable[[ImageSpec], bool] | None,
 ) -> str:
     """The ``status`` reply: the rows of the images of ``pushed`` (the queue's, in push order:
     sorted here, stably by due, into queue order) under ``level`` that ``visible`` lets the
-    caller see, with their clock values at ``now``. Byte for byte ``respond(render.status(
-    ...))`` of the same state at ``now``.
+    caller see (None: every one), with their clock values at ``now``. Byte for byte
+    ``respond(render.status(...))`` of the same state at ``now``.
 
     The clock values as ``render.clock_fields`` computes them: ``late`` is now >= late-at;
     ``lateness_seconds`` is ``int(timedelta.total_seconds())`` of max(now - reference, 0), and
@@ -425,7 +427,9 @@ def join(
     # The pieces, joined once at the end: no string per row (a row is ~700 bytes)
     parts: list[str] = []
     extend = parts.extend
-    for row in map(rows.get, filter(visible, images)):
+    if visible is not None:
+        images = filter(visible, images)
+    for row in map(rows.get, images):
         if row is None:  # not rendered: never, with the invariant kept
             continue
         before, between, after, reference, late_at = row

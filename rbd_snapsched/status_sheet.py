@@ -28,11 +28,11 @@ rendered and the images whose rows changed since the last call (``StatusRows.cha
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from itertools import chain, repeat
-from operator import floordiv, le, sub
-from typing import Final
+from operator import floordiv, itemgetter, le, sub
+from typing import Final, cast
 
 from .levels import ImageSpec, LevelSpec
 from .status_rows import (
@@ -47,6 +47,7 @@ from .status_rows import (
     TAIL,
     Pushed,
     Row,
+    join,
     lateness_text,
     microseconds,
 )
@@ -54,82 +55,116 @@ from .status_rows import (
 _WIDTH: Final = 6  # pieces per row: separator, before, late, between, lateness, after
 _LATE: Final = 2  # offsets of the clock values within a row's pieces
 _LATENESS: Final = 4
-_INSTANT_MAX: Final = (1 << 63) - 1  # an 'q' array's largest: beyond every now (late-at: never)
+# More rows changed than 1 in this many of those shown: built anew (at C speed) rather than
+# put in place one by one (a Python call each)
+_REBUILD_BEYOND = 8
+_BEFORE, _BETWEEN, _AFTER, _REFERENCE, _LATE_AT = map(itemgetter, range(5))  # a Row's fields
 
 
 class Sheet:
-    __slots__ = ("_at", "_late_at", "_level", "_missing", "_parts", "_pushed", "_reference")
+    __slots__ = (
+        "_at",
+        "_built",
+        "_late_at",
+        "_level",
+        "_missing",
+        "_parts",
+        "_pushed",
+        "_reference",
+        "_shown",
+    )
 
     def __init__(self) -> None:
-        self._level: LevelSpec | None = None  # the level the sheet shows (None: no sheet)
-        self._pushed: Pushed = []  # the queue's entries it was built from, in push order
-        self._at: dict[ImageSpec, int] = {}  # each shown image's place (row number)
+        self._level: LevelSpec | None = None  # the last call's level (None: no call yet)
+        self._pushed: Pushed = []  # the last call's queue entries, in push order
+        self._built = False  # the sheet is built for that order (at its second call)
+        self._shown: list[ImageSpec] = []  # the images shown, in order
+        self._at: dict[ImageSpec, int] | None = None  # each one's row number (made when needed)
         self._missing: set[ImageSpec] = set()  # queued under the level, no row at the build
         self._parts: list[str] = []  # _WIDTH per row, then the tail
         self._reference = array("q")  # per row: its reference instant (us since the epoch)
-        self._late_at = array("q")  # per row: its late-at instant (never: _INSTANT_MAX)
+        self._late_at = array("q")  # per row: its late-at instant (never: NEVER)
 
     def clear(self) -> None:
-        """Keep nothing (the rows were let go): the next call builds the sheet anew."""
-        self._level = None
-        self._pushed, self._at, self._missing, self._parts = [], {}, set(), []
+        """Keep nothing (the rows were let go): the next call starts over."""
+        self._level, self._pushed, self._built = None, [], False
+        self._shown, self._at, self._missing, self._parts = [], None, set(), []
         self._reference, self._late_at = array("q"), array("q")
 
     def text(
         self,
         pushed: Pushed,
         rows: Mapping[ImageSpec, Row],
-        changed: Iterable[ImageSpec],
+        changed: Collection[ImageSpec],
         now: datetime,
         level: LevelSpec,
     ) -> str:
         """``join(pushed, rows, now, level, None)``: ``pushed`` is the queue's entries in push
         order (not sorted: kept to compare), ``changed`` every image whose row in ``rows``
-        was set or removed since the last call."""
+        was set or removed since the last call.
+
+        The order moved since the last call (or the level is another): ``join`` writes it,
+        which costs less than building the sheet, and the sheet is built at the next call if
+        the order holds till then (a slot popped between every two calls never builds it)."""
         if level != self._level or pushed != self._pushed:
-            self._build(pushed, rows, level)
-        else:
-            at, missing = self._at, self._missing
+            self.clear()
+            self._level, self._pushed = level, pushed
+            return join(list(pushed), rows, now, level, None)  # join sorts its copy
+        if not self._built or len(changed) * _REBUILD_BEYOND > len(self._shown):
+            self._build(rows)
+        elif changed:
+            at, missing = self._places(), self._missing
             for image in changed:
                 place = at.get(image)
                 row = rows.get(image)
                 if place is not None and row is not None:
                     self._put(place, row)
                 elif place is not None or image in missing:  # a row gone, or one come
-                    self._build(pushed, rows, level)
+                    self._build(rows)
                     break
         return self._fill(microseconds(now))
 
-    def _build(self, pushed: Pushed, rows: Mapping[ImageSpec, Row], level: LevelSpec) -> None:
-        images: Iterable[ImageSpec] = map(IMAGE, sorted(pushed, key=DUE))
-        if level != LevelSpec.global_level():
+    def _build(self, rows: Mapping[ImageSpec, Row]) -> None:
+        """From the last call's queue entries and level, as ``join`` orders and filters them;
+        each step over all rows at C speed."""
+        level = self._level
+        images: Iterable[ImageSpec] = map(IMAGE, sorted(self._pushed, key=DUE))
+        if level is not None and level != LevelSpec.global_level():
             images = filter(level.matches, images)
-        shown: list[ImageSpec] = []
-        found: list[Row] = []
+        shown = list(images)
+        looked_up: list[Row | None] = list(map(rows.get, shown))
         missing: set[ImageSpec] = set()
-        for image in images:
-            row = rows.get(image)
-            if row is None:
-                missing.add(image)
-            else:
-                shown.append(image)
-                found.append(row)
-        self._level, self._pushed, self._missing = level, pushed, missing
-        self._at = dict(zip(shown, range(len(shown))))
+        if not all(looked_up):  # queued, not rendered (a row is a tuple of five: true)
+            missing = {image for image, row in zip(shown, looked_up) if row is None}
+            shown = [image for image in shown if image not in missing]
+        found = cast("list[Row]", list(filter(None, looked_up)) if missing else looked_up)
+        self._built, self._missing, self._shown, self._at = True, missing, shown, None
         if not found:
             self._parts = []
             self._reference, self._late_at = array("q"), array("q")
             return
-        before, between, after, reference, late_at = zip(*found)
         fill = repeat("")
-        parts = list(
-            chain.from_iterable(zip(repeat(SEPARATOR), before, fill, between, fill, after))
+        texts = zip(
+            repeat(SEPARATOR),
+            map(_BEFORE, found),
+            fill,
+            map(_BETWEEN, found),
+            fill,
+            map(_AFTER, found),
         )
+        parts = list(chain.from_iterable(texts))
         parts[0] = HEAD
         parts.append(TAIL)
         self._parts = parts
-        self._reference = array("q", reference)
-        self._late_at = array("q", map(min, late_at, repeat(_INSTANT_MAX)))
+        self._reference = array("q", map(_REFERENCE, found))
+        self._late_at = array("q", map(_LATE_AT, found))
+
+    def _places(self) -> dict[ImageSpec, int]:
+        """Each shown image's row number: made when a call first puts rows in place."""
+        at = self._at
+        if at is None:
+            at = self._at = dict(zip(self._shown, range(len(self._shown))))
+        return at
 
     def _put(self, place: int, row: Row) -> None:
         before, between, after, reference, late_at = row
@@ -139,7 +174,7 @@ class Sheet:
         parts[at + 3] = between
         parts[at + 5] = after
         self._reference[place] = reference
-        self._late_at[place] = min(late_at, _INSTANT_MAX)
+        self._late_at[place] = late_at
 
     def _fill(self, now_us: int) -> str:
         """The pieces with every row's clock values at ``now_us``, joined."""

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from rbd_snapsched import status_rows
+from rbd_snapsched import status_rows, status_sheet
 from rbd_snapsched.access import every_image
 from rbd_snapsched.book import ImageRecord
 from rbd_snapsched.levels import ImageSpec, LevelSpec
@@ -39,7 +39,8 @@ REFERENCES = [
     BASE - timedelta(microseconds=6 * 10**16 - 1),
     datetime(2026, 3, 1, 11, 59, 59, 999_999, tzinfo=UTC),
 ]
-GRACES = [None, timedelta(seconds=40), timedelta(days=3_000_000)]  # the last: never late
+# The last two: never late; the last beyond an int64 of microseconds (held as never)
+GRACES = [None, timedelta(seconds=40), timedelta(days=3_000_000), timedelta(days=999_999_999)]
 
 
 def record(name: str, reference: int, grace: int, failures: int) -> ImageRecord:
@@ -52,8 +53,15 @@ def record(name: str, reference: int, grace: int, failures: int) -> ImageRecord:
 
 
 class SheetAgainstJoin(RuleBasedStateMachine):
+    """With the sheet's own choice between putting changed rows in place and building anew."""
+
+    beyond: int | None = None  # the sheet's _REBUILD_BEYOND for this machine (None: its own)
+
     def __init__(self) -> None:
         super().__init__()
+        self.kept = status_sheet._REBUILD_BEYOND
+        if self.beyond is not None:
+            status_sheet._REBUILD_BEYOND = self.beyond
         self.index: dict[ImageSpec, tuple[int, ImageSpec]] = {}  # as the queue keeps it
         self.rows: dict[ImageSpec, Row] = {}
         self.changed: dict[ImageSpec, None] = {}
@@ -103,6 +111,9 @@ class SheetAgainstJoin(RuleBasedStateMachine):
     def clear(self) -> None:
         self.sheet.clear()
 
+    def teardown(self) -> None:
+        status_sheet._REBUILD_BEYOND = self.kept
+
     @invariant()
     def at_base(self) -> None:
         """Every step ends with a call at the global level (the next call may take the sheet
@@ -114,6 +125,17 @@ SheetAgainstJoin.TestCase.settings = settings(
     max_examples=150, stateful_step_count=30, deadline=None, derandomize=True
 )
 TestSheetAgainstJoin = SheetAgainstJoin.TestCase
+
+
+class SheetPuttingInPlace(SheetAgainstJoin):
+    """Every change put in place while the order holds, however many (8 images: the sheet's own
+    choice builds anew at almost every call)."""
+
+    beyond = 0
+
+
+SheetPuttingInPlace.TestCase.settings = SheetAgainstJoin.TestCase.settings
+TestSheetPuttingInPlace = SheetPuttingInPlace.TestCase
 
 
 @settings(max_examples=500, derandomize=True, deadline=None)
