@@ -14,12 +14,13 @@ unrestricted, as an admin's are), the pieces of the last reply in order: per row
 separator, its text before ``late``'s value, between the two clock values and after them, and
 the two instants the clock values come from (``array``: one block of memory each).
 
-Per call: if the queue's images and due times are what the sheet was built from (the same
-list, element for element: the queue's entries are the same objects until an image is
-re-queued, so the check reads two arrays of pointers), the rows that changed since are put in
-their places; otherwise the sheet is built anew, as ``join`` would. Then each clock value is
+Per call: if the queue's images and due times are what the last call saw (the same list,
+element for element: the queue's entries are the same objects until an image is re-queued,
+so the check reads two arrays of pointers) and few rows changed, those rows are put in their
+places (the sheet is built at the first such call); otherwise ``join`` writes the reply, at
+less cost than a build, and the sheet waits for an order that holds. Then each clock value is
 computed for every row at once, a ``map`` of C functions over the two arrays, written into its
-slots, and the pieces joined. The text is byte for byte ``join``'s (tests: status_rows).
+slots, and the pieces joined. The text is byte for byte ``join``'s (tests: status_sheet).
 
 Owned by the ``StatusView`` (one call at a time: its status lock); it reads the rows the call
 rendered and the images whose rows changed since the last call (``StatusRows.changed``).
@@ -55,9 +56,8 @@ from .status_rows import (
 _WIDTH: Final = 6  # pieces per row: separator, before, late, between, lateness, after
 _LATE: Final = 2  # offsets of the clock values within a row's pieces
 _LATENESS: Final = 4
-# More rows changed than 1 in this many of those shown: built anew (at C speed) rather than
-# put in place one by one (a Python call each)
-_REBUILD_BEYOND = 8
+# More rows changed than 1 in this many of those queued: written by ``join`` (tests set it)
+_JOIN_BEYOND = 8
 _BEFORE, _BETWEEN, _AFTER, _REFERENCE, _LATE_AT = map(itemgetter, range(5))  # a Row's fields
 
 
@@ -103,14 +103,20 @@ class Sheet:
         order (not sorted: kept to compare), ``changed`` every image whose row in ``rows``
         was set or removed since the last call.
 
-        The order moved since the last call (or the level is another): ``join`` writes it,
-        which costs less than building the sheet, and the sheet is built at the next call if
-        the order holds till then (a slot popped between every two calls never builds it)."""
+        The order moved since the last call (or the level is another), or more than one row
+        in ``_JOIN_BEYOND`` changed: ``join`` writes it, which costs less than building the
+        sheet (or putting that many rows in place, a Python call each), and the sheet is built
+        at the next call if the order holds till then and few rows change (slots popped or
+        drained at full speed between every two calls never build it)."""
         if level != self._level or pushed != self._pushed:
             self.clear()
             self._level, self._pushed = level, pushed
             return join(list(pushed), rows, now, level, None)  # join sorts its copy
-        if not self._built or len(changed) * _REBUILD_BEYOND > len(self._shown):
+        if len(changed) * _JOIN_BEYOND > len(pushed):  # most rows changed (a fast slot)
+            self.clear()
+            self._level, self._pushed = level, pushed
+            return join(list(pushed), rows, now, level, None)
+        if not self._built:
             self._build(rows)
         elif changed:
             at, missing = self._places(), self._missing

@@ -53,15 +53,15 @@ def record(name: str, reference: int, grace: int, failures: int) -> ImageRecord:
 
 
 class SheetAgainstJoin(RuleBasedStateMachine):
-    """With the sheet's own choice between putting changed rows in place and building anew."""
+    """With the sheet's own choice between putting changed rows in place and ``join``."""
 
-    beyond: int | None = None  # the sheet's _REBUILD_BEYOND for this machine (None: its own)
+    beyond: int | None = None  # the sheet's _JOIN_BEYOND for this machine (None: its own)
 
     def __init__(self) -> None:
         super().__init__()
-        self.kept = status_sheet._REBUILD_BEYOND
+        self.kept = status_sheet._JOIN_BEYOND
         if self.beyond is not None:
-            status_sheet._REBUILD_BEYOND = self.beyond
+            status_sheet._JOIN_BEYOND = self.beyond
         self.index: dict[ImageSpec, tuple[int, ImageSpec]] = {}  # as the queue keeps it
         self.rows: dict[ImageSpec, Row] = {}
         self.changed: dict[ImageSpec, None] = {}
@@ -112,7 +112,7 @@ class SheetAgainstJoin(RuleBasedStateMachine):
         self.sheet.clear()
 
     def teardown(self) -> None:
-        status_sheet._REBUILD_BEYOND = self.kept
+        status_sheet._JOIN_BEYOND = self.kept
 
     @invariant()
     def at_base(self) -> None:
@@ -128,8 +128,8 @@ TestSheetAgainstJoin = SheetAgainstJoin.TestCase
 
 
 class SheetPuttingInPlace(SheetAgainstJoin):
-    """Every change put in place while the order holds, however many (8 images: the sheet's own
-    choice builds anew at almost every call)."""
+    """Every change put in place while the order holds, however many (8 images: with the
+    sheet's own choice, ``join`` writes almost every call)."""
 
     beyond = 0
 
