@@ -17,10 +17,10 @@ the two instants the clock values come from (``array``: one block of memory each
 Per call: if the queue's images and due times are what the last call saw (the same list,
 element for element: the queue's entries are the same objects until an image is re-queued,
 so the check reads two arrays of pointers) and few rows changed, those rows are put in their
-places (the sheet is built at the first such call); otherwise ``join`` writes the reply, at
-less cost than a build, and the sheet waits for an order that holds. Then each clock value is
-computed for every row at once, a ``map`` of C functions over the two arrays, written into its
-slots, and the pieces joined. The text is byte for byte ``join``'s (tests: status_sheet).
+places (the sheet is built at the second such call in a row); otherwise ``join`` writes the
+reply, at less cost than a build, and the sheet waits for an order that holds. Then each clock
+value is computed for every row at once, a ``map`` of C functions over the two arrays, written
+into its slots, and the pieces joined. The text is byte for byte ``join``'s (tests: status_sheet).
 
 Owned by the ``StatusView`` (one call at a time: its status lock); it reads the rows the call
 rendered and the images whose rows changed since the last call (``StatusRows.changed``).
@@ -58,6 +58,10 @@ _LATE: Final = 2  # offsets of the clock values within a row's pieces
 _LATENESS: Final = 4
 # More rows changed than 1 in this many of those queued: written by ``join`` (tests set it)
 _JOIN_BEYOND = 8
+# The sheet is built at the call that sees the same order this many times in a row after it
+# moved: slots that pop between most calls (``bench_scheduler``'s fake cluster drains one in
+# milliseconds) would otherwise build it at every other call, to throw it away at the next
+_HELD_CALLS = 2
 _BEFORE, _BETWEEN, _AFTER, _REFERENCE, _LATE_AT = map(itemgetter, range(5))  # a Row's fields
 
 
@@ -65,6 +69,7 @@ class Sheet:
     __slots__ = (
         "_at",
         "_built",
+        "_held",
         "_late_at",
         "_level",
         "_missing",
@@ -77,7 +82,8 @@ class Sheet:
     def __init__(self) -> None:
         self._level: LevelSpec | None = None  # the last call's level (None: no call yet)
         self._pushed: Pushed = []  # the last call's queue entries, in push order
-        self._built = False  # the sheet is built for that order (at its second call)
+        self._built = False  # the sheet is built for that order
+        self._held = 0  # calls since, with that order and few rows changed (not yet built)
         self._shown: list[ImageSpec] = []  # the images shown, in order
         self._at: dict[ImageSpec, int] | None = None  # each one's row number (made when needed)
         self._missing: set[ImageSpec] = set()  # queued under the level, no row at the build
@@ -87,7 +93,7 @@ class Sheet:
 
     def clear(self) -> None:
         """Keep nothing (the rows were let go): the next call starts over."""
-        self._level, self._pushed, self._built = None, [], False
+        self._level, self._pushed, self._built, self._held = None, [], False, 0
         self._shown, self._at, self._missing, self._parts = [], None, set(), []
         self._reference, self._late_at = array("q"), array("q")
 
@@ -107,16 +113,20 @@ class Sheet:
         in ``_JOIN_BEYOND`` changed: ``join`` writes it, which costs less than building the
         sheet (or putting that many rows in place, a Python call each), and the sheet is built
         at the next call if the order holds till then and few rows change (slots popped or
-        drained at full speed between every two calls never build it)."""
-        if level != self._level or pushed != self._pushed:
+        drained at full speed between every two calls never build it). It waits for
+        ``_HELD_CALLS`` such calls."""
+        if (
+            level != self._level
+            or pushed != self._pushed
+            or len(changed) * _JOIN_BEYOND > len(pushed)  # most rows changed (a fast slot)
+        ):
             self.clear()
             self._level, self._pushed = level, pushed
             return join(list(pushed), rows, now, level, None)  # join sorts its copy
-        if len(changed) * _JOIN_BEYOND > len(pushed):  # most rows changed (a fast slot)
-            self.clear()
-            self._level, self._pushed = level, pushed
-            return join(list(pushed), rows, now, level, None)
         if not self._built:
+            self._held += 1
+            if self._held < _HELD_CALLS:
+                return join(list(pushed), rows, now, level, None)
             self._build(rows)
         elif changed:
             at, missing = self._places(), self._missing

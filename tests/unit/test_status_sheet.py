@@ -145,3 +145,25 @@ def test_below_the_exact_range_a_floor_is_upstreams_division(seconds: int, below
     ``int(us / 10**6)`` (upstream, through ``total_seconds``) is ``us // 10**6``."""
     since = max(0, min(seconds * 10**6 - below, status_rows.EXACT_SINCE - 1))
     assert int(timedelta(microseconds=since).total_seconds()) == since // status_rows.MILLION
+
+
+def test_the_sheet_is_kept_once_the_order_holds_and_dropped_when_it_moves() -> None:
+    """The text is join's either way; what the sheet saves depends on its being built: at the
+    second call in a row with the same order and few changes, dropped at the next move."""
+    sheet = Sheet()
+    rows = {
+        image: status_rows.encode(BASE, record(f"p/{image.image_id}", 0, 1, 0), None)
+        for image in IMAGES
+    }
+    pushed = [(status_rows.microseconds(BASE), image) for image in IMAGES]
+    built = []
+    for _ in range(4):
+        sheet.text(list(pushed), rows, {}, BASE, LEVELS[0])
+        built.append(sheet._built)
+    assert built == [False, False, True, True]
+    moved = pushed[1:] + pushed[:1]  # one image re-queued at the same due: another order
+    sheet.text(moved, rows, {}, BASE, LEVELS[0])
+    assert not sheet._built
+    sheet.text(moved, rows, {}, BASE, LEVELS[0])
+    sheet.text(moved, rows, dict.fromkeys(IMAGES), BASE, LEVELS[0])  # every row changed
+    assert not sheet._built
