@@ -66,6 +66,8 @@ _BEFORE, _BETWEEN, _AFTER, _REFERENCE, _LATE_AT = map(itemgetter, range(5))  # a
 
 
 class Sheet:
+    """The last reply's pieces for one level, every image visible (see the module's text)."""
+
     __slots__ = (
         "_at",
         "_built",
