@@ -70,7 +70,6 @@ class Sheet:
 
     __slots__ = (
         "_at",
-        "_built",
         "_held",
         "_late_at",
         "_level",
@@ -82,20 +81,25 @@ class Sheet:
     )
 
     def __init__(self) -> None:
-        self._level: LevelSpec | None = None  # the last call's level (None: no call yet)
-        self._pushed: Pushed = []  # the last call's queue entries, in push order
-        self._built = False  # the sheet is built for that order
-        self._held = 0  # calls since, with that order and few rows changed (not yet built)
-        self._shown: list[ImageSpec] = []  # the images shown, in order
-        self._at: dict[ImageSpec, int] | None = None  # each one's row number (made when needed)
-        self._missing: set[ImageSpec] = set()  # queued under the level, no row at the build
-        self._parts: list[str] = []  # _WIDTH per row, then the tail
-        self._reference = array("q")  # per row: its reference instant (us since the epoch)
-        self._late_at = array("q")  # per row: its late-at instant (never: NEVER)
+        self._level: LevelSpec | None  # the last call's level (None: no call yet)
+        self._pushed: Pushed  # the last call's queue entries, in push order
+        self._held: int  # calls in a row since, with that order and few rows changed
+        self._shown: list[ImageSpec]  # the images shown, in order
+        self._at: dict[ImageSpec, int] | None  # each one's row number (made when needed)
+        self._missing: set[ImageSpec]  # queued under the level, no row at the build
+        self._parts: list[str]  # _WIDTH per row, then the tail
+        self._reference: array[int]  # per row: its reference instant (us since the epoch)
+        self._late_at: array[int]  # per row: its late-at instant (never: NEVER)
+        self.clear()
+
+    @property
+    def built(self) -> bool:
+        """The sheet is built for the last call's order (it held ``_HELD_CALLS`` calls)."""
+        return self._held >= _HELD_CALLS
 
     def clear(self) -> None:
         """Keep nothing (the rows were let go): the next call starts over."""
-        self._level, self._pushed, self._built, self._held = None, [], False, 0
+        self._level, self._pushed, self._held = None, [], 0
         self._shown, self._at, self._missing, self._parts = [], None, set(), []
         self._reference, self._late_at = array("q"), array("q")
 
@@ -124,12 +128,10 @@ class Sheet:
         ):
             self.clear()
             self._level, self._pushed = level, pushed
-            return join(list(pushed), rows, now, level, None)  # join sorts its copy
-        if not self._built:
+        elif not self.built:
             self._held += 1
-            if self._held < _HELD_CALLS:
-                return join(list(pushed), rows, now, level, None)
-            self._build(rows)
+            if self.built:
+                self._build(rows)
         elif changed:
             at, missing = self._places(), self._missing
             for image in changed:
@@ -140,6 +142,8 @@ class Sheet:
                 elif place is not None or image in missing:  # a row gone, or one come
                     self._build(rows)
                     break
+        if not self.built:
+            return join(list(pushed), rows, now, level, None)  # join sorts its copy
         return self._fill(microseconds(now))
 
     def _build(self, rows: Mapping[ImageSpec, Row]) -> None:
@@ -156,7 +160,7 @@ class Sheet:
             missing = {image for image, row in zip(shown, looked_up) if row is None}
             shown = [image for image in shown if image not in missing]
         found = cast("list[Row]", list(filter(None, looked_up)) if missing else looked_up)
-        self._built, self._missing, self._shown, self._at = True, missing, shown, None
+        self._missing, self._shown, self._at = missing, shown, None
         if not found:
             self._parts = []
             self._reference, self._late_at = array("q"), array("q")

@@ -159,11 +159,11 @@ def test_the_sheet_is_kept_once_the_order_holds_and_dropped_when_it_moves() -> N
     built = []
     for _ in range(4):
         sheet.text(list(pushed), rows, {}, BASE, LEVELS[0])
-        built.append(sheet._built)
+        built.append(sheet.built)
     assert built == [False, False, True, True]
     moved = pushed[1:] + pushed[:1]  # one image re-queued at the same due: another order
     sheet.text(moved, rows, {}, BASE, LEVELS[0])
-    assert not sheet._built
+    assert not sheet.built
     sheet.text(moved, rows, {}, BASE, LEVELS[0])
     sheet.text(moved, rows, dict.fromkeys(IMAGES), BASE, LEVELS[0])  # every row changed
-    assert not sheet._built
+    assert not sheet.built
