@@ -19,6 +19,11 @@ and from ``respond`` itself, the values (``render.row_values``: the one definiti
 row holds) encoded as json encodes scalars (strings by its C ``encode_basestring_ascii``,
 remembered for the strings rows share: times, results).
 
+Rows alike but for their image's name share their text around it: a slot's rows have one due,
+next run, attempt slot and start (a dispatch batch's), and many end within one printed second.
+``encode`` remembers the texts around the name by the row's other values (and their classes:
+``True == 1``), so most rows of a slot cost one lookup and the name's encoding.
+
 Two keys move with the time of the call alone (``render.CLOCK_KEYS``: ``late`` and
 ``lateness_seconds``). A row keeps the text before, between and after their values, and the two
 instants they come from (the image's reference and late-at time, in microseconds since the
@@ -28,7 +33,7 @@ Who does what
 -------------
 - ``mark(image)`` (the Book, the Timetable and the Handler: a pause), with the Handler's lock
   held, once ``active``: what the image's row shows changed, or it left the queue.
-- A ``status`` call (one at a time: the Handler's status lock; the rows are its alone) with the
+- A ``status`` call (one at a time: the status view's call lock; the rows are its alone) with the
   lock held ``take``s the inputs of a batch of marked rows (a copy of each record's fields),
   renders them without it (``render_taken``) and ``put``s them back with it, a row marked
   again meanwhile not (it is marked: taken again later); until few are marked. Then, in one
@@ -225,6 +230,14 @@ def _encoded(value: Any) -> str:
     raise _NotScalar(kind)
 
 
+_IMAGE_KEY: Final = "image"
+_NAME: Final = render.ROW_KEYS.index(_IMAGE_KEY)  # where row_values gives the image's name
+# The texts around the name of rows alike but for it, by their other values (``encode``); let
+# go when full (an entry holds a row's text, about 700 bytes, beside its key: 1 MiB or so)
+_ALIKE: Final[dict[tuple[Any, ...], tuple[str, str, str, str]]] = {}
+_MOST_ALIKE: Final = 1024
+
+
 def _same(text: str) -> str:
     return text
 
@@ -236,8 +249,54 @@ def encode(
     share: Callable[[str], str] = _same,
 ) -> Row:
     """One image's row, encoded, its clock values left out. ``share`` may return an equal
-    string already held instead of a piece (rows of one slot end alike)."""
+    string already held instead of a piece (rows of one slot end alike).
+
+    Rows alike but for their image's name (a slot's rows share their due, next run, attempt
+    slot and start; many end within one second) share their text around the name: written
+    once (``_around``), remembered by their other values, and joined with each row's name."""
     values = render.row_values(due, record, paused_by)
+    # Their classes too: True == 1 == 1.0, written "true", "1", "1.0"
+    alike = (*values[:_NAME], *values[_NAME + 1 :], *map(type, values))
+    try:
+        texts = _ALIKE.get(alike)
+    except TypeError:  # a value that is not hashable (written by json itself)
+        texts = _around(due, record, paused_by, values, share)
+    else:
+        if texts is None:
+            texts = _around(due, record, paused_by, values, share)
+            if len(_ALIKE) >= _MOST_ALIKE:
+                _ALIKE.clear()
+            _ALIKE[alike] = texts
+    pre, post, between, after = texts
+    # The instants of render.clock_fields: the reference, and late-at (``record.late_at``:
+    # reference + grace; None, or beyond year 9999, is never reached: NEVER's effect)
+    reference = record.reference
+    since = _SINCE.get(reference)
+    if since is None:
+        if len(_SINCE) >= _MOST_PIECES:
+            _SINCE.clear()
+        since = _SINCE[reference] = microseconds(reference)
+    grace = record.grace
+    return (
+        pre + encode_basestring_ascii(values[_NAME]) + post,
+        between,
+        after,
+        since,
+        NEVER if grace is None else min(since + grace // _MICROSECOND, NEVER),
+    )
+
+
+def _around(
+    due: datetime,
+    record: ImageRecord,
+    paused_by: LevelSpec | None,
+    values: tuple[Any, ...],
+    share: Callable[[str], str],
+) -> tuple[str, str, str, str]:
+    """The text of the row of ``values`` (``row_values``' for the image), its clock values
+    left out, cut around its image's name: before it, after it up to ``late``'s value, between
+    the clock values, after them."""
+    values = (*values[:_NAME], _MARK, *values[_NAME + 1 :])  # the name's place marked
     if len(_OPTIONAL) == 1:
         shape = _SHAPES[(values[_OPTIONAL[0]] is None,)]
     else:
@@ -257,25 +316,12 @@ def encode(
             before, after = "".join(parts[:cut]), "".join(parts[cut + 1 :])
     except (_NotScalar, TypeError):  # TypeError: unhashable (a list, a dict)
         row = render.status_row(due, record, paused_by)
-        row[LATE] = row[LATENESS] = _MARK
+        row[_IMAGE_KEY] = row[LATE] = row[LATENESS] = _MARK
         before, between, after = _cut(row)
         before, between = before + _AT_LATE, between + _AT_LATENESS
-    # The instants of render.clock_fields: the reference, and late-at (``record.late_at``:
-    # reference + grace; None, or beyond year 9999, is never reached: NEVER's effect)
-    reference = record.reference
-    since = _SINCE.get(reference)
-    if since is None:
-        if len(_SINCE) >= _MOST_PIECES:
-            _SINCE.clear()
-        since = _SINCE[reference] = microseconds(reference)
-    grace = record.grace
-    return (
-        before,
-        share(between),
-        share(after),
-        since,
-        NEVER if grace is None else min(since + grace // _MICROSECOND, NEVER),
-    )
+    # The name's mark is the first: ``_MARK`` is in no key and no value (as above)
+    pre, _, post = before.partition(_ENCODED_MARK)
+    return share(pre), share(post), share(between), share(after)
 
 
 # A row's inputs taken with the lock held, to be rendered without it: the image, and its due
@@ -310,7 +356,7 @@ class StatusRows:
     """The encoded rows of the queued images, and the images marked since they were encoded
     (see the theory of operation above). ``mark``, ``start``, ``take`` and ``put`` are called
     with the Handler's lock held; ``share``, ``rows`` and ``join`` by the one ``status`` call
-    rendering (the Handler's status lock), without it."""
+    rendering (the status view's call lock), without it."""
 
     __slots__ = ("_changed", "_marked", "_pieces", "_rows", "active", "mark")
 

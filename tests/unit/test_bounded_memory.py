@@ -26,11 +26,11 @@ OURS = tracemalloc.Filter(True, "*/rbd_snapsched/*")
 
 def _let_go_of_bounded_caches(s: Setup) -> None:
     """What is bounded by construction but fills for hours first, emptied before each count so
-    that what is counted is what could grow without end: the printed-text caches and the
-    status rows' shared pieces (4,096 entries each, then they start again), the status view's
-    due times (a batch's worth), and the stale entries the queue and the book's deadline heap
-    keep until they exceed twice the live ones (then compacted)."""
-    for cache in (render._ISO_TEXT, render._STATUS_TEXT, status_rows._SINCE):
+    that what is counted is what could grow without end: the printed-text caches, the status
+    rows' shared pieces and texts around names (4,096 or 1,024 entries, then they start again),
+    the status view's due times (a batch's worth), and the stale entries the queue and the
+    book's deadline heap keep until they exceed twice the live ones (then compacted)."""
+    for cache in (render._ISO_TEXT, render._STATUS_TEXT, status_rows._SINCE, status_rows._ALIKE):
         cache.clear()
     status_rows._ENCODED.clear()
     status_rows._ENCODED.update(status_rows._HELD)

@@ -149,6 +149,40 @@ def test_only_the_clock_values_move_with_now(record: ImageRecord, offsets: list[
         )
 
 
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(records(), st.lists(names, min_size=2, max_size=4, unique=True), paused_levels, instants)
+def test_rows_alike_but_for_their_names_are_each_what_json_writes(
+    record: ImageRecord, other_names: list[str], paused: LevelSpec | None, now: datetime
+) -> None:
+    """A slot's rows share their text around the image's name (``encode`` remembers it from
+    the first row): each row is still its own image's, as json writes it."""
+    due = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    a = ImageSpec(1, "", "a")
+    for name in [record.name, *other_names, record.name]:
+        alike = replace(record, name=name)
+        row = status_rows.encode(due, alike, paused)
+        text = status_rows.join([(0, a)], {a: row}, now, GLOBAL, EVERY)
+        assert text == reference([(due, alike, paused)], now)
+
+
+def test_the_texts_remembered_stay_bounded() -> None:
+    """Rows all unlike (each its own attempt end): ``encode`` remembers at most
+    ``_MOST_ALIKE`` of their texts, then starts again; the rows are still right."""
+    due = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    a = ImageSpec(1, "", "a")
+    status_rows._ALIKE.clear()
+    most = status_rows._MOST_ALIKE
+    for i in range(most + 10):
+        end = due + timedelta(seconds=i)
+        record = ImageRecord("p/a", due, started=due, finished=end, last_success=end)
+        row = status_rows.encode(due, record, None)
+        assert 1 <= len(status_rows._ALIKE) <= most
+        if i % 97 == 0 or i >= most:
+            text = status_rows.join([(0, a)], {a: row}, end, GLOBAL, EVERY)
+            assert text == reference([(due, record, None)], end)
+    assert len(status_rows._ALIKE) == 10
+
+
 def test_nothing_to_show_is_upstreams_empty_list() -> None:
     now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     assert status_rows.join([], {}, now, GLOBAL, EVERY) == reference([], now)
