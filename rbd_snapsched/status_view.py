@@ -60,20 +60,24 @@ class StatusView:
 
         It renders the rows that changed since the last call (the first call: every row), a
         batch at a time: their inputs copied with the lock held, rendered without it, put
-        back with it. The last hold takes the few left and copies the queued images in push
-        order (a list, at C speed: a fraction of what one dispatch batch holds the lock for);
-        sorting by due, filtering and joining run without the lock. Should the writers mark
-        rows about as fast as it renders them (a slot draining on the other thread), it stops
-        chasing after about twice the rounds the rows marked at its start take, and takes the
-        rest in that last hold (a copy of each one's inputs). Nothing here depends on
-        the book's late set (a row's ``late`` is its own late-at against now), so it leaves
-        ``advance`` to the thread, which wakes for it.
+        back with it at the next hold, which takes the next batch (one hold per batch, not
+        two: each time the lock is taken while the drain holds it, the call may then wait a
+        switch interval of the GIL, 5 ms, to run again). The last hold takes the few left and
+        copies the queued images in push order (a list, at C speed: a fraction of what one
+        dispatch batch holds the lock for); sorting by due, filtering and joining run without
+        the lock. Should the writers mark rows about as fast as it renders them (a slot
+        draining on the other thread), it stops chasing after about twice the rounds the rows
+        marked at its start take, and takes the rest in that last hold (a copy of each one's
+        inputs). Nothing here depends on the book's late set (a row's ``late`` is its own
+        late-at against now), so it leaves ``advance`` to the thread, which wakes for it.
         """
         rows = self.rows
         rounds, most = 0, 0
+        rendered: status_rows.Rendered = []
         with self._call_lock:
             while True:
                 with self._lock:
+                    rows.put(rendered)  # the batch rendered since the last hold
                     now = self._called = self._clock.now()
                     if not rows.active:
                         self._keep()
@@ -84,11 +88,11 @@ class StatusView:
                     taken = rows.take(rows.pending if last else self._batch, self._entry)
                     if last:
                         pushed = self._timetable.pushed()
-                if taken:
-                    rendered = status_rows.render_taken(taken, rows.share)
-                    with self._lock:
-                        rows.put(rendered)
+                rendered = status_rows.render_taken(taken, rows.share) if taken else []
                 if last:
+                    if rendered:
+                        with self._lock:
+                            rows.put(rendered)
                     if visible is every_image:
                         return self._sheet.text(pushed, rows.rows, rows.changed(), now, level)
                     return status_rows.join(pushed, rows.rows, now, level, visible)

@@ -479,8 +479,11 @@ class HandlerRows(RuleBasedStateMachine):
         self.s = Setup(hold=True, max_concurrent=2)
         self.images: list[ImageSpec] = []
 
-    @initialize()
-    def start(self) -> None:
+    @initialize(batch=st.sampled_from([1, 2, 64]))
+    def start(self, batch: int) -> None:
+        # rows a call renders per hold: 1 or 2 of these few images, a batch put back at the
+        # next hold (which takes the next); 64, all in the last one
+        self.s.handler._status._batch = batch
         for name, namespace in (("a", ""), ("b", "ns"), ("c", "")):
             self.images.append(self.s.cluster.add_image(self.s.pool, name, namespace))
         self.s.add("rbd/", "1m")
