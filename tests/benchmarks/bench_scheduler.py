@@ -225,6 +225,30 @@ def profile_ours(n: int, top: int) -> str:
 STATUS_SIZES = [1_000, 20_000, 50_000]
 
 
+class GcClock:
+    """Each thread's CPU time in garbage collections so far (``gc.callbacks``): a collection
+    runs on the thread whose allocation set it off, and stops every thread meanwhile."""
+
+    def __init__(self) -> None:
+        self.spent: dict[int, float] = {}  # thread ident -> seconds
+        self._began: dict[int, float] = {}
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        ident, now = threading.get_ident(), time.thread_time()
+        if phase == "start":
+            self._began[ident] = now
+        else:
+            began = self._began.pop(ident, now)
+            self.spent[ident] = self.spent.get(ident, 0.0) + now - began
+
+    def of_this_thread(self) -> float:
+        return self.spent.get(threading.get_ident(), 0.0)
+
+
+GC_CLOCK = GcClock()
+gc.callbacks.append(GC_CLOCK)
+
+
 class LockTimer:
     """The handler's lock, timed: each thread's longest hold. Put in place of the Handler's
     ``threading.Lock`` (and under its Condition) by ``time_lock``, for the status benchmark
@@ -232,25 +256,35 @@ class LockTimer:
 
     A hold is the holder's CPU time (``time.thread_time``): the work done under the lock. Its
     wall time also counts the GIL's switch interval (5 ms) whenever the other thread runs
-    Python meanwhile, which says nothing about the lock."""
+    Python meanwhile, which says nothing about the lock. A garbage collection set off inside
+    a hold is left out of it (it stops the drain whichever lock is held, and lands in status
+    and dispatch holds alike): ``collected`` counts those holds, ``collecting`` their time."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._since = 0.0
+        self._gc_since = 0.0
         self._batch = False
         self.next_is_batch = False  # the next hold is a dispatch batch's (set by time_lock)
         self.holds: dict[str, list[float]] = {}  # thread name -> each hold, seconds
         self.batches: list[float] = []  # each dispatch batch's hold
+        self.collected = 0
+        self.collecting = 0.0
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         got = self._lock.acquire(blocking, timeout)
         if got:
             self._since = time.thread_time()
+            self._gc_since = GC_CLOCK.of_this_thread()
             self._batch, self.next_is_batch = self.next_is_batch, False
         return got
 
     def release(self) -> None:
-        held = time.thread_time() - self._since
+        collecting = GC_CLOCK.of_this_thread() - self._gc_since
+        held = time.thread_time() - self._since - collecting
+        if collecting:
+            self.collected += 1
+            self.collecting += collecting
         self.holds.setdefault(threading.current_thread().name, []).append(held)
         if self._batch:
             self.batches.append(held)
@@ -259,6 +293,7 @@ class LockTimer:
     def clear(self) -> None:
         self.holds.clear()
         self.batches.clear()
+        self.collected, self.collecting = 0, 0.0
 
     def __enter__(self) -> bool:
         return self.acquire()
@@ -333,6 +368,7 @@ class StatusResult:
     first_s: float | None = None  # ours: rendering every row after the refresh (the thread's)
     status_holds: list[float] | None = None  # ours: each hold of the lock by a status call
     batch_holds: list[float] | None = None  # ours: each dispatch batch's hold meanwhile
+    collected: tuple[int, float] = (0, 0.0)  # ours: holds a garbage collection fell in; its time
 
     @property
     def p50(self) -> float:
@@ -422,6 +458,7 @@ def status_ours(n: int, samples: int, idle_samples: int) -> StatusResult:
         first,
         timer.holds.get(threading.current_thread().name, [0.0]),
         list(timer.batches),
+        (timer.collected, timer.collecting),
     )
 
 
@@ -556,6 +593,7 @@ def print_status(ours: list[StatusResult], upstream: list[StatusResult]) -> list
                 f"{(r.first_s or 0.0) * 1e3:.0f}",
                 *(f"{percentile(status, q) * 1e3:.2f}" for q in (0.5, 0.99, 1.0)),
                 *(f"{percentile(batches, q) * 1e3:.2f}" for q in (0.5, 0.99, 1.0)),
+                f"{r.collected[0]} / {r.collected[1] * 1e3:.1f}",
                 "PASS" if ok else "FAIL",
             )
         )
@@ -568,6 +606,7 @@ def print_status(ours: list[StatusResult], upstream: list[StatusResult]) -> list
         "batch p50",
         "p99",
         "max",
+        "gc holds / ms",
         "status max <= batch max",
     )
     for line in table(headers, rows):
@@ -576,7 +615,9 @@ def print_status(ours: list[StatusResult], upstream: list[StatusResult]) -> list
         "  render all rows = what the first status call does (every row, a batch per hold);"
         " status = each hold by a status call (the inputs of a batch of changed rows, and the"
         " copy of the queue); batch = one _dispatch_due's (pop, re-queue, admit 256 images)."
-        " A garbage collection lands in either"
+        " A hold's CPU time leaves out a garbage collection set off in it (it stops the drain"
+        " whichever lock is held, and lands in either): gc holds = how many holds had one,"
+        " and those collections' time"
     )
     print()
     verdicts.append(
