@@ -190,7 +190,13 @@ def clock_fields(record: ImageRecord, now: datetime) -> dict[str, Any]:
 def status_row(due: datetime, record: ImageRecord, paused_by: LevelSpec | None) -> dict[str, Any]:
     """One image's ``status`` row but its :data:`CLOCK_KEYS`: upstream's keys, those of
     :func:`record_fields`, and ``paused_by`` for a paused image."""
-    row = dict(zip_equal(ROW_KEYS, row_values(due, record, paused_by)))
+    return row_of(row_values(due, record, paused_by))
+
+
+def row_of(values: tuple[Any, ...]) -> dict[str, Any]:
+    """The ``status`` row of :func:`row_values`' ``values``: each key of :data:`ROW_KEYS`
+    with its value, those of :data:`OMITTED_IF_NONE` left out when None."""
+    row = dict(zip_equal(ROW_KEYS, values))
     for key in OMITTED_IF_NONE:
         if row[key] is None:
             del row[key]

@@ -34,8 +34,9 @@ Who does what
 - ``mark(image)`` (the Book, the Timetable and the Handler: a pause), with the Handler's lock
   held, once ``active``: what the image's row shows changed, or it left the queue.
 - A ``status`` call (one at a time: the status view's call lock; the rows are its alone) with the
-  lock held ``take``s the inputs of a batch of marked rows (a copy of each record's fields),
-  renders them without it (``render_taken``) and ``put``s them back with it, a row marked
+  lock held ``take``s the inputs of a batch of marked rows (what each row shows, as
+  ``render.row_values`` gives it, and its two instants), renders them without it
+  (``render_taken``) and ``put``s them back with it, a row marked
   again meanwhile not (it is marked: taken again later); until few are marked. Then, in one
   hold, it takes those few and copies the queue's images in push order (``queue.pushed``, at
   C speed); without the lock it renders them, puts them back (another short hold) and
@@ -47,13 +48,12 @@ from its current record, due time and pausing level (once ``active``).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from itertools import product
 from json.encoder import encode_basestring_ascii
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any, Final, Optional
 
 from . import render
@@ -249,27 +249,35 @@ def encode(
     share: Callable[[str], str] = _same,
 ) -> Row:
     """One image's row, encoded, its clock values left out. ``share`` may return an equal
-    string already held instead of a piece (rows of one slot end alike).
+    string already held instead of a piece (rows of one slot end alike)."""
+    return _encode(render.row_values(due, record, paused_by), *_instants(record), share)
+
+
+def _encode(values: tuple[Any, ...], since: int, late_at: int, share: Callable[[str], str]) -> Row:
+    """The row of ``render.row_values``' ``values`` and the instants ``_instants`` gives.
 
     Rows alike but for their image's name (a slot's rows share their due, next run, attempt
     slot and start; many end within one second) share their text around the name: written
     once (``_around``), remembered by their other values, and joined with each row's name."""
-    values = render.row_values(due, record, paused_by)
     # Their classes too: True == 1 == 1.0, written "true", "1", "1.0"
     alike = (*values[:_NAME], *values[_NAME + 1 :], *map(type, values))
     try:
         texts = _ALIKE.get(alike)
     except TypeError:  # a value that is not hashable (written by json itself)
-        texts = _around(due, record, paused_by, values, share)
+        texts = _around(values, share)
     else:
         if texts is None:
-            texts = _around(due, record, paused_by, values, share)
+            texts = _around(values, share)
             if len(_ALIKE) >= _MOST_ALIKE:
                 _ALIKE.clear()
             _ALIKE[alike] = texts
     pre, post, between, after = texts
-    # The instants of render.clock_fields: the reference, and late-at (``record.late_at``:
-    # reference + grace; None, or beyond year 9999, is never reached: NEVER's effect)
+    return pre + encode_basestring_ascii(values[_NAME]) + post, between, after, since, late_at
+
+
+def _instants(record: ImageRecord) -> tuple[int, int]:
+    """The instants of ``render.clock_fields``: the reference, and late-at (``record.late_at``:
+    reference + grace; None, or beyond year 9999, is never reached: NEVER's effect)."""
     reference = record.reference
     since = _SINCE.get(reference)
     if since is None:
@@ -277,25 +285,13 @@ def encode(
             _SINCE.clear()
         since = _SINCE[reference] = microseconds(reference)
     grace = record.grace
-    return (
-        pre + encode_basestring_ascii(values[_NAME]) + post,
-        between,
-        after,
-        since,
-        NEVER if grace is None else min(since + grace // _MICROSECOND, NEVER),
-    )
+    return since, NEVER if grace is None else min(since + grace // _MICROSECOND, NEVER)
 
 
-def _around(
-    due: datetime,
-    record: ImageRecord,
-    paused_by: LevelSpec | None,
-    values: tuple[Any, ...],
-    share: Callable[[str], str],
-) -> tuple[str, str, str, str]:
-    """The text of the row of ``values`` (``row_values``' for the image), its clock values
-    left out, cut around its image's name: before it, after it up to ``late``'s value, between
-    the clock values, after them."""
+def _around(values: tuple[Any, ...], share: Callable[[str], str]) -> tuple[str, str, str, str]:
+    """The text of the row of ``values`` (``render.row_values``'), its clock values left
+    out, cut around its image's name: before it, after it up to ``late``'s value, between the
+    clock values, after them."""
     values = (*values[:_NAME], _MARK, *values[_NAME + 1 :])  # the name's place marked
     if len(_OPTIONAL) == 1:
         shape = _SHAPES[(values[_OPTIONAL[0]] is None,)]
@@ -315,8 +311,8 @@ def _around(
             cut = shape.cut
             before, after = "".join(parts[:cut]), "".join(parts[cut + 1 :])
     except (_NotScalar, TypeError):  # TypeError: unhashable (a list, a dict)
-        row = render.status_row(due, record, paused_by)
-        row[_IMAGE_KEY] = row[LATE] = row[LATENESS] = _MARK
+        row = render.row_of(values)
+        row[LATE] = row[LATENESS] = _MARK
         before, between, after = _cut(row)
         before, between = before + _AT_LATE, between + _AT_LATENESS
     # The name's mark is the first: ``_MARK`` is in no key and no value (as above)
@@ -324,31 +320,27 @@ def _around(
     return share(pre), share(post), share(between), share(after)
 
 
-# A row's inputs taken with the lock held, to be rendered without it: the image, and its due
-# time, its record's fields (``_FIELDS``: the record itself changes once the lock is let go)
-# and its pausing level; None: the image is not queued (no row).
-Taken = tuple[ImageSpec, Optional[tuple[datetime, tuple[Any, ...], Optional[LevelSpec]]]]
-_FIELDS: Final = attrgetter(*(f.name for f in dataclasses.fields(ImageRecord)))
+# A row's inputs taken with the lock held, to be rendered without it: the image, its row's
+# values (``render.row_values``: text, numbers, None; the record changes once the lock is let
+# go) and its two instants (``_instants``); values None: the image is not queued (no row).
+Taken = tuple[ImageSpec, Optional[tuple[Any, ...]], int, int]
 
 
 def take(image: ImageSpec, found: Entry) -> Taken:
     """``image``'s row inputs (``entry``'s answer), copied (lock held)."""
     if found is None:
-        return image, None
+        return image, None, 0, 0
     due, record, paused_by = found
-    return image, (due, _FIELDS(record), paused_by)
+    since, late_at = _instants(record)
+    return image, render.row_values(due, record, paused_by), since, late_at
 
 
 def render_taken(taken: list[Taken], share: Callable[[str], str] = _same) -> Rendered:
-    """The rows of ``taken`` (None: no row), rendered without the lock."""
+    """The rows of ``taken`` (values None: no row), rendered without the lock."""
     rendered: Rendered = []
     append = rendered.append
-    for image, inputs in taken:
-        if inputs is None:
-            append((image, None))
-        else:
-            due, fields, paused_by = inputs
-            append((image, encode(due, ImageRecord(*fields), paused_by, share)))
+    for image, values, since, late_at in taken:
+        append((image, None if values is None else _encode(values, since, late_at, share)))
     return rendered
 
 
