@@ -33,14 +33,15 @@ Who does what
 -------------
 - ``mark(image)`` (the Book, the Timetable and the Handler: a pause), with the Handler's lock
   held, once ``active``: what the image's row shows changed, or it left the queue.
-- A ``status`` call (one at a time: the status view's call lock; the rows are its alone) with the
-  lock held ``take``s the inputs of a batch of marked rows (what each row shows, as
+- A ``status`` call (one at a time: the status view's call lock; the rows are its alone) with
+  the lock held ``take``s the inputs of a batch of marked rows (what each row shows, as
   ``render.row_values`` gives it, and its two instants), renders them without it
-  (``render_taken``) and ``put``s them back with it, a row marked
-  again meanwhile not (it is marked: taken again later); until few are marked. Then, in one
-  hold, it takes those few and copies the queue's images in push order (``queue.pushed``, at
-  C speed); without the lock it renders them, puts them back (another short hold) and
-  ``join``s: sorts by due (stably: queue order), filters, splices the clock values, joins.
+  (``render_taken``) and ``put``s them back in the hold that takes the next batch, a row
+  marked again meanwhile not (it is marked: taken again later); until few are marked. Then,
+  in one hold, it takes those few and copies the queue's images in push order
+  (``queue.pushed``, at C speed); without the lock it renders them, puts them back (another
+  short hold) and ``join``s: sorts by due (stably: queue order), filters, splices the clock
+  values, joins.
 
 Invariant, with the Handler's lock held: every queued image not marked has its row, rendered
 from its current record, due time and pausing level (once ``active``).
@@ -207,8 +208,8 @@ class _NotScalar(Exception):
     """A value the templates do not write: the row is written by json itself."""
 
 
-# Encoded strings rows share (times, results; names too, for a while): let go when full; and
-# None's, always (_HELD)
+# Encoded strings rows share (times, results; a name never comes here: ``_around`` marks its
+# place): let go when full; and None's, always (_HELD)
 _HELD: Final[dict[str | None, str]] = {None: json.dumps(None)}
 _ENCODED: Final = dict(_HELD)
 

@@ -22,7 +22,7 @@ reply, at less cost than a build, and the sheet waits for an order that holds. T
 value is computed for every row at once, a ``map`` of C functions over the two arrays, written
 into its slots, and the pieces joined. The text is byte for byte ``join``'s (tests: status_sheet).
 
-Owned by the ``StatusView`` (one call at a time: its status lock); it reads the rows the call
+Owned by the ``StatusView`` (one call at a time: its call lock); it reads the rows the call
 rendered and the images whose rows changed since the last call (``StatusRows.changed``).
 """
 
