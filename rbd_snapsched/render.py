@@ -102,6 +102,9 @@ def result(record: ImageRecord) -> str:
 # keeps those rows encoded, and splices these two in at each call).
 CLOCK_KEYS: Final = ("late", "lateness_seconds")
 _ANY_DUE: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_UTC: Final = timezone.utc
+_CREATED_KIND: Final = OutcomeKind.CREATED  # row_values' test: a global, not an enum lookup
+_CREATED_WORD: Final = RESULTS[_CREATED_KIND][0]  # what result() says of a created attempt
 
 
 # Every key of a status row but :data:`CLOCK_KEYS`, in the order :func:`row_values` gives
@@ -134,30 +137,47 @@ StatusEntries = list[StatusEntry]
 
 def row_values(due: datetime, record: ImageRecord, paused_by: LevelSpec | None) -> tuple[Any, ...]:
     """The values of one image's ``status`` row, as :data:`ROW_KEYS` names them (scalars:
-    str, int, bool or None)."""
+    str, int, bool or None).
+
+    A ``status`` call computes this for every row that changed since the last, with the
+    scheduler's lock held: :func:`iso` is inlined for the UTC times it remembered (five a
+    row), and a created attempt's result is named without :func:`result`'s lookup."""
+    get = _ISO_TEXT.get
+    step = errno = error = skip = None
     started = record.started
     if started is None:
-        slot = end = step = errno = error = skip = None
+        slot = begun = end = None
         last = "none"
     else:
-        slot, end = iso(record.slot), iso(record.finished)
+        when = record.slot
+        slot = None if when is None else (when.tzinfo is _UTC and get(when)) or iso(when)
+        when = record.finished
+        end = None if when is None else (when.tzinfo is _UTC and get(when)) or iso(when)
         outcome = record.outcome
-        step = errno = error = skip = None
-        if outcome is not None:
-            if outcome.kind is OutcomeKind.FAILED:
+        if outcome is not None and outcome.kind is _CREATED_KIND:
+            last = _CREATED_WORD
+        else:
+            last = result(record)
+            if outcome is None:
+                pass
+            elif outcome.kind is OutcomeKind.FAILED:
                 step, error = STEP_NAMES[outcome.step], outcome.detail
                 errno = -outcome.rc if outcome.rc < 0 else None
             elif RESULTS[outcome.kind][0] == "skipped":
                 skip = outcome.detail
-        last = result(record)
+        begun = (started.tzinfo is _UTC and get(started)) or iso(started)
+    when = record.next_run
+    next_run = None if when is None else (when.tzinfo is _UTC and get(when)) or iso(when)
+    when = record.last_success
+    success = None if when is None else (when.tzinfo is _UTC and get(when)) or iso(when)
     return (
         status_time(due),
         record.name,
-        iso(record.next_run),
-        iso(record.last_success),
+        next_run,
+        success,
         record.missed,
         slot,
-        iso(started),
+        begun,
         end,
         last,
         step,

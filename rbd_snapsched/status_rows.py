@@ -93,6 +93,7 @@ EXACT_SINCE: Final = (1 << 33) * MILLION
 
 _MICROSECOND: Final = timedelta(microseconds=1)
 _SINCE: Final[dict[datetime, int]] = {}  # microseconds of the references rows share (by instant)
+_GRACE: Final[dict[timedelta, int]] = {}  # microseconds of the graces rows share
 
 
 def from_microseconds(us: int) -> datetime:
@@ -286,7 +287,18 @@ def _instants(record: ImageRecord) -> tuple[int, int]:
             _SINCE.clear()
         since = _SINCE[reference] = microseconds(reference)
     grace = record.grace
-    return since, NEVER if grace is None else min(since + grace // _MICROSECOND, NEVER)
+    if grace is None:
+        return since, NEVER
+    late_at = since + (_GRACE.get(grace) or _grace(grace))
+    return since, late_at if late_at < NEVER else NEVER
+
+
+def _grace(grace: timedelta) -> int:
+    """``grace`` in whole microseconds, remembered (rows share a few graces)."""
+    if len(_GRACE) >= _MOST_PIECES:
+        _GRACE.clear()
+    us = _GRACE[grace] = grace // _MICROSECOND
+    return us
 
 
 def _around(values: tuple[Any, ...], share: Callable[[str], str]) -> tuple[str, str, str, str]:
