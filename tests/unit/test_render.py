@@ -62,6 +62,21 @@ def test_iso_and_schedule_time_print_the_fields_of_the_zone_they_are_given() -> 
     assert render.iso(None) is None
 
 
+def test_a_rows_times_print_the_fields_of_their_zone_as_iso_does() -> None:
+    """``row_values`` answers UTC times from ``iso``'s cache itself (the status hot path): a
+    time in another zone at an instant printed before in UTC still prints its own fields."""
+    utc = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    east = utc.astimezone(timezone(timedelta(hours=2)))
+    times = ("next_run", "last_success", "slot", "started", "finished")
+    for when in (utc, east):  # the UTC instant printed (and remembered) first
+        fields = dict.fromkeys(times, when)
+        record = ImageRecord("p/a", when, **fields)  # type: ignore[arg-type]
+        row = render.status_row(when, record, None)
+        keys = ("next_run", "last_success", "last_attempt_slot", "last_attempt_start")
+        printed = [row[key] for key in (*keys, "last_attempt_end")]
+        assert printed == ["2026-01-02T05:04:05Z" if when is east else render.iso(utc)] * 5
+
+
 def test_a_status_row_has_render_keys_and_a_paused_one_paused_by() -> None:
     """``ROW_KEYS`` and ``row_values`` are the one list of a row's keys and values (the status
     rows' templates are derived from them): ``paused_by`` only for a paused image."""
