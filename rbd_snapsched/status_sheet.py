@@ -22,6 +22,12 @@ reply, at less cost than a build, and the sheet waits for an order that holds. T
 value is computed for every row at once, a ``map`` of C functions over the two arrays, written
 into its slots, and the pieces joined. The text is byte for byte ``join``'s (tests: status_sheet).
 
+One move is followed rather than dropped: a slot draining (``_follow``). It pops the queue's
+first images and queues each again at its next run, behind the rest; the order moves at every
+call, but only at its ends. When the push order is the due order (one interval, as most
+clusters run), the sheet drops the popped rows from its front and adds the pushed ones at its
+end, each step at C speed, and puts the other changed rows in place.
+
 Owned by the ``StatusView`` (one call at a time: its call lock); it reads the rows the call
 rendered and the images whose rows changed since the last call (``StatusRows.changed``).
 """
@@ -29,9 +35,9 @@ rendered and the images whose rows changed since the last call (``StatusRows.cha
 from __future__ import annotations
 
 from array import array
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from datetime import datetime
-from itertools import chain, repeat
+from itertools import chain, count, islice, repeat
 from operator import floordiv, itemgetter, le, sub
 from typing import Final, cast
 
@@ -56,8 +62,11 @@ from .status_rows import (
 _WIDTH: Final = 6  # pieces per row: separator, before, late, between, lateness, after
 _LATE: Final = 2  # offsets of the clock values within a row's pieces
 _LATENESS: Final = 4
-# More rows changed than 1 in this many of those queued: written by ``join`` (tests set it)
-_JOIN_BEYOND = 8
+# More rows changed than 1 in this many of those queued: written by ``join`` (tests set it).
+# Putting a changed row in place (a Python call) costs about twice what ``join`` spends on a
+# row; both end in the same ``"".join``. At 50,000 rows the two cost the same with about
+# 10,000 changed
+_JOIN_BEYOND = 5
 # The sheet is built at the call that sees the same order this many times in a row after it
 # moved: slots that pop between most calls (``bench_scheduler``'s fake cluster drains one in
 # milliseconds) would otherwise build it at every other call, to throw it away at the next
@@ -70,7 +79,9 @@ class Sheet:
 
     __slots__ = (
         "_at",
+        "_base",
         "_held",
+        "_in_order",
         "_late_at",
         "_level",
         "_missing",
@@ -85,7 +96,10 @@ class Sheet:
         self._pushed: Pushed  # the last call's queue entries, in push order
         self._held: int  # calls in a row since, with that order and few rows changed
         self._shown: list[ImageSpec]  # the images shown, in order
-        self._at: dict[ImageSpec, int] | None  # each one's row number (made when needed)
+        # Each one's row number plus _base (made when needed; _base: rows dropped since)
+        self._at: dict[ImageSpec, int] | None
+        self._base: int
+        self._in_order: bool  # push order is due order: the global level's rows in push order
         self._missing: set[ImageSpec]  # queued under the level, no row at the build
         self._parts: list[str]  # _WIDTH per row, then the tail
         self._reference: array[int]  # per row: its reference instant (us since the epoch)
@@ -101,6 +115,7 @@ class Sheet:
         """Keep nothing (the rows were let go): the next call starts over."""
         self._level, self._pushed, self._held = None, [], 0
         self._shown, self._at, self._missing, self._parts = [], None, set(), []
+        self._base, self._in_order = 0, False
         self._reference, self._late_at = array("q"), array("q")
 
     def text(
@@ -115,16 +130,16 @@ class Sheet:
         order (not sorted: kept to compare), ``changed`` every image whose row in ``rows``
         was set or removed since the last call.
 
-        The order moved since the last call (or the level is another), or more than one row
-        in ``_JOIN_BEYOND`` changed: ``join`` writes it, which costs less than building the
-        sheet (or putting that many rows in place, a Python call each), and the sheet is built
-        at the next call if the order holds till then and few rows change (slots popped or
-        drained at full speed between every two calls never build it). It waits for
-        ``_HELD_CALLS`` such calls."""
+        The order moved since the last call other than as a slot draining moves it
+        (``_follow``), the level is another, or more than one row in ``_JOIN_BEYOND``
+        changed: ``join`` writes it, which costs less than building the sheet (or putting that
+        many rows in place, a Python call each), and the sheet is built at the next call if
+        the order holds till then and few rows change (slots popped at full speed between
+        every two calls never build it). It waits for ``_HELD_CALLS`` such calls."""
         if (
             level != self._level
-            or pushed != self._pushed
             or len(changed) * _JOIN_BEYOND > len(pushed)  # most rows changed (a fast slot)
+            or (pushed != self._pushed and not (self.built and self._follow(pushed, rows)))
         ):
             self.clear()
             self._level, self._pushed = level, pushed
@@ -133,12 +148,12 @@ class Sheet:
             if self.built:
                 self._build(rows)
         elif changed:
-            at, missing = self._places(), self._missing
+            at, missing, base = self._places(), self._missing, self._base
             for image in changed:
                 place = at.get(image)
                 row = rows.get(image)
                 if place is not None and row is not None:
-                    self._put(place, row)
+                    self._put(place - base, row)
                 elif place is not None or image in missing:  # a row gone, or one come
                     self._build(rows)
                     break
@@ -160,21 +175,14 @@ class Sheet:
             missing = {image for image, row in zip(shown, looked_up) if row is None}
             shown = [image for image in shown if image not in missing]
         found = cast("list[Row]", list(filter(None, looked_up)) if missing else looked_up)
-        self._missing, self._shown, self._at = missing, shown, None
+        self._missing, self._shown, self._at, self._base = missing, shown, None, 0
+        dues = list(map(DUE, self._pushed))
+        self._in_order = all(map(le, dues, islice(dues, 1, None)))
         if not found:
             self._parts = []
             self._reference, self._late_at = array("q"), array("q")
             return
-        fill = repeat("")
-        texts = zip(
-            repeat(SEPARATOR),
-            map(_BEFORE, found),
-            fill,
-            map(_BETWEEN, found),
-            fill,
-            map(_AFTER, found),
-        )
-        parts = list(chain.from_iterable(texts))
+        parts = list(_pieces(found))
         parts[0] = HEAD
         parts.append(TAIL)
         self._parts = parts
@@ -182,11 +190,66 @@ class Sheet:
         self._late_at = array("q", map(_LATE_AT, found))
 
     def _places(self) -> dict[ImageSpec, int]:
-        """Each shown image's row number: made when a call first puts rows in place."""
+        """Each shown image's row number plus ``_base``: made when a call first puts rows in
+        place, kept as the sheet follows the queue (``_follow``)."""
         at = self._at
         if at is None:
-            at = self._at = dict(zip(self._shown, range(len(self._shown))))
+            at = self._at = dict(zip(self._shown, count(self._base)))
         return at
+
+    def _follow(self, pushed: Pushed, rows: Mapping[ImageSpec, Row]) -> bool:
+        """Follow the queue, if all that moved since the last call is what a slot draining
+        does: its first entries popped, and entries pushed after the rest (at the end of the
+        push order), in due order, none due before the last of the rest. The push order is then
+        still the rows' order (due order), so the popped rows are dropped from the front and
+        the pushed ones' added at the end, each step at C speed; True. Any other move, another
+        level's rows or rows missing: False (``join`` writes the reply)."""
+        old = self._pushed
+        if not self._in_order or self._missing or self._level != LevelSpec.global_level():
+            return False
+        at, base = self._places(), self._base
+        # How many were popped: the first image's place last time, if it was queued (then the
+        # rest must be as they were; if not, every image was popped)
+        popped = len(old)
+        if pushed:
+            place = at.get(pushed[0][1])
+            if place is not None:
+                popped = place - base
+        kept = len(old) - popped
+        if pushed[:kept] != old[popped:]:
+            return False
+        added = pushed[kept:]
+        dues = list(map(DUE, added))
+        if dues and (
+            (kept and dues[0] < old[-1][0]) or not all(map(le, dues, islice(dues, 1, None)))
+        ):
+            return False
+        found = list(map(rows.get, map(IMAGE, added)))
+        if not all(found):  # queued, not rendered (a row is a tuple of five: true)
+            return False
+        rows_found = cast("list[Row]", found)
+        parts, shown = self._parts, self._shown
+        if popped:
+            for image in map(IMAGE, islice(old, popped)):
+                del at[image]
+            del parts[: popped * _WIDTH], shown[:popped]
+            del self._reference[:popped], self._late_at[:popped]
+            self._base = base = base + popped
+        if rows_found:
+            if parts:
+                parts.pop()  # the tail
+            at.update(zip(map(IMAGE, added), count(base + len(shown))))
+            shown.extend(map(IMAGE, added))
+            parts.extend(_pieces(rows_found))
+            parts.append(TAIL)
+            self._reference.extend(map(_REFERENCE, rows_found))
+            self._late_at.extend(map(_LATE_AT, rows_found))
+        if shown:
+            parts[0] = HEAD  # the first row's separator
+        else:
+            parts.clear()
+        self._pushed = pushed
+        return True
 
     def _put(self, place: int, row: Row) -> None:
         before, between, after, reference, late_at = row
@@ -220,3 +283,17 @@ class Sheet:
         since = map(sub, now, clamped)
         parts[_LATENESS::_WIDTH] = map(str, map(floordiv, since, repeat(MILLION)))
         return "".join(parts)
+
+
+def _pieces(rows: list[Row]) -> Iterator[str]:
+    """The pieces of ``rows`` in order, each row's clock values blank, at C speed."""
+    fill = repeat("")
+    texts = zip(
+        repeat(SEPARATOR),
+        map(_BEFORE, rows),
+        fill,
+        map(_BETWEEN, rows),
+        fill,
+        map(_AFTER, rows),
+    )
+    return chain.from_iterable(texts)

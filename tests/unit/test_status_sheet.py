@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -56,6 +57,7 @@ class SheetAgainstJoin(RuleBasedStateMachine):
     """With the sheet's own choice between putting changed rows in place and ``join``."""
 
     beyond: int | None = None  # the sheet's _JOIN_BEYOND for this machine (None: its own)
+    home = LEVELS[0]  # the level every step ends with a call at
 
     def __init__(self) -> None:
         super().__init__()
@@ -73,9 +75,28 @@ class SheetAgainstJoin(RuleBasedStateMachine):
         self.index.pop(image, None)
         self.index[image] = (status_rows.microseconds(due), image)
 
+    @rule(pushes=st.lists(st.tuples(st.sampled_from(IMAGES), st.sampled_from(DUES)), max_size=4))
+    def push_many(self, pushes: list[tuple[ImageSpec, datetime]]) -> None:
+        """Several queued between two calls, in any order of their dues."""
+        for image, due in pushes:
+            self.push(image, due)
+
     @rule(image=st.sampled_from(IMAGES))
     def leave(self, image: ImageSpec) -> None:
         self.index.pop(image, None)
+
+    @rule(popped=st.integers(1, len(IMAGES)), later=st.sampled_from([0, 1, 5]))
+    def drain(self, popped: int, later: int) -> None:
+        """What a slot draining does (the sheet follows it): the first images in queue order
+        popped, each queued again ``later`` minutes after the last due (0: at it)."""
+        entries = sorted(self.index.values(), key=status_rows.DUE)
+        if not entries:
+            return
+        due = entries[-1][0] + later * 60_000_000
+        for _, image in entries[:popped]:
+            del self.index[image]
+        for _, image in entries[:popped]:
+            self.index[image] = (due, image)
 
     @rule(
         image=st.sampled_from(IMAGES),
@@ -111,18 +132,22 @@ class SheetAgainstJoin(RuleBasedStateMachine):
     def clear(self) -> None:
         self.sheet.clear()
 
+    @rule()
+    def wait(self) -> None:
+        """Nothing between two calls (the sheet is built at the second in a row)."""
+
     def teardown(self) -> None:
         status_sheet._JOIN_BEYOND = self.kept
 
     @invariant()
     def at_base(self) -> None:
-        """Every step ends with a call at the global level (the next call may take the sheet
+        """Every step ends with a call at the home level (the next call may take the sheet
         as it stands)."""
-        self.call(LEVELS[0], 0, 0)
+        self.call(self.home, 0, 0)
 
 
 SheetAgainstJoin.TestCase.settings = settings(
-    max_examples=150, stateful_step_count=30, deadline=None, derandomize=True
+    max_examples=200, stateful_step_count=30, deadline=None, derandomize=True
 )
 TestSheetAgainstJoin = SheetAgainstJoin.TestCase
 
@@ -138,6 +163,16 @@ SheetPuttingInPlace.TestCase.settings = SheetAgainstJoin.TestCase.settings
 TestSheetPuttingInPlace = SheetPuttingInPlace.TestCase
 
 
+class SheetAtAPool(SheetPuttingInPlace):
+    """Calls at a pool's level in a row (the sheet follows only the global level's drain)."""
+
+    home = LEVELS[1]
+
+
+SheetAtAPool.TestCase.settings = SheetAgainstJoin.TestCase.settings
+TestSheetAtAPool = SheetAtAPool.TestCase
+
+
 @settings(max_examples=500, derandomize=True, deadline=None)
 @given(st.integers(0, 2**33 - 1), st.integers(0, 10**6 - 1))
 def test_below_the_exact_range_a_floor_is_upstreams_division(seconds: int, below: int) -> None:
@@ -147,9 +182,13 @@ def test_below_the_exact_range_a_floor_is_upstreams_division(seconds: int, below
     assert int(timedelta(microseconds=since).total_seconds()) == since // status_rows.MILLION
 
 
-def test_the_sheet_is_kept_once_the_order_holds_and_dropped_when_it_moves() -> None:
+def test_the_sheet_is_kept_once_the_order_holds_follows_a_drain_and_is_dropped_when_it_moves() -> (
+    None
+):
     """The text is join's either way; what the sheet saves depends on its being built: at the
-    second call in a row with the same order and few changes, dropped at the next move."""
+    second call in a row with the same order and few changes, kept while the queue moves as a
+    slot draining moves it (images popped from its front, queued again behind the rest),
+    dropped at any other move."""
     sheet = Sheet()
     rows = {
         image: status_rows.encode(BASE, record(f"p/{image.image_id}", 0, 1, 0), None)
@@ -161,9 +200,85 @@ def test_the_sheet_is_kept_once_the_order_holds_and_dropped_when_it_moves() -> N
         sheet.text(list(pushed), rows, {}, BASE, LEVELS[0])
         built.append(sheet.built)
     assert built == [False, False, True, True]
-    moved = pushed[1:] + pushed[:1]  # one image re-queued at the same due: another order
+    drained = [*pushed[1:], (pushed[0][0] + 60_000_000, pushed[0][1])]  # popped, queued again
+    assert sheet.text(drained, rows, {}, BASE, LEVELS[0]) == status_rows.join(
+        list(drained), rows, BASE, LEVELS[0], None
+    )
+    assert sheet.built
+    moved = [drained[1], drained[0], *drained[2:]]  # the second image re-queued before the first
     sheet.text(moved, rows, {}, BASE, LEVELS[0])
     assert not sheet.built
     sheet.text(moved, rows, {}, BASE, LEVELS[0])
     sheet.text(moved, rows, dict.fromkeys(IMAGES), BASE, LEVELS[0])  # every row changed
     assert not sheet.built
+
+
+def test_the_sheet_follows_only_a_drain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Moves a drain does not make, each between two calls of a built sheet: an image popped
+    from the front but not queued again, its row then changed; a push order that was not the
+    due order, the images before one popped (both prefixes as long, not the same images);
+    images queued behind the rest out of due order, or before the last of the rest. (Rows
+    put in place however many changed: with four images, one changed is too many.)"""
+    monkeypatch.setattr(status_sheet, "_JOIN_BEYOND", 0)
+    us = status_rows.microseconds(BASE)
+    a, b, c, d = IMAGES[:4]
+    rows = {
+        image: status_rows.encode(BASE, record(f"p/{image.image_id}", 0, 1, 0), None)
+        for image in IMAGES
+    }
+    minutes = [us + m * 60_000_000 for m in range(10)]
+    elsewhere = IMAGES[-1]  # in pool 2
+    cases = [
+        # (level, pushed to build on, pushed after, changed after)
+        (LEVELS[0], [(minutes[0], a), (minutes[0], b)], [(minutes[0], b)], [a]),
+        (
+            LEVELS[0],
+            [(minutes[9], a), (minutes[0], b), (minutes[5], c), (minutes[1], d)],
+            [(minutes[5], c), (minutes[1], d)],
+            [],
+        ),
+        (LEVELS[0], [(minutes[0], a)], [(minutes[0], a), (minutes[5], b), (minutes[1], c)], []),
+        (LEVELS[0], [(minutes[5], a)], [(minutes[5], a), (minutes[1], b)], []),
+        (  # pool 1's rows: the first of pool 2 is none of them
+            LEVELS[1],
+            [(minutes[0], a), (minutes[0], elsewhere), (minutes[0], b)],
+            [(minutes[0], elsewhere), (minutes[0], b)],
+            [],
+        ),
+    ]
+    for level, before, after, changed in cases:
+        sheet = Sheet()
+        for _ in range(3):
+            sheet.text(list(before), rows, {}, BASE, level)
+        assert sheet.built
+        for image in changed:  # a row changed (its image gone from the queue)
+            rows[image] = status_rows.encode(BASE, record("p/changed", 1, 1, 3), None)
+        for _ in range(2):
+            text = sheet.text(list(after), rows, dict.fromkeys(changed), BASE, level)
+            assert text == status_rows.join(list(after), rows, BASE, level, None)
+            changed = []
+
+
+def test_the_sheet_follows_a_drain_call_after_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slot drained a few images per call, rows changed as it goes: each reply is join's,
+    and the sheet stays built throughout."""
+    monkeypatch.setattr(status_sheet, "_JOIN_BEYOND", 0)
+    us = status_rows.microseconds(BASE)
+    rows = {
+        image: status_rows.encode(BASE, record(f"p/{image.image_id}", 0, 1, 0), None)
+        for image in IMAGES
+    }
+    index = {image: (us, image) for image in IMAGES}
+    sheet = Sheet()
+    for _ in range(3):
+        sheet.text(list(index.values()), rows, {}, BASE, LEVELS[0])
+    for popped in (1, 2, 3, 2):  # a few images popped, queued again a minute on, changed
+        for _, image in list(index.values())[:popped]:
+            del index[image]
+            index[image] = (us + 60_000_000, image)
+            rows[image] = status_rows.encode(BASE, record("p/x", 1, 1, popped), None)
+        moved = list(index.values())[-popped:]
+        changed = dict.fromkeys(image for _, image in moved)
+        text = sheet.text(list(index.values()), rows, changed, BASE, LEVELS[0])
+        assert text == status_rows.join(list(index.values()), rows, BASE, LEVELS[0], None)
+        assert sheet.built
