@@ -35,10 +35,11 @@ rendered and the images whose rows changed since the last call (``StatusRows.cha
 from __future__ import annotations
 
 from array import array
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from datetime import datetime
 from itertools import chain, count, islice, repeat
-from operator import floordiv, itemgetter, le, sub
+from operator import add, floordiv, itemgetter, le, mul, sub
 from typing import Final, cast
 
 from .levels import ImageSpec, LevelSpec
@@ -72,6 +73,8 @@ _JOIN_BEYOND = 5
 # milliseconds) would otherwise build it at every other call, to throw it away at the next
 _HELD_CALLS = 2
 _BEFORE, _BETWEEN, _AFTER, _REFERENCE, _LATE_AT = map(itemgetter, range(5))  # a Row's fields
+_SINK: Final[deque[object]] = deque(maxlen=0)
+_consume: Final[Callable[[Iterable[object]], None]] = _SINK.extend  # runs C calls to their end
 
 
 class Sheet:
@@ -148,15 +151,7 @@ class Sheet:
             if self.built:
                 self._build(rows)
         elif changed:
-            at, missing, base = self._places(), self._missing, self._base
-            for image in changed:
-                place = at.get(image)
-                row = rows.get(image)
-                if place is not None and row is not None:
-                    self._put(place - base, row)
-                elif place is not None or image in missing:  # a row gone, or one come
-                    self._build(rows)
-                    break
+            self._put_changed(changed, rows)
         if not self.built:
             return join(list(pushed), rows, now, level, None)  # join sorts its copy
         return self._fill(microseconds(now))
@@ -250,6 +245,31 @@ class Sheet:
             parts.clear()
         self._pushed = pushed
         return True
+
+    def _put_changed(self, changed: Collection[ImageSpec], rows: Mapping[ImageSpec, Row]) -> None:
+        """Put the changed rows in their places. Each shown and each with a row (a slot
+        draining: every one), all at once, each step at C speed; else one by one, the sheet
+        built again at a row gone or come."""
+        at, base = self._places(), self._base
+        images = list(changed)
+        places = list(map(at.get, images))
+        found = list(map(rows.get, images))
+        if None in places or None in found:
+            missing = self._missing
+            for image, place, row in zip(images, places, found):
+                if place is not None and row is not None:
+                    self._put(place - base, row)
+                elif place is not None or image in missing:  # a row gone, or one come
+                    self._build(rows)
+                    return
+            return
+        numbers = list(map(sub, places, repeat(base)))
+        starts = list(map(mul, numbers, repeat(_WIDTH)))
+        put, rows_found = self._parts.__setitem__, cast("list[Row]", found)
+        for offset, piece in ((1, _BEFORE), (3, _BETWEEN), (5, _AFTER)):
+            _consume(map(put, map(add, starts, repeat(offset)), map(piece, rows_found)))
+        _consume(map(self._reference.__setitem__, numbers, map(_REFERENCE, rows_found)))
+        _consume(map(self._late_at.__setitem__, numbers, map(_LATE_AT, rows_found)))
 
     def _put(self, place: int, row: Row) -> None:
         before, between, after, reference, late_at = row

@@ -265,20 +265,32 @@ def test_the_sheet_follows_a_drain_call_after_call(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(status_sheet, "_JOIN_BEYOND", 0)
     us = status_rows.microseconds(BASE)
     rows = {
-        image: status_rows.encode(BASE, record(f"p/{image.image_id}", 0, 1, 0), None)
+        image: status_rows.encode(BASE, record(f"p/{image.image_id}", 0, 0, 0), None)  # never late
         for image in IMAGES
     }
     index = {image: (us, image) for image in IMAGES}
     sheet = Sheet()
     for _ in range(3):
         sheet.text(list(index.values()), rows, {}, BASE, LEVELS[0])
+    now = BASE + timedelta(minutes=1)  # late: a row of reference 0 and grace 1 (40 s)
     for popped in (1, 2, 3, 2):  # a few images popped, queued again a minute on, changed
         for _, image in list(index.values())[:popped]:
             del index[image]
             index[image] = (us + 60_000_000, image)
             rows[image] = status_rows.encode(BASE, record("p/x", 1, 1, popped), None)
-        moved = list(index.values())[-popped:]
-        changed = dict.fromkeys(image for _, image in moved)
-        text = sheet.text(list(index.values()), rows, changed, BASE, LEVELS[0])
-        assert text == status_rows.join(list(index.values()), rows, BASE, LEVELS[0], None)
+        moved = [image for _, image in list(index.values())[-popped:]]
+        ended = next(iter(index))  # and one not moved: its attempt ended, it is late now
+        rows[ended] = status_rows.encode(BASE, record("p/late", 0, 1, popped), None)
+        text = sheet.text(
+            list(index.values()), rows, dict.fromkeys([*moved, ended]), now, LEVELS[0]
+        )
+        assert text == status_rows.join(list(index.values()), rows, now, LEVELS[0], None)
         assert sheet.built
+    # The first image gone from the queue and its row let go (not shown: rows put one by one),
+    # the last one's row late (at ``now``: the rows above are not, but those "p/late")
+    gone, last, now = next(iter(index)), list(index)[-1], BASE + timedelta(seconds=30)
+    del index[gone], rows[gone]
+    rows[last] = status_rows.encode(BASE, record("p/late", 0, 1, 0), None)
+    text = sheet.text(list(index.values()), rows, dict.fromkeys([gone, last]), now, LEVELS[0])
+    assert text == status_rows.join(list(index.values()), rows, now, LEVELS[0], None)
+    assert sheet.built
