@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import heapq
-from collections import deque
+from collections import Counter, deque
 from collections.abc import KeysView, Sequence
 from datetime import datetime, timedelta, timezone
+from itertools import repeat
 from operator import itemgetter
 from typing import Union
 
@@ -18,24 +19,35 @@ from rbd_snapsched.levels import ImageSpec
 # queue is a set of *slots*, one per distinct due time, each a FIFO of images; unlike it, finding
 # or removing an image never scans a slot:
 #
-#   _index    image -> its live entry, a (due, image) tuple. One per image: this dict IS the
-#             queue's membership, length and per-image due. Its order is push order (a push
-#             that changes an image's due deletes and re-inserts it).
-#   _slots    due -> the entries pushed at that due, in push order: a bare entry while there is
-#             one, a deque from the second on. May also hold *stale* entries: ones an image no
-#             longer points at because it was re-pushed or removed (lazy deletion).
+#   _index    image -> its due. One per image: this dict IS the queue's membership, length and
+#             per-image due. Its order is push order (a push that changes an image's due deletes
+#             and re-inserts it).
+#   _slots    due -> the images pushed at that due, in push order: a bare image while there is
+#             one, a deque from the second on. May also hold *stale* occurrences: ones left
+#             behind when an image was re-pushed at another due or removed (lazy deletion).
+#   _stale    (image, due) -> how many stale occurrences of the image that due's slot holds.
+#             Empty but for images moved or removed since they were last met or compacted.
 #   _dues     a heap of the keys of _slots, each exactly once.
+#
+# A slot holds images, not (due, image) entries: an entry would be a tuple holding an image (a
+# NamedTuple, which the garbage collector never untracks), one per image pushed at every slot,
+# surviving till its next slot: every such tuple would be promoted to the oldest generation,
+# where a full collection (every tracked object: tens of milliseconds at 50,000 images) follows
+# after a quarter more. Ints and the images themselves add nothing to track.
 #
 # Dues are kept as integer microseconds since the Unix epoch; datetimes exist only at the API edge.
 #
 # Invariants, true between public calls:
 #   1. Every slot in _slots is non-empty, and _dues holds exactly the keys of _slots.
-#   2. An entry is live iff `_index.get(entry[1]) is entry` (identity, not equality: a stale and a
-#      live entry can be equal when an image was removed and re-pushed at the same due).
-#   3. Every live entry sits in the slot of its own due, so queue order is (due, push order):
+#   2. An image occurs in the slot of due d as many times as _stale[(image, d)] (0 if absent)
+#      plus one if _index[image] == d; its stale occurrences come first (each became stale
+#      before the next was pushed), so the first occurrence met is stale while the count says
+#      so, and live after.
+#   3. Every live image sits in the slot of its own due, so queue order is (due, push order):
 #      FIFO among ties, in the slots and in _index alike.
-#   4. _stored == the number of entries in all slots, and _stored <= 2 * len(_index) + _SLACK:
-#      once stale entries would pass that, _compact() drops them all (O(stored), amortised O(1)).
+#   4. _stored == the number of occurrences in all slots, and _stored <= 2 * len(_index) +
+#      _SLACK: once stale ones would pass that, _compact() drops them all (O(stored), amortised
+#      O(1)).
 #
 # Costs: push, remove and pop_due are O(1) amortised, plus O(log D) heap work when a slot appears
 # or empties, D being the number of distinct due times (D <= n; with minute slots D is small).
@@ -48,8 +60,7 @@ from rbd_snapsched.levels import ImageSpec
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _SLACK = 64
 
-_Entry = tuple[int, ImageSpec]
-_Slot = Union[_Entry, deque[_Entry]]
+_Slot = Union[ImageSpec, deque[ImageSpec]]
 
 
 def _to_us(when: datetime) -> int:
@@ -64,11 +75,12 @@ def _from_us(us: int) -> datetime:
 class ScheduleQueue:
     """Images waiting for their next snapshot, earliest due first, FIFO among equal dues."""
 
-    __slots__ = ("_dues", "_index", "_last", "_slots", "_stored")
+    __slots__ = ("_dues", "_index", "_last", "_slots", "_stale", "_stored")
 
     def __init__(self) -> None:
-        self._index: dict[ImageSpec, _Entry] = {}
+        self._index: dict[ImageSpec, int] = {}
         self._slots: dict[int, _Slot] = {}
+        self._stale: dict[tuple[ImageSpec, int], int] = {}
         self._dues: list[int] = []
         self._stored = 0
         # The last due pushed and its microseconds: a slot's images are re-queued at one
@@ -86,7 +98,7 @@ class ScheduleQueue:
 
     @property
     def stored(self) -> int:
-        """Entries held, stale ones included (bounded by 2 * len + a small constant)."""
+        """Occurrences held, stale ones included (bounded by 2 * len + a small constant)."""
         return self._stored
 
     def push(self, image: ImageSpec, due: datetime) -> bool:
@@ -99,62 +111,68 @@ class ScheduleQueue:
         if due is not last:  # refresh queues many images at one shared next run: converted once
             us = _to_us(due)
             self._last = due, us
-        index, slots = self._index, self._slots
+        index = self._index
         old = index.get(image)
         if old is not None:
-            if old[0] == us:
+            if old == us:
                 return False
             del index[image]
-        entry = (us, image)
-        index[image] = entry
-        slot = slots.get(us)
-        if slot is None:
-            slots[us] = entry
-            heapq.heappush(self._dues, us)
-        elif isinstance(slot, deque):
-            slot.append(entry)
-        else:
-            slots[us] = deque((slot, entry))
+            self._left(image, old)
+        index[image] = us
+        self._append(us, image)
         self._stored += 1
-        if old is not None:  # moved: its old entry is stale now
+        if old is not None:  # moved: its old occurrence is stale now
             self._maybe_compact()
         return True
 
     def push_run(self, images: Sequence[ImageSpec], due: datetime) -> None:
         """``push`` each of ``images``, none of them queued now (popped a moment ago), at one
-        ``due``, in order: a slot's batch re-queued at its next run, at C speed (one entry per
-        image, the index and the slot each updated in one call).
+        ``due``, in order: a slot's batch re-queued at its next run, at C speed (the index and
+        the slot each updated in one call).
 
-        Were some queued after all, each would be as removed first: its old entry stale
-        (dropped when met), the run queued in order behind the rest at ``due``."""
+        Were some queued after all (or one twice in the run), each would be as removed first:
+        its old occurrence stale (dropped when met), the run queued in order behind the rest at
+        ``due``."""
         if not images:
             return
         us = _to_us(due)
-        entries = [(us, image) for image in images]
         index, slots = self._index, self._slots
-        before = len(index)
-        index.update(zip(images, entries))
-        queued = len(index) - before != len(entries)
-        if queued:  # an update keeps a key's place in the index (push order): move them all
-            for image, entry in zip(images, entries):
-                index.pop(image, None)  # (twice in the run: the later entry stands)
-                index[image] = entry
+        moved = not index.keys().isdisjoint(images)
+        if moved:  # their old occurrences turn stale, and each goes behind the rest
+            for image in images:
+                old = index.pop(image, None)
+                if old is not None:
+                    self._left(image, old)
+                index[image] = us
+        else:
+            before = len(index)
+            index.update(zip(images, repeat(us)))
+            moved = len(index) - before != len(images)
+            if moved:  # one twice in the run: its earlier occurrences stale, it goes last
+                for image, times in Counter(images).items():
+                    for _ in range(times - 1):
+                        self._left(image, us)
+                for image in images:  # (an update keeps a key's place in push order)
+                    del index[image]
+                    index[image] = us
         slot = slots.get(us)
         if slot is None:
-            slots[us] = entries[0] if len(entries) == 1 else deque(entries)
+            slots[us] = images[0] if len(images) == 1 else deque(images)
             heapq.heappush(self._dues, us)
         elif isinstance(slot, deque):
-            slot.extend(entries)
+            slot.extend(images)
         else:
-            slots[us] = deque((slot, *entries))
-        self._stored += len(entries)
-        if queued:  # their old entries are stale now
+            slots[us] = deque((slot, *images))
+        self._stored += len(images)
+        if moved:
             self._maybe_compact()
 
     def remove(self, image: ImageSpec) -> bool:
         """Drop ``image`` from the queue; False if it was not queued."""
-        if self._index.pop(image, None) is None:
+        old = self._index.pop(image, None)
+        if old is None:
             return False
+        self._left(image, old)
         self._maybe_compact()
         return True
 
@@ -178,9 +196,9 @@ class ScheduleQueue:
     def pop_due_many(self, now: datetime, limit: int) -> list[ImageSpec]:
         """Remove and return up to ``limit`` due images, in queue order (the scheduler's batch)."""
         now_us = _to_us(now)
-        index, slots, dues = self._index, self._slots, self._dues
+        index, slots, dues, stale = self._index, self._slots, self._dues, self._stale
         popped: list[ImageSpec] = []
-        append, get = popped.append, index.get
+        append = popped.append
         while len(popped) < limit:
             head = self._head()
             if head is None or head[0] > now_us:
@@ -188,24 +206,24 @@ class ScheduleQueue:
             us = head[0]
             slot = slots[us]
             if isinstance(slot, deque):
-                # A whole slot at once: its live entries in order, the stale ones dropped
+                # A whole slot at once: its live images in order, the stale ones dropped
                 popleft, left = slot.popleft, limit - len(popped)
                 taken = drawn = 0
                 while slot and taken < left:
-                    entry = popleft()
+                    image = popleft()
                     drawn += 1
-                    image = entry[1]
-                    if get(image) is entry:
-                        del index[image]
-                        append(image)
-                        taken += 1
+                    if stale and self._met_stale(image, us):
+                        continue
+                    del index[image]
+                    append(image)
+                    taken += 1
                 self._stored -= drawn
                 if slot:
                     break  # the limit: the rest of this slot waits for the next batch
             else:
                 self._stored -= 1
-                del index[head[1]]
-                append(head[1])
+                del index[slot]
+                append(slot)
             del slots[us]
             heapq.heappop(dues)
         self._maybe_compact()
@@ -218,22 +236,22 @@ class ScheduleQueue:
 
     def due_of(self, image: ImageSpec) -> datetime | None:
         """When ``image`` is due, or None if it is not queued."""
-        entry = self._index.get(image)
-        return None if entry is None else _from_us(entry[0])
+        us = self._index.get(image)
+        return None if us is None else _from_us(us)
 
     def due_us(self, image: ImageSpec) -> int | None:
         """When ``image`` is due (microseconds since the epoch), or None if it is not queued."""
-        entry = self._index.get(image)
-        return None if entry is None else entry[0]
+        return self._index.get(image)
 
     def images(self) -> KeysView[ImageSpec]:
         """The queued images (a view: ``status`` marks them all at C speed)."""
         return self._index.keys()
 
-    def pushed(self) -> list[tuple[int, ImageSpec]]:
-        """All queued images with their due times (microseconds since the epoch), in push
-        order: sorted stably by due, queue order (``status``: a copy at C speed)."""
-        return list(self._index.values())
+    def pushed(self) -> tuple[list[int], list[ImageSpec]]:
+        """The queued images' due times (microseconds since the epoch) and the images, in
+        push order: sorted stably by due, queue order (``status``: two copies at C speed)."""
+        index = self._index
+        return list(index.values()), list(index)
 
     def entries(self) -> list[tuple[datetime, ImageSpec]]:
         """All queued images with their due times, in queue order (due, then FIFO)."""
@@ -241,7 +259,7 @@ class ScheduleQueue:
         last_us: int | None = None
         when = _EPOCH
         # A stable sort of _index (push order) on the due alone gives FIFO among ties.
-        for us, image in sorted(self._index.values(), key=itemgetter(0)):
+        for image, us in sorted(self._index.items(), key=itemgetter(1)):
             if us != last_us:
                 last_us, when = us, _from_us(us)
             out.append((when, image))
@@ -251,24 +269,57 @@ class ScheduleQueue:
         """Empty the queue."""
         self._index.clear()
         self._slots.clear()
+        self._stale.clear()
         self._dues.clear()
         self._stored = 0
 
-    def _head(self) -> _Entry | None:
-        """The first live entry, left in place; stale entries met on the way are dropped."""
-        index, slots, dues = self._index, self._slots, self._dues
+    def _append(self, us: int, image: ImageSpec) -> None:
+        slots = self._slots
+        slot = slots.get(us)
+        if slot is None:
+            slots[us] = image
+            heapq.heappush(self._dues, us)
+        elif isinstance(slot, deque):
+            slot.append(image)
+        else:
+            slots[us] = deque((slot, image))
+
+    def _left(self, image: ImageSpec, us: int) -> None:
+        """``image``'s occurrence in the slot of ``us`` is stale from now on."""
+        key = (image, us)
+        stale = self._stale
+        stale[key] = stale.get(key, 0) + 1
+
+    def _met_stale(self, image: ImageSpec, us: int) -> bool:
+        """True if ``image``, met first in the slot of ``us``, is a stale occurrence (then
+        counted as dropped); False if it is the live one."""
+        key = (image, us)
+        stale = self._stale
+        count = stale.get(key)
+        if not count:
+            return False
+        if count == 1:
+            del stale[key]
+        else:
+            stale[key] = count - 1
+        return True
+
+    def _head(self) -> tuple[int, ImageSpec] | None:
+        """The first live image and its due, left in place; stale occurrences met on the way
+        are dropped."""
+        slots, dues, stale = self._slots, self._dues, self._stale
         while dues:
             us = dues[0]
             slot = slots[us]
             if isinstance(slot, deque):
                 while slot:
-                    entry = slot[0]
-                    if index.get(entry[1]) is entry:
-                        return entry
+                    image = slot[0]
+                    if not (stale and self._met_stale(image, us)):
+                        return us, image
                     slot.popleft()
                     self._stored -= 1
-            elif index.get(slot[1]) is slot:
-                return slot
+            elif not (stale and self._met_stale(slot, us)):
+                return us, slot
             else:
                 self._stored -= 1
             del slots[us]
@@ -281,16 +332,16 @@ class ScheduleQueue:
 
     def _compact(self) -> None:
         slots: dict[int, _Slot] = {}
-        for entry in self._index.values():  # push order, so each slot stays FIFO
-            us = entry[0]
+        for image, us in self._index.items():  # push order, so each slot stays FIFO
             slot = slots.get(us)
             if slot is None:
-                slots[us] = entry
+                slots[us] = image
             elif isinstance(slot, deque):
-                slot.append(entry)
+                slot.append(image)
             else:
-                slots[us] = deque((slot, entry))
+                slots[us] = deque((slot, image))
         self._slots = slots
+        self._stale.clear()
         self._dues = list(slots)
         heapq.heapify(self._dues)
         self._stored = len(self._index)

@@ -52,9 +52,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime, timedelta, timezone
-from itertools import product
+from itertools import islice, product
 from json.encoder import encode_basestring_ascii
-from operator import itemgetter
+from operator import itemgetter, le
 from typing import Any, Final, Optional
 
 from . import render
@@ -69,7 +69,8 @@ Row = tuple[str, str, str, int, int]
 # None: the image is not queued (no row).
 Entry = Optional[render.StatusEntry]
 Rendered = list[tuple[ImageSpec, Optional[Row]]]  # rows rendered outside the lock (None: none)
-Pushed = list[tuple[int, ImageSpec]]  # the queued images in push order, with their due (us)
+# The queued images' dues (us) and the images, in push order (``queue.pushed``)
+Pushed = tuple[list[int], list[ImageSpec]]
 
 LATE: Final = "late"
 LATENESS: Final = "lateness_seconds"
@@ -80,8 +81,6 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 # Beyond every datetime in microseconds since the epoch (year 9999 is below 2**58), and an
 # int64 still (status_sheet keeps late-at instants in an array of them)
 NEVER: Final = (1 << 63) - 1
-DUE: Final = itemgetter(0)
-IMAGE: Final = itemgetter(1)
 _MOST_PIECES: Final = 4096
 MILLION: Final = 1_000_000
 # int(since / 10**6) == since // 10**6 for 0 <= since < EXACT_SINCE (272 years): the quotient is
@@ -453,6 +452,15 @@ class StatusRows:
         return held
 
 
+def in_queue_order(pushed: Pushed) -> Iterable[ImageSpec]:
+    """The images of ``pushed`` in queue order: sorted stably by due (push order is due order
+    as a rule: one interval, or a slot's images queued at their next run, behind the rest)."""
+    dues, images = pushed
+    if all(map(le, dues, islice(dues, 1, None))):
+        return images
+    return map(images.__getitem__, sorted(range(len(dues)), key=dues.__getitem__))
+
+
 def join(
     pushed: Pushed,
     rows: Mapping[ImageSpec, Row],
@@ -461,17 +469,16 @@ def join(
     visible: Callable[[ImageSpec], bool] | None,
 ) -> str:
     """The ``status`` reply: the rows of the images of ``pushed`` (the queue's, in push order:
-    sorted here, stably by due, into queue order) under ``level`` that ``visible`` lets the
-    caller see (None: every one), with their clock values at ``now``. Byte for byte
-    ``respond(render.status(...))`` of the same state at ``now``.
+    put in queue order here) under ``level`` that ``visible`` lets the caller see (None:
+    every one), with their clock values at ``now``. Byte for byte ``respond(render.status(...))``
+    of the same state at ``now``.
 
     The clock values as ``render.clock_fields`` computes them: ``late`` is now >= late-at;
     ``lateness_seconds`` is ``int(timedelta.total_seconds())`` of max(now - reference, 0), and
     ``total_seconds`` is the microseconds over 10**6, a true division of integers, as here.
     """
-    pushed.sort(key=DUE)
     now_us = microseconds(now)
-    images: Iterable[ImageSpec] = map(IMAGE, pushed)
+    images = in_queue_order(pushed)
     if level != LevelSpec.global_level():
         images = filter(level.matches, images)
     bools, separator = BOOLS, SEPARATOR

@@ -45,16 +45,15 @@ from typing import Final, cast
 from .levels import ImageSpec, LevelSpec
 from .status_rows import (
     BOOLS,
-    DUE,
     EMPTY,
     EXACT_SINCE,
     HEAD,
-    IMAGE,
     MILLION,
     SEPARATOR,
     TAIL,
     Pushed,
     Row,
+    in_queue_order,
     join,
     lateness_text,
     microseconds,
@@ -116,7 +115,7 @@ class Sheet:
 
     def clear(self) -> None:
         """Keep nothing (the rows were let go): the next call starts over."""
-        self._level, self._pushed, self._held = None, [], 0
+        self._level, self._pushed, self._held = None, ([], []), 0
         self._shown, self._at, self._missing, self._parts = [], None, set(), []
         self._base, self._in_order = 0, False
         self._reference, self._late_at = array("q"), array("q")
@@ -129,9 +128,9 @@ class Sheet:
         now: datetime,
         level: LevelSpec,
     ) -> str:
-        """``join(pushed, rows, now, level, None)``: ``pushed`` is the queue's entries in push
-        order (not sorted: kept to compare), ``changed`` every image whose row in ``rows``
-        was set or removed since the last call.
+        """``join(pushed, rows, now, level, None)``: ``pushed`` is the queue's dues and images
+        in push order (kept to compare), ``changed`` every image whose row in ``rows`` was set
+        or removed since the last call.
 
         The order moved since the last call other than as a slot draining moves it
         (``_follow``), the level is another, or more than one row in ``_JOIN_BEYOND``
@@ -141,7 +140,7 @@ class Sheet:
         every two calls never build it). It waits for ``_HELD_CALLS`` such calls."""
         if (
             level != self._level
-            or len(changed) * _JOIN_BEYOND > len(pushed)  # most rows changed (a fast slot)
+            or len(changed) * _JOIN_BEYOND > len(pushed[1])  # most rows changed (a fast slot)
             or (pushed != self._pushed and not (self.built and self._follow(pushed, rows)))
         ):
             self.clear()
@@ -153,14 +152,14 @@ class Sheet:
         elif changed:
             self._put_changed(changed, rows)
         if not self.built:
-            return join(list(pushed), rows, now, level, None)  # join sorts its copy
+            return join(pushed, rows, now, level, None)
         return self._fill(microseconds(now))
 
     def _build(self, rows: Mapping[ImageSpec, Row]) -> None:
         """From the last call's queue entries and level, as ``join`` orders and filters them;
         each step over all rows at C speed."""
         level = self._level
-        images: Iterable[ImageSpec] = map(IMAGE, sorted(self._pushed, key=DUE))
+        images = in_queue_order(self._pushed)
         if level is not None and level != LevelSpec.global_level():
             images = filter(level.matches, images)
         shown = list(images)
@@ -171,7 +170,7 @@ class Sheet:
             shown = [image for image in shown if image not in missing]
         found = cast("list[Row]", list(filter(None, looked_up)) if missing else looked_up)
         self._missing, self._shown, self._at, self._base = missing, shown, None, 0
-        dues = list(map(DUE, self._pushed))
+        dues = self._pushed[0]
         self._in_order = all(map(le, dues, islice(dues, 1, None)))
         if not found:
             self._parts = []
@@ -199,33 +198,34 @@ class Sheet:
         still the rows' order (due order), so the popped rows are dropped from the front and
         the pushed ones' added at the end, each step at C speed; True. Any other move, another
         level's rows or rows missing: False (``join`` writes the reply)."""
-        old = self._pushed
+        old_dues, old = self._pushed
+        dues, images = pushed
         if not self._in_order or self._missing or self._level != LevelSpec.global_level():
             return False
         at, base = self._places(), self._base
         # How many were popped: the first image's place last time, if it was queued (then the
         # rest must be as they were; if not, every image was popped)
         popped = len(old)
-        if pushed:
-            place = at.get(pushed[0][1])
+        if images:
+            place = at.get(images[0])
             if place is not None:
                 popped = place - base
         kept = len(old) - popped
-        if pushed[:kept] != old[popped:]:
+        if images[:kept] != old[popped:] or dues[:kept] != old_dues[popped:]:
             return False
-        added = pushed[kept:]
-        dues = list(map(DUE, added))
-        if dues and (
-            (kept and dues[0] < old[-1][0]) or not all(map(le, dues, islice(dues, 1, None)))
+        added, added_dues = images[kept:], dues[kept:]
+        if added_dues and (
+            (kept and added_dues[0] < old_dues[-1])
+            or not all(map(le, added_dues, islice(added_dues, 1, None)))
         ):
             return False
-        found = list(map(rows.get, map(IMAGE, added)))
+        found = list(map(rows.get, added))
         if not all(found):  # queued, not rendered (a row is a tuple of five: true)
             return False
         rows_found = cast("list[Row]", found)
         parts, shown = self._parts, self._shown
         if popped:
-            for image in map(IMAGE, islice(old, popped)):
+            for image in islice(old, popped):
                 del at[image]
             del parts[: popped * _WIDTH], shown[:popped]
             del self._reference[:popped], self._late_at[:popped]
@@ -233,8 +233,8 @@ class Sheet:
         if rows_found:
             if parts:
                 parts.pop()  # the tail
-            at.update(zip(map(IMAGE, added), count(base + len(shown))))
-            shown.extend(map(IMAGE, added))
+            at.update(zip(added, count(base + len(shown))))
+            shown.extend(added)
             parts.extend(_pieces(rows_found))
             parts.append(TAIL)
             self._reference.extend(map(_REFERENCE, rows_found))

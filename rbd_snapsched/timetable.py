@@ -81,8 +81,9 @@ class Timetable:
         """Every queued image (a view; ``status``)."""
         return self._queue.images()
 
-    def pushed(self) -> list[tuple[int, ImageSpec]]:
-        """Every queued image with its due time (microseconds), in push order (``status``)."""
+    def pushed(self) -> tuple[list[int], list[ImageSpec]]:
+        """Every queued image's due time (microseconds) and the images, in push order
+        (``status``)."""
         return self._queue.pushed()
 
     def _push(self, image: ImageSpec, due: datetime) -> None:

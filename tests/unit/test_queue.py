@@ -291,6 +291,8 @@ def test_compaction_keeps_order_and_dues() -> None:
 # --- model-based: ScheduleQueue against a sorted list ---------------------------------------
 
 MODEL_IMAGES = [img(name, pool) for pool in (1, 2) for name in "abcde"]
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 
 
 class QueueModel(RuleBasedStateMachine):
@@ -324,12 +326,13 @@ class QueueModel(RuleBasedStateMachine):
             self.model[image] = (due, self.seq)
 
     @rule(
-        images=st.lists(st.sampled_from(MODEL_IMAGES), unique=True, max_size=6),
+        images=st.lists(st.sampled_from(MODEL_IMAGES), max_size=6),
         minute=st.integers(0, 6),
     )
     def push_run(self, images: list[ImageSpec], minute: int) -> None:
         """Images not queued (the scheduler pops them first), at one due: as pushed in turn.
-        One queued after all goes behind the others at that due (its old entry stale)."""
+        One queued after all goes behind the others at that due (its old occurrence stale),
+        and one twice in the run where it is last."""
         due = minutes(minute)
         for image in images:
             self.seq += 1
@@ -382,6 +385,10 @@ class QueueModel(RuleBasedStateMachine):
             assert (image in self.q) == (image in self.model)
             assert self.q.due_of(image) == (self.model[image][0] if image in self.model else None)
         assert self.q.stored <= 2 * len(self.q) + SLACK
+        dues, images = self.q.pushed()  # push order: sorted stably by due, queue order
+        order = sorted(range(len(dues)), key=dues.__getitem__)
+        assert [images[i] for i in order] == [image for _, image in expected]
+        assert [dues[i] for i in order] == [(due - EPOCH) // MICROSECOND for due, _ in expected]
 
 
 QueueModel.TestCase.settings = settings(

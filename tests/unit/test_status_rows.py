@@ -120,7 +120,7 @@ def test_joined_rows_are_what_json_dumps_writes(
     encoded = {
         image: status_rows.encode(due, record, paused) for image, due, record, paused in rows
     }
-    pushed = [(status_rows.microseconds(due), image) for image, due, _, _ in rows]
+    pushed = ([status_rows.microseconds(due) for _, due, _, _ in rows], [row[0] for row in rows])
     queued = sorted(rows, key=lambda row: row[1])  # queue order: by due, stable
     expected = [
         (due, record, paused)
@@ -144,7 +144,7 @@ def test_only_the_clock_values_move_with_now(record: ImageRecord, offsets: list[
             now = base + timedelta(microseconds=offset)
         except OverflowError:
             continue
-        assert status_rows.join([(0, a)], {a: row}, now, GLOBAL, EVERY) == reference(
+        assert status_rows.join(([0], [a]), {a: row}, now, GLOBAL, EVERY) == reference(
             [(due, record, None)], now
         )
 
@@ -161,7 +161,7 @@ def test_rows_alike_but_for_their_names_are_each_what_json_writes(
     for name in [record.name, *other_names, record.name]:
         alike = replace(record, name=name)
         row = status_rows.encode(due, alike, paused)
-        text = status_rows.join([(0, a)], {a: row}, now, GLOBAL, EVERY)
+        text = status_rows.join(([0], [a]), {a: row}, now, GLOBAL, EVERY)
         assert text == reference([(due, alike, paused)], now)
 
 
@@ -178,18 +178,18 @@ def test_the_texts_remembered_stay_bounded() -> None:
         row = status_rows.encode(due, record, None)
         assert 1 <= len(status_rows._ALIKE) <= most
         if i % 97 == 0 or i >= most:
-            text = status_rows.join([(0, a)], {a: row}, end, GLOBAL, EVERY)
+            text = status_rows.join(([0], [a]), {a: row}, end, GLOBAL, EVERY)
             assert text == reference([(due, record, None)], end)
     assert len(status_rows._ALIKE) == 10
 
 
 def test_nothing_to_show_is_upstreams_empty_list() -> None:
     now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-    assert status_rows.join([], {}, now, GLOBAL, EVERY) == reference([], now)
+    assert status_rows.join(([], []), {}, now, GLOBAL, EVERY) == reference([], now)
     assert reference([], now) == '{\n    "scheduled_images": []\n}'
     a = ImageSpec(1, "", "a")
     row = status_rows.encode(now, ImageRecord("p/a", now), None)
-    hidden = status_rows.join([(0, a)], {a: row}, now, GLOBAL, lambda image: False)
+    hidden = status_rows.join(([0], [a]), {a: row}, now, GLOBAL, lambda image: False)
     assert hidden == reference([], now)
 
 
@@ -229,7 +229,7 @@ def test_any_value_render_gives_is_written_as_json_writes_it(
     a = ImageSpec(1, "", "a")
     for paused in (None, LevelSpec(1, None, None, "p/")):
         row = status_rows.encode(now, ImageRecord("p/a", now), paused)
-        text = status_rows.join([(0, a)], {a: row}, now, GLOBAL, EVERY)
+        text = status_rows.join(([0], [a]), {a: row}, now, GLOBAL, EVERY)
         assert text == reference([(now, ImageRecord("p/a", now), paused)], now)
 
 
@@ -287,7 +287,7 @@ def test_a_row_marked_while_rendered_is_not_put_back_stale() -> None:
         return now, ImageRecord(names[image], now), None
 
     def shown() -> list[object]:
-        text = status_rows.join([(0, a)], rows.rows, now, GLOBAL, EVERY)
+        text = status_rows.join(([0], [a]), rows.rows, now, GLOBAL, EVERY)
         return [r["image"] for r in json.loads(text)["scheduled_images"]]
 
     rows.start([a])

@@ -5,6 +5,7 @@ references so old that lateness is divided as upstream does rather than floored.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -42,6 +43,12 @@ REFERENCES = [
 ]
 # The last two: never late; the last beyond an int64 of microseconds (held as never)
 GRACES = [None, timedelta(seconds=40), timedelta(days=3_000_000), timedelta(days=999_999_999)]
+
+
+def pushed_of(entries: Iterable[tuple[int, ImageSpec]]) -> status_rows.Pushed:
+    """What the queue's ``pushed`` gives for these (due, image) entries in push order."""
+    listed = list(entries)
+    return [due for due, _ in listed], [image for _, image in listed]
 
 
 def record(name: str, reference: int, grace: int, failures: int) -> ImageRecord:
@@ -89,7 +96,7 @@ class SheetAgainstJoin(RuleBasedStateMachine):
     def drain(self, popped: int, later: int) -> None:
         """What a slot draining does (the sheet follows it): the first images in queue order
         popped, each queued again ``later`` minutes after the last due (0: at it)."""
-        entries = sorted(self.index.values(), key=status_rows.DUE)
+        entries = sorted(self.index.values(), key=lambda entry: entry[0])
         if not entries:
             return
         due = entries[-1][0] + later * 60_000_000
@@ -124,8 +131,10 @@ class SheetAgainstJoin(RuleBasedStateMachine):
     def call(self, level: LevelSpec, seconds: int, us: int) -> None:
         now = BASE + timedelta(seconds=seconds, microseconds=us)
         changed, self.changed = self.changed, {}
-        text = self.sheet.text(list(self.index.values()), self.rows, changed, now, level)
-        expected = status_rows.join(list(self.index.values()), self.rows, now, level, every_image)
+        text = self.sheet.text(pushed_of(self.index.values()), self.rows, changed, now, level)
+        expected = status_rows.join(
+            pushed_of(self.index.values()), self.rows, now, level, every_image
+        )
         assert text == expected
 
     @rule()
@@ -197,19 +206,19 @@ def test_the_sheet_is_kept_once_the_order_holds_follows_a_drain_and_is_dropped_w
     pushed = [(status_rows.microseconds(BASE), image) for image in IMAGES]
     built = []
     for _ in range(4):
-        sheet.text(list(pushed), rows, {}, BASE, LEVELS[0])
+        sheet.text(pushed_of(pushed), rows, {}, BASE, LEVELS[0])
         built.append(sheet.built)
     assert built == [False, False, True, True]
     drained = [*pushed[1:], (pushed[0][0] + 60_000_000, pushed[0][1])]  # popped, queued again
-    assert sheet.text(drained, rows, {}, BASE, LEVELS[0]) == status_rows.join(
-        list(drained), rows, BASE, LEVELS[0], None
+    assert sheet.text(pushed_of(drained), rows, {}, BASE, LEVELS[0]) == status_rows.join(
+        pushed_of(drained), rows, BASE, LEVELS[0], None
     )
     assert sheet.built
     moved = [drained[1], drained[0], *drained[2:]]  # the second image re-queued before the first
-    sheet.text(moved, rows, {}, BASE, LEVELS[0])
+    sheet.text(pushed_of(moved), rows, {}, BASE, LEVELS[0])
     assert not sheet.built
-    sheet.text(moved, rows, {}, BASE, LEVELS[0])
-    sheet.text(moved, rows, dict.fromkeys(IMAGES), BASE, LEVELS[0])  # every row changed
+    sheet.text(pushed_of(moved), rows, {}, BASE, LEVELS[0])
+    sheet.text(pushed_of(moved), rows, dict.fromkeys(IMAGES), BASE, LEVELS[0])  # every row changed
     assert not sheet.built
 
 
@@ -249,13 +258,13 @@ def test_the_sheet_follows_only_a_drain(monkeypatch: pytest.MonkeyPatch) -> None
     for level, before, after, changed in cases:
         sheet = Sheet()
         for _ in range(3):
-            sheet.text(list(before), rows, {}, BASE, level)
+            sheet.text(pushed_of(before), rows, {}, BASE, level)
         assert sheet.built
         for image in changed:  # a row changed (its image gone from the queue)
             rows[image] = status_rows.encode(BASE, record("p/changed", 1, 1, 3), None)
         for _ in range(2):
-            text = sheet.text(list(after), rows, dict.fromkeys(changed), BASE, level)
-            assert text == status_rows.join(list(after), rows, BASE, level, None)
+            text = sheet.text(pushed_of(after), rows, dict.fromkeys(changed), BASE, level)
+            assert text == status_rows.join(pushed_of(after), rows, BASE, level, None)
             changed = []
 
 
@@ -271,7 +280,7 @@ def test_the_sheet_follows_a_drain_call_after_call(monkeypatch: pytest.MonkeyPat
     index = {image: (us, image) for image in IMAGES}
     sheet = Sheet()
     for _ in range(3):
-        sheet.text(list(index.values()), rows, {}, BASE, LEVELS[0])
+        sheet.text(pushed_of(index.values()), rows, {}, BASE, LEVELS[0])
     now = BASE + timedelta(minutes=1)  # late: a row of reference 0 and grace 1 (40 s)
     for popped in (1, 2, 3, 2):  # a few images popped, queued again a minute on, changed
         for _, image in list(index.values())[:popped]:
@@ -282,15 +291,15 @@ def test_the_sheet_follows_a_drain_call_after_call(monkeypatch: pytest.MonkeyPat
         ended = next(iter(index))  # and one not moved: its attempt ended, it is late now
         rows[ended] = status_rows.encode(BASE, record("p/late", 0, 1, popped), None)
         text = sheet.text(
-            list(index.values()), rows, dict.fromkeys([*moved, ended]), now, LEVELS[0]
+            pushed_of(index.values()), rows, dict.fromkeys([*moved, ended]), now, LEVELS[0]
         )
-        assert text == status_rows.join(list(index.values()), rows, now, LEVELS[0], None)
+        assert text == status_rows.join(pushed_of(index.values()), rows, now, LEVELS[0], None)
         assert sheet.built
     # The first image gone from the queue and its row let go (not shown: rows put one by one),
     # the last one's row late (at ``now``: the rows above are not, but those "p/late")
     gone, last, now = next(iter(index)), list(index)[-1], BASE + timedelta(seconds=30)
     del index[gone], rows[gone]
     rows[last] = status_rows.encode(BASE, record("p/late", 0, 1, 0), None)
-    text = sheet.text(list(index.values()), rows, dict.fromkeys([gone, last]), now, LEVELS[0])
-    assert text == status_rows.join(list(index.values()), rows, now, LEVELS[0], None)
+    text = sheet.text(pushed_of(index.values()), rows, dict.fromkeys([gone, last]), now, LEVELS[0])
+    assert text == status_rows.join(pushed_of(index.values()), rows, now, LEVELS[0], None)
     assert sheet.built
