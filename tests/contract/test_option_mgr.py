@@ -42,8 +42,9 @@ def probe_outcome(cluster: Cluster) -> dict[str, str] | None:
 
 def test_module_option_keeps_the_contract_in_a_real_mgr(release: str) -> None:
     with Cluster.boot(release=release, extra_modules=[PROBE]) as cluster:
-        # Bounded: the probe runs once its mgr is active, a few seconds after boot.
-        wait_until(lambda: probe_outcome(cluster) is not None, 60, "the probe's outcome")
+        # Bounded: the probe runs once its mgr is active, a few seconds after boot, and tries
+        # rbd_support's option up to three times, 10 s apart (the probe's serve says why).
+        wait_until(lambda: probe_outcome(cluster) is not None, 90, "the probe's outcome")
         outcome = probe_outcome(cluster)
         assert outcome == dict.fromkeys((*STORED, REFUSED), "kept"), outcome
         # The values went through the mon: each option is left cleared, as "" (never removed).

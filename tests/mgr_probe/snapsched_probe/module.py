@@ -25,6 +25,8 @@ OTHERS: Final = (
     (UPSTREAM_MODULE, OPTION_SCHEDULE),
 )
 UNKNOWN: Final = ("rbd_snapsched", "no_such_option")  # the mon refuses to store it
+UPSTREAM_TRIES: Final = 3  # rbd_support's option: tries of its check (see serve)
+UPSTREAM_PAUSE: Final = 10.0  # seconds between them
 
 
 class Module(MgrModule):
@@ -44,11 +46,27 @@ class Module(MgrModule):
         ]
         outcome: dict[str, str] = {}
         for (owner, key), check in checks:
-            try:
-                check(ModuleOption(self, owner, key))
-                outcome[f"{owner}/{key}"] = "kept"
-            except Exception:
-                outcome[f"{owner}/{key}"] = traceback.format_exc()
+            # rbd_support writes its own option as it starts (on Tentacle, in a thread of its
+            # own, once the mgr is active: the mgr starts this module at the same time), so a
+            # write of ours there may be undone before it is read back. Its check is tried
+            # again after a pause, at most twice; the others once.
+            tries = UPSTREAM_TRIES if owner == UPSTREAM_MODULE else 1
+            for attempt in range(1, tries + 1):
+                try:
+                    check(ModuleOption(self, owner, key))
+                    outcome[f"{owner}/{key}"] = "kept"
+                    break
+                except Exception:
+                    outcome[f"{owner}/{key}"] = traceback.format_exc()
+                    self.log.warning(
+                        "option contract %s/%s, try %d: %s",
+                        owner,
+                        key,
+                        attempt,
+                        outcome[f"{owner}/{key}"],
+                    )
+                    if self._stop.wait(UPSTREAM_PAUSE if attempt < tries else 0):
+                        return
         self.set_store(RESULT_KEY, json.dumps(outcome))
         self.log.info("option contract: %s", outcome)
         self._stop.wait()
