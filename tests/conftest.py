@@ -54,10 +54,17 @@ FAULTS_SCOPE = "faults"
 FAULTS_FILES = "tests/cluster/test_faults_"  # their tests, and only theirs, are marked `faults`
 
 
+# Tests that boot clusters of their own on every release, never the release's session
+# cluster: they run in the fault suite's unit, which finishes about 20 minutes before the
+# releases' (the dashboard's, about 3.5 minutes a release, brought the full run under 45)
+OWN_CLUSTER_FILES = ("tests/cluster/test_dashboard.py",)
+
+
 def scope_of(nodeid: str, host: str) -> str:
     """The xdist work unit of a test: ``faults`` for the fault suite (each of its tests boots
-    its own host-release cluster and kills daemons of it), else the release it runs on."""
-    if nodeid.startswith(FAULTS_FILES):
+    its own host-release cluster and kills daemons of it) and for ``OWN_CLUSTER_FILES``, else
+    the release it runs on."""
+    if nodeid.startswith((FAULTS_FILES, *OWN_CLUSTER_FILES)):
         return FAULTS_SCOPE
     return release_of(nodeid, host)
 
@@ -74,6 +81,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError(
             f"tests marked `faults` must be in {FAULTS_FILES}*.py and vice versa: {astray}"
         )
+    # A test away from its release's unit would boot that release's session cluster again
+    shared = [
+        item.nodeid
+        for item in items
+        if item.nodeid.startswith(OWN_CLUSTER_FILES)
+        and "cluster" in getattr(item, "fixturenames", ())
+    ]
+    if shared:
+        raise pytest.UsageError(f"{OWN_CLUSTER_FILES} must not use the session cluster: {shared}")
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
