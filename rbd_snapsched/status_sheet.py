@@ -14,9 +14,9 @@ unrestricted, as an admin's are), the pieces of the last reply in order: per row
 separator, its text before ``late``'s value, between the two clock values and after them, and
 the two instants the clock values come from (``array``: one block of memory each).
 
-Per call: if the queue's images and due times are what the last call saw (the same list,
-element for element: the queue's entries are the same objects until an image is re-queued,
-so the check reads two arrays of pointers) and few rows changed, those rows are put in their
+Per call: if the queue's images and due times are what the last call saw (the same two
+lists, element for element: images and dues are the same objects until an image is
+re-queued, so the check reads arrays of pointers) and few rows changed, those rows are put in their
 places (the sheet is built at the second such call in a row); otherwise ``join`` writes the
 reply, at less cost than a build, and the sheet waits for an order that holds. Then each clock
 value is computed for every row at once, a ``map`` of C functions over the two arrays, written
@@ -95,7 +95,7 @@ class Sheet:
 
     def __init__(self) -> None:
         self._level: LevelSpec | None  # the last call's level (None: no call yet)
-        self._pushed: Pushed  # the last call's queue entries, in push order
+        self._pushed: Pushed  # the last call's dues and images, in push order
         self._held: int  # calls in a row since, with that order and few rows changed
         self._shown: list[ImageSpec]  # the images shown, in order
         # Each one's row number plus _base (made when needed; _base: rows dropped since)
@@ -156,7 +156,7 @@ class Sheet:
         return self._fill(microseconds(now))
 
     def _build(self, rows: Mapping[ImageSpec, Row]) -> None:
-        """From the last call's queue entries and level, as ``join`` orders and filters them;
+        """From the last call's queue order and level, as ``join`` orders and filters them;
         each step over all rows at C speed."""
         level = self._level
         images = in_queue_order(self._pushed)
