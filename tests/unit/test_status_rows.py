@@ -31,6 +31,7 @@ from rbd_snapsched.levels import ImageSpec, Level, LevelSpec
 from rbd_snapsched.requests import Outcome, OutcomeKind, State
 from rbd_snapsched.status_rows import StatusRows
 from rbd_snapsched.status_view import KEPT
+from rbd_snapsched.timetable import Timetable
 from tests.unit.harness import START, Setup
 
 UTC = timezone.utc
@@ -248,6 +249,23 @@ def test_the_templates_are_renders_keys() -> None:
         assert len(shape.skeleton) == 2 * len(slots) + 1
 
 
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(st.lists(st.none() | st.tuples(instants, records(), paused_levels), max_size=4), names)
+def test_a_row_copied_as_fields_renders_as_one_taken(
+    entries: list[render.StatusEntry | None], name: str
+) -> None:
+    """A call's last hold copies the rows still marked as their records' fields (cheaper under
+    the lock): each renders the row its inputs taken as values would, and a record changed
+    after the copy does not change it."""
+    images = [ImageSpec(1, "", f"{name}{i}") for i in range(len(entries))]
+    copied = [status_rows.copy_inputs(i, e) for i, e in zip(images, entries)]
+    taken = [status_rows.take(i, e) for i, e in zip(images, entries)]
+    for entry in entries:  # what the writers may do once the lock is let go
+        if entry is not None:
+            entry[1].name, entry[1].failures = "p/changed", entry[1].failures + 1
+    assert status_rows.render_copied(copied) == status_rows.render_taken(taken)
+
+
 def test_nothing_is_marked_or_kept_until_a_call_starts_the_rows() -> None:
     now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     a, b = (ImageSpec(1, "", name) for name in "ab")
@@ -365,6 +383,66 @@ def test_each_step_of_an_attempt_shows_at_once(two: Images) -> None:
         ("rbd/a", "skipped: not_primary"),
         ("rbd/ns/b", "failed"),
     ]
+
+
+class Racing:
+    """The scheduler's lock, as a call's holds meet it while a slot drains: before each hold
+    a writer changes one image's record and marks its row (the next in turn)."""
+
+    def __init__(self, s: Setup, images: list[ImageSpec]) -> None:
+        self.lock, self.s, self.images, self.turn = s.handler._lock, s, images, 0
+
+    def __enter__(self) -> None:
+        image = self.images[self.turn % len(self.images)]
+        self.turn += 1
+        with self.lock:
+            record = self.s.handler._book.get(image)
+            assert record is not None
+            record.failures += 1
+            self.s.handler._status.rows.mark(image)
+        self.lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
+
+
+def test_a_call_racing_the_writers_takes_the_rest_as_copied_fields(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Writers marking a row before each of a call's holds: it stops chasing after its rounds
+    and takes every row still marked in its last hold (a batch, the rest copied as their
+    records' fields). The reply is the rows as they were in that hold (the one that copies
+    the queue's order): rendered afresh from the records then."""
+    s = Setup(hold=True)
+    images = [s.cluster.add_image(s.pool, f"i{n}") for n in range(12)]
+    s.add("rbd/", "1m")
+    s.handler.tick()
+    check(s)  # every row rendered
+    handler, view = s.handler, s.handler._status
+    view._batch = 1
+    view._lock = Racing(s, images)  # type: ignore[assignment]
+    then: list[render.StatusEntries] = []  # the rows in the last hold, each call
+    pushed = Timetable.pushed
+
+    def last_hold(timetable: Timetable) -> status_rows.Pushed:
+        then.append([(d, replace(r), p) for d, r, p in handler._entries(GLOBAL, every_image)])
+        return pushed(timetable)
+
+    monkeypatch.setattr(Timetable, "pushed", last_hold)
+    copies: list[int] = []
+    render_copied = status_rows.render_copied
+
+    def counted(copied: list[status_rows.Copied], share: Any) -> status_rows.Rendered:
+        copies.append(len(copied))
+        return render_copied(copied, share)
+
+    monkeypatch.setattr(status_rows, "render_copied", counted)
+    for _ in range(3):
+        for image in images[:6]:  # six rows to render: more than a batch at every round
+            view.rows.mark(image)
+        text = handler.status_text(GLOBAL, every_image)
+        assert text == reference(then[-1], s.clock.now())
+    assert len(copies) == 3 and min(copies) > 0, copies  # each last hold copied fields
 
 
 def test_no_status_call_keeps_nothing_and_rows_unread_for_long_are_let_go() -> None:
