@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections import Counter, deque
+from collections import deque
 from collections.abc import KeysView, Sequence
 from datetime import datetime, timedelta, timezone
 from itertools import repeat
@@ -138,23 +138,19 @@ class ScheduleQueue:
         us = _to_us(due)
         index, slots = self._index, self._slots
         moved = not index.keys().isdisjoint(images)
-        if moved:  # their old occurrences turn stale, and each goes behind the rest
+        if not moved:
+            before = len(index)
+            index.update(zip(images, repeat(us)))
+            moved = len(index) - before != len(images)
+            if moved:  # one twice in the run: undone, each queued in turn below
+                for image in images:
+                    index.pop(image, None)
+        if moved:  # old occurrences turn stale (a twice-run one's earlier), each goes last
             for image in images:
                 old = index.pop(image, None)
                 if old is not None:
                     self._left(image, old)
                 index[image] = us
-        else:
-            before = len(index)
-            index.update(zip(images, repeat(us)))
-            moved = len(index) - before != len(images)
-            if moved:  # one twice in the run: its earlier occurrences stale, it goes last
-                for image, times in Counter(images).items():
-                    for _ in range(times - 1):
-                        self._left(image, us)
-                for image in images:  # (an update keeps a key's place in push order)
-                    del index[image]
-                    index[image] = us
         slot = slots.get(us)
         if slot is None:
             slots[us] = images[0] if len(images) == 1 else deque(images)

@@ -158,12 +158,10 @@ def row_values(due: datetime, record: ImageRecord, paused_by: LevelSpec | None) 
             last = _CREATED_WORD
         else:
             last = result(record)
-            if outcome is None:
-                pass
-            elif outcome.kind is OutcomeKind.FAILED:
+            if outcome is not None and outcome.kind is OutcomeKind.FAILED:
                 step, error = STEP_NAMES[outcome.step], outcome.detail
                 errno = -outcome.rc if outcome.rc < 0 else None
-            elif RESULTS[outcome.kind][0] == "skipped":
+            elif outcome is not None and RESULTS[outcome.kind][0] == "skipped":
                 skip = outcome.detail
         begun = (started.tzinfo is _UTC and get(started)) or iso(started)
     when = record.next_run

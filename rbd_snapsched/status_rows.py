@@ -497,11 +497,16 @@ class StatusRows:
         return held
 
 
+def ascending(dues: list[int]) -> bool:
+    """Each due at or after the one before (at C speed)."""
+    return all(map(le, dues, islice(dues, 1, None)))
+
+
 def in_queue_order(pushed: Pushed) -> Iterable[ImageSpec]:
     """The images of ``pushed`` in queue order: sorted stably by due (push order is due order
     as a rule: one interval, or a slot's images queued at their next run, behind the rest)."""
     dues, images = pushed
-    if all(map(le, dues, islice(dues, 1, None))):
+    if ascending(dues):
         return images
     return map(images.__getitem__, sorted(range(len(dues)), key=dues.__getitem__))
 

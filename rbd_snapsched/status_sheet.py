@@ -53,6 +53,7 @@ from .status_rows import (
     TAIL,
     Pushed,
     Row,
+    ascending,
     in_queue_order,
     join,
     lateness_text,
@@ -171,7 +172,7 @@ class Sheet:
         found = cast("list[Row]", list(filter(None, looked_up)) if missing else looked_up)
         self._missing, self._shown, self._at, self._base = missing, shown, None, 0
         dues = self._pushed[0]
-        self._in_order = all(map(le, dues, islice(dues, 1, None)))
+        self._in_order = ascending(dues)
         if not found:
             self._parts = []
             self._reference, self._late_at = array("q"), array("q")
@@ -214,10 +215,7 @@ class Sheet:
         if images[:kept] != old[popped:] or dues[:kept] != old_dues[popped:]:
             return False
         added, added_dues = images[kept:], dues[kept:]
-        if added_dues and (
-            (kept and added_dues[0] < old_dues[-1])
-            or not all(map(le, added_dues, islice(added_dues, 1, None)))
-        ):
+        if added_dues and ((kept and added_dues[0] < old_dues[-1]) or not ascending(added_dues)):
             return False
         found = list(map(rows.get, added))
         if not all(found):  # queued, not rendered (a row is a tuple of five: true)
@@ -247,39 +245,30 @@ class Sheet:
         return True
 
     def _put_changed(self, changed: Collection[ImageSpec], rows: Mapping[ImageSpec, Row]) -> None:
-        """Put the changed rows in their places. Each shown and each with a row (a slot
-        draining: every one), all at once, each step at C speed; else one by one, the sheet
-        built again at a row gone or come."""
-        at, base = self._places(), self._base
+        """Put the changed rows in their places, all at once, each step at C speed; the sheet
+        is built again instead at a row gone (shown, no row now) or come (queued without a
+        row at the build); changed images not shown are left out."""
+        at, missing = self._places(), self._missing
         images = list(changed)
         places = list(map(at.get, images))
         found = list(map(rows.get, images))
         if None in places or None in found:
-            missing = self._missing
-            for image, place, row in zip(images, places, found):
-                if place is not None and row is not None:
-                    self._put(place - base, row)
-                elif place is not None or image in missing:  # a row gone, or one come
-                    self._build(rows)
-                    return
-            return
-        numbers = list(map(sub, places, repeat(base)))
+            if any(
+                place is not None or image in missing
+                for image, place, row in zip(images, places, found)
+                if place is None or row is None
+            ):
+                self._build(rows)
+                return
+            kept = [(place, row) for place, row in zip(places, found) if place is not None]
+            places, found = [place for place, _ in kept], [row for _, row in kept]
+        numbers = list(map(sub, cast("list[int]", places), repeat(self._base)))
         starts = list(map(mul, numbers, repeat(_WIDTH)))
         put, rows_found = self._parts.__setitem__, cast("list[Row]", found)
         for offset, piece in ((1, _BEFORE), (3, _BETWEEN), (5, _AFTER)):
             _consume(map(put, map(add, starts, repeat(offset)), map(piece, rows_found)))
         _consume(map(self._reference.__setitem__, numbers, map(_REFERENCE, rows_found)))
         _consume(map(self._late_at.__setitem__, numbers, map(_LATE_AT, rows_found)))
-
-    def _put(self, place: int, row: Row) -> None:
-        before, between, after, reference, late_at = row
-        at = place * _WIDTH
-        parts = self._parts
-        parts[at + 1] = before
-        parts[at + 3] = between
-        parts[at + 5] = after
-        self._reference[place] = reference
-        self._late_at[place] = late_at
 
     def _fill(self, now_us: int) -> str:
         """The pieces with every row's clock values at ``now_us``, joined."""

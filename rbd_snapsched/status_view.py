@@ -67,9 +67,9 @@ class StatusView:
         dispatch batch holds the lock for); sorting by due, filtering and joining run without
         the lock. Should the writers mark rows about as fast as it renders them (a slot
         draining on the other thread), it stops chasing after about twice the rounds the rows
-        marked at its start take, and takes the rest in that last hold: a batch as the others,
-        the rest as their records' fields, a third of the cost under the lock, rendered from
-        records made of them without it. Nothing here depends on the book's late set (a row's
+        marked at its start take, and takes the rest in that last hold as their records'
+        fields, a third of the cost under the lock, rendered from records made of them without
+        it. Nothing here depends on the book's late set (a row's
         ``late`` is its own late-at against now), so it leaves ``advance`` to the thread,
         which wakes for it.
         """
@@ -87,9 +87,9 @@ class StatusView:
                         most = 2 * (rows.pending // self._batch) + 8
                     rounds += 1
                     last = rows.pending <= self._batch or rounds >= most
+                    taken: list[status_rows.Taken] = []
                     copied: list[status_rows.Copied] = []
                     if last and rows.pending > self._batch:  # the chase ended: all, cheaply
-                        taken = rows.take(self._batch, self._entry)
                         copied = rows.take_copies(rows.pending, self._entry)
                     else:
                         taken = rows.take(rows.pending if last else self._batch, self._entry)
