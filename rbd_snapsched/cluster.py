@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import rados
 import rbd
@@ -28,6 +28,34 @@ _LOG = logging.getLogger(__name__)
 def is_connection_shutdown(e: BaseException) -> bool:
     """The client was blocklisted or shut down: the handler must be rebuilt."""
     return isinstance(e, (rados.ConnectionShutdown, rbd.ConnectionShutdown))
+
+
+class Failure(NamedTuple):
+    """What a command that raised answers: a negative errno and a message. ``blocklisted``:
+    the client is, and the module must rebuild it; ``bug``: ours, for the mgr log."""
+
+    rc: int
+    text: str
+    blocklisted: bool = False
+    bug: bool = False
+
+
+def command_failure(e: Exception, rebuilding: bool) -> Failure:
+    """The answer to a command that raised ``e`` (a ``SnapSchedError`` is answered before).
+
+    ``rebuilding``: the handler the command began with is no longer the live one, so the module
+    tore it down under the call (a blocklisting, a fatal error, the mgr stopping) and closed its
+    client: whatever that raised (``NotConnected``, a state error, a closed ioctx) is "try
+    again", as while the module starts, never an errno a client takes for a verdict."""
+    if is_connection_shutdown(e):
+        text = f"rbd_snapsched module is recovering from a blocklisting, try again ({e})"
+        return Failure(-errno.EAGAIN, text, blocklisted=True)
+    if rebuilding:
+        return Failure(-errno.EAGAIN, f"rbd_snapsched module is recovering, try again ({e})")
+    if isinstance(e, (rados.Error, rbd.Error)):
+        code = getattr(e, "errno", None) or errno.EINVAL
+        return Failure(-abs(int(code)), str(e))
+    return Failure(-errno.EIO, f"internal error in rbd_snapsched: {e}", bug=True)
 
 
 def client_addrs(addrs: str) -> frozenset[str]:

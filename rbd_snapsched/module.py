@@ -11,8 +11,6 @@ from dataclasses import replace
 from typing import Any, Final
 
 import mgr_module
-import rados
-import rbd
 from mgr_module import HandleCommandResult, MgrModule, MgrStandbyModule, NotifyType, Option
 
 from . import access, changes, metrics, pauses, settings, sync
@@ -22,6 +20,7 @@ from .cluster import (
     RadosOmap,
     RadosResolver,
     client_addrs,
+    command_failure,
     is_connection_shutdown,
     mon_election,
     rbd_pools,
@@ -252,10 +251,10 @@ class Module(MgrModule):
     def handle_command(self, inbuf: str, cmd: dict[str, Any]) -> HandleCommandResult:
         prefix = str(cmd["prefix"])
         command = TABLE.get(prefix)
+        handler = self._handler
         try:
             if command is None:
                 raise InvalidArgument(f"unknown command {prefix}")
-            handler = self._handler
             if not self._ready or handler is None:
                 raise NotReady("rbd_snapsched module is not ready, try again")
             args = command.arguments(cmd)
@@ -279,18 +278,15 @@ class Module(MgrModule):
             return HandleCommandResult(0, respond(command.handler(self, handler, **args)), "")
         except SnapSchedError as e:
             return HandleCommandResult(-e.errno, "", e.reply())
-        except (rados.Error, rbd.Error) as e:
-            if is_connection_shutdown(e):
+        except Exception as e:
+            failure = command_failure(e, rebuilding=self._handler is not handler)
+            if failure.blocklisted:
                 self._blocklisted.set()
                 self._wake.set()
-                text = f"rbd_snapsched module is recovering from a blocklisting, try again ({e})"
-                return HandleCommandResult(-errno.EAGAIN, "", text)
-            code = getattr(e, "errno", None) or errno.EINVAL
-            return HandleCommandResult(-abs(int(code)), "", str(e))
-        except Exception as e:
-            # Our bug: say so plainly (the traceback goes to the mgr log), keep serving.
-            self.log.exception("%s failed", prefix)
-            return HandleCommandResult(-errno.EIO, "", f"internal error in rbd_snapsched: {e}")
+            elif failure.bug:
+                # Our bug: say so plainly (the traceback goes to the mgr log), keep serving.
+                self.log.exception("%s failed", prefix)
+            return HandleCommandResult(failure.rc, "", failure.text)
 
     @_command(
         "add",
